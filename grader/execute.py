@@ -1,0 +1,308 @@
+"""Execute a notebook in a fresh, bounded kernel and keep the kernel for probing.
+
+The kernel runs in a temporary copy of the submission's folder, with its own HOME and
+Keras cache, an environment stripped down to an allow-list, MNIST provided offline, and
+these bounds, each hit reported against its cell:
+
+* a per-cell timeout and a whole-notebook timeout (a cell that hangs is interrupted);
+* a memory cap: a watcher stops the kernel when its memory passes the limit;
+* a cap on captured output per cell (in the kernel and again here);
+* a training budget (see ``kernel_prelude``): cut-offs are not the student's error.
+
+A cell that kills the kernel is skipped: the kernel is restarted, the cells before it
+are replayed silently, and execution goes on, so every unit the notebook defines can
+still be graded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import psutil
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+BUDGET_ERROR = "TrainingBudgetReached"
+PRELUDE_MODULE = "_hw4grade_kernel"
+# Variables a kernel may inherit; everything else (tokens, the grader's settings) is dropped.
+ENV_ALLOW = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT",
+             "LD_LIBRARY_PATH", "CUDA_HOME", "VIRTUAL_ENV", "OPENBLAS_CORETYPE",
+             "OPENBLAS_L2_SIZE")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Limits on one notebook's execution."""
+
+    cell_timeout: float = 300.0
+    notebook_timeout: float = 1800.0
+    memory_limit: int = 6 * 2**30
+    output_limit: int = 2 * 2**20
+    training_steps: int | None = 5
+
+
+@dataclass
+class CellRun:
+    """What happened to one code cell."""
+
+    index: int
+    status: str  # ok | error | timeout | memory | died | budget | skipped
+    seconds: float = 0.0
+    error_name: str | None = None
+    error_message: str | None = None
+    output_truncated: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """True when the cell counts against ``runs_clean`` (a budget cut-off does not)."""
+        return self.status not in ("ok", "budget")
+
+
+@dataclass
+class Execution:
+    """The record of executing one notebook."""
+
+    cells: list[CellRun] = field(default_factory=list)
+    seconds: float = 0.0
+    kernel_restarts: int = 0
+    notebook_timed_out: bool = False
+
+
+def kernel_environment(home: Path, device: str = "cpu", threads: int | None = None,
+                       gpu_index: int | None = None) -> dict[str, str]:
+    """The environment a submission's kernel gets: an allow-list, a private HOME, devices."""
+    env = {key: value for key, value in os.environ.items() if key in ENV_ALLOW}
+    env.update(HOME=str(home), KERAS_HOME=str(home / ".keras"), MPLCONFIGDIR=str(home / ".mpl"),
+               PYTHONDONTWRITEBYTECODE="1", TF_CPP_MIN_LOG_LEVEL="2", PYTHONHASHSEED="0",
+               MPLBACKEND="module://matplotlib_inline.backend_inline")
+    env["CUDA_VISIBLE_DEVICES"] = "" if device == "cpu" else str(gpu_index or 0)
+    if threads:
+        for key in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env[key] = str(threads)
+        env["TF_NUM_INTEROP_THREADS"] = "1"
+    return env
+
+
+def prelude_source(config: dict[str, Any]) -> str:
+    """The kernel prelude with its configuration, as code for one silent cell."""
+    body = (Path(__file__).with_name("kernel_prelude.py")).read_text(encoding="utf-8")
+    body = body.replace("CONFIG: dict = {}", f"CONFIG: dict = {json.dumps(config)}", 1)
+    return (
+        "import sys as _s, types as _t\n"
+        f"_m = _t.ModuleType({PRELUDE_MODULE!r})\n"
+        f"_s.modules[{PRELUDE_MODULE!r}] = _m\n"
+        f"exec(compile({body!r}, '<hw4grade prelude>', 'exec'), _m.__dict__)\n"
+        "_m.setup()\n"
+        "del _s, _t, _m\n"
+    )
+
+
+class _BoundedClient(NotebookClient):
+    """An nbclient client that drops output past a per-cell byte limit."""
+
+    output_limit: int = 2 * 2**20
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.output_bytes: dict[int, int] = {}
+        self.truncated: set[int] = set()
+
+    def output(self, outs, msg, display_id, cell_index):
+        size = len(json.dumps(msg.get("content", {})))
+        used = self.output_bytes.get(cell_index, 0)
+        self.output_bytes[cell_index] = used + size
+        if used + size > self.output_limit and msg["msg_type"] != "error":
+            if cell_index not in self.truncated:
+                self.truncated.add(cell_index)
+                outs.append(nbformat.v4.new_output(
+                    "stream", name="stderr",
+                    text=f"[hw4grade: output past {self.output_limit} bytes dropped]\n"))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+class _MemoryWatcher(threading.Thread):
+    """Kill a kernel process (and its children) whose memory passes a limit."""
+
+    def __init__(self, pid: int, limit: int):
+        super().__init__(daemon=True, name="hw4grade-memory")
+        self.pid, self.limit = pid, limit
+        self.exceeded = False
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        try:
+            process = psutil.Process(self.pid)
+        except psutil.Error:
+            return
+        while not self._stop.wait(0.1):
+            try:
+                rss = process.memory_info().rss
+                rss += sum(child.memory_info().rss for child in process.children(recursive=True))
+            except psutil.Error:
+                return
+            self.peak = max(self.peak, rss)
+            if rss > self.limit:
+                self.exceeded = True
+                for proc in [*process.children(recursive=True), process]:
+                    try:
+                        proc.kill()
+                    except psutil.Error:
+                        pass
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class KernelSession:
+    """A kernel that has executed a notebook under bounds and stays up for probing.
+
+    Use as a context manager::
+
+        with KernelSession(notebook, workdir, bounds, env, config) as session:
+            execution = session.run_notebook()
+            outputs = session.run_code("print(1)")
+    """
+
+    def __init__(self, notebook: nbformat.NotebookNode, workdir: Path, bounds: Bounds,
+                 env: dict[str, str], config: dict[str, Any]):
+        self.notebook = notebook
+        self.workdir = Path(workdir)
+        self.bounds = bounds
+        self.env = env
+        self.config = {**config, "training_steps": bounds.training_steps,
+                       "output_limit": bounds.output_limit}
+        self.client: _BoundedClient | None = None
+        self.watcher: _MemoryWatcher | None = None
+        self.restarts = 0
+
+    def __enter__(self) -> KernelSession:
+        self._start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._shutdown()
+
+    # -- kernel life cycle -------------------------------------------------------------
+
+    def _start(self) -> None:
+        client = _BoundedClient(self.notebook, timeout=self.bounds.cell_timeout,
+                                kernel_name="python3", allow_errors=True,
+                                interrupt_on_timeout=True, startup_timeout=120,
+                                resources={"metadata": {"path": str(self.workdir)}})
+        client.output_limit = self.bounds.output_limit
+        client.km = client.create_kernel_manager()
+        client.start_new_kernel(cwd=str(self.workdir), env=self.env)
+        client.start_new_kernel_client()
+        self.client = client
+        self.watcher = _MemoryWatcher(self._kernel_pid(), self.bounds.memory_limit)
+        self.watcher.start()
+        self.run_code(prelude_source(self.config), timeout=max(120.0, self.bounds.cell_timeout))
+
+    def _kernel_pid(self) -> int:
+        provisioner = self.client.km.provisioner
+        return provisioner.process.pid if provisioner and provisioner.process else os.getpid()
+
+    def _shutdown(self) -> None:
+        if self.watcher:
+            self.watcher.stop()
+        if self.client is None:
+            return
+        try:
+            self.client._cleanup_kernel()
+        except Exception as error:  # the kernel may already be gone
+            print(f"hw4grade: kernel shutdown: {error}", file=sys.stderr)
+        self.client = None
+
+    def restart(self) -> None:
+        """Replace a dead kernel with a fresh one (prelude included)."""
+        self._shutdown()
+        self.restarts += 1
+        self._start()
+
+    # -- running code ------------------------------------------------------------------
+
+    def _execute(self, cell: nbformat.NotebookNode, index: int, timeout: float,
+                 notebook: nbformat.NotebookNode | None = None) -> CellRun:
+        client = self.client
+        client.nb = notebook if notebook is not None else self.notebook
+        client.timeout = max(1, int(timeout))
+        client.output_bytes.pop(index, None)
+        client.truncated.discard(index)
+        started = time.monotonic()
+        try:
+            client.execute_cell(cell, index, store_history=False)
+            status = "ok"
+        except CellTimeoutError:
+            status = "timeout"
+        except DeadKernelError:
+            status = "memory" if self.watcher and self.watcher.exceeded else "died"
+        run = CellRun(index=index, status=status, seconds=time.monotonic() - started,
+                      output_truncated=index in client.truncated)
+        error = next((out for out in cell.get("outputs", []) if out.output_type == "error"), None)
+        if status == "ok" and error is not None:
+            run.status = "budget" if error.ename == BUDGET_ERROR else "error"
+            run.error_name, run.error_message = error.ename, str(error.evalue)[:500]
+        elif status == "timeout":
+            run.error_name = "Timeout"
+            run.error_message = f"the cell ran longer than {client.timeout} s"
+        elif status == "memory":
+            run.error_name = "MemoryLimit"
+            run.error_message = f"the kernel passed the memory limit of {self.bounds.memory_limit} bytes"
+        elif status == "died":
+            run.error_name = "KernelDied"
+            run.error_message = "the kernel died while running this cell"
+        return run
+
+    def run_code(self, code: str, timeout: float | None = None) -> tuple[CellRun, list]:
+        """Run code that is not part of the notebook; return its record and outputs."""
+        cell = nbformat.v4.new_code_cell(code)
+        scratch = nbformat.v4.new_notebook(cells=[cell])
+        run = self._execute(cell, 0, timeout or self.bounds.cell_timeout, scratch)
+        if run.status in ("memory", "died"):
+            self.restart()
+        return run, cell.outputs
+
+    def run_notebook(self) -> Execution:
+        """Execute every code cell in order under the bounds; return what happened."""
+        execution = Execution()
+        started = time.monotonic()
+        done: list[int] = []
+        for index, cell in enumerate(self.notebook.cells):
+            if cell.cell_type != "code" or not cell.source.strip():
+                continue
+            remaining = self.bounds.notebook_timeout - (time.monotonic() - started)
+            if remaining <= 0:
+                execution.notebook_timed_out = True
+                execution.cells.append(CellRun(index, "skipped", error_name="NotebookTimeout",
+                                               error_message="the notebook's time limit ran out"))
+                continue
+            run = self._execute(cell, index, min(self.bounds.cell_timeout, remaining))
+            execution.cells.append(run)
+            if run.status in ("memory", "died"):
+                self._replay(done)
+            else:
+                done.append(index)
+        execution.seconds = time.monotonic() - started
+        execution.kernel_restarts = self.restarts
+        return execution
+
+    def _replay(self, indexes: list[int]) -> None:
+        """After a kernel death: restart and rerun the cells before it, output discarded."""
+        self.restart()
+        for index in indexes:
+            replayed = nbformat.from_dict(self.notebook.cells[index])
+            scratch = nbformat.v4.new_notebook(cells=[replayed])
+            run = self._execute(replayed, 0, self.bounds.cell_timeout, scratch)
+            if run.status in ("memory", "died"):
+                self.restart()

@@ -1,0 +1,181 @@
+"""Code the grader runs in a submission's kernel before any student code.
+
+This file is sent to the kernel as source text, with ``CONFIG`` filled in, and runs in
+a private module (``sys.modules["_hw4grade_kernel"]``), so it adds nothing to the
+student's namespace. It must not import the grader: the kernel only needs the
+standard library, numpy and TensorFlow. It sets up:
+
+* MNIST offline: ``keras.datasets.mnist.load_data`` (under every name TensorFlow and
+  Keras export it) returns the arrays of the file the grader prepared;
+* a training budget: a watchdog thread stops a cell's training once any optimizer
+  created in the kernel has taken more than the budgeted steps in that cell, by raising
+  ``TrainingBudgetReached`` in the main thread, however the loop is written;
+* a cap on what the kernel writes to stdout and stderr per cell;
+* seeds, and a record of the library functions the probes rely on, so that a later
+  monkeypatch can be reported.
+"""
+
+# ruff: noqa: E402
+import sys
+import threading
+import time
+import weakref
+
+CONFIG: dict = {}  # replaced by the grader: seed, mnist_npz, training_steps, output_limit
+
+
+class TrainingBudgetReached(BaseException):
+    """Raised in a cell whose training passed the grader's step budget (not a student error)."""
+
+
+_state = {"cell_running": False, "baseline": {}, "hits": 0, "written": 0}
+_optimizers: "weakref.WeakSet" = weakref.WeakSet()
+_originals: dict = {}
+
+
+def _optimizer_steps(optimizer) -> int:
+    try:
+        return int(optimizer.iterations.numpy())
+    except Exception:
+        return 0
+
+
+def _register_optimizer_class(base) -> None:
+    original_init = base.__init__
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        _optimizers.add(self)
+
+    __init__.__wrapped__ = original_init
+    base.__init__ = __init__
+
+
+def _steps_this_cell() -> int:
+    baseline = _state["baseline"]
+    steps = 0
+    for optimizer in list(_optimizers):
+        steps = max(steps, _optimizer_steps(optimizer) - baseline.get(id(optimizer), 0))
+    return steps
+
+
+def _watchdog(main_thread_id: int, budget: int) -> None:
+    import ctypes
+
+    raise_in = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    while True:
+        time.sleep(0.05)
+        if _state["cell_running"] and _steps_this_cell() > budget:
+            _state["hits"] += 1
+            raise_in(ctypes.c_ulong(main_thread_id), ctypes.py_object(TrainingBudgetReached))
+            time.sleep(1.0)  # give the exception time to land; raise again if swallowed
+
+
+def _pre_run_cell(*_args) -> None:
+    _state["baseline"] = {id(opt): _optimizer_steps(opt) for opt in list(_optimizers)}
+    _state["written"] = 0
+    _state["cell_running"] = True
+
+
+def _post_run_cell(*_args) -> None:
+    _state["cell_running"] = False
+
+
+class _CappedStream:
+    """Wrap a kernel output stream and drop what passes the per-cell limit."""
+
+    def __init__(self, stream, limit: int):
+        self._stream, self._limit = stream, limit
+
+    def write(self, text):
+        used = _state["written"]
+        _state["written"] = used + len(text)
+        if used >= self._limit:
+            return len(text)
+        if used + len(text) > self._limit:
+            text = text[: self._limit - used] + "\n[hw4grade: output truncated]\n"
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _load_mnist_offline(path=None):
+    import numpy as np
+
+    with np.load(CONFIG["mnist_npz"]) as data:
+        return (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"])
+
+
+def _patch_mnist() -> None:
+    for name, module in list(sys.modules.items()):
+        if name.endswith("datasets.mnist") and hasattr(module, "load_data"):
+            module.load_data = _load_mnist_offline
+
+
+def _record_originals() -> None:
+    import numpy as np
+
+    _originals["numpy.allclose"] = np.allclose
+    _originals["numpy.save"] = np.save
+    try:
+        import keras
+
+        _originals["keras.Model.count_params"] = keras.Model.count_params
+        _originals["keras.layers.Layer.count_params"] = keras.layers.Layer.count_params
+    except Exception:
+        pass
+
+
+def patched_functions() -> list[str]:
+    """Names of recorded library functions that something has replaced since the prelude."""
+    import numpy as np
+
+    current = {"numpy.allclose": np.allclose, "numpy.save": np.save}
+    try:
+        import keras
+
+        current["keras.Model.count_params"] = keras.Model.count_params
+        current["keras.layers.Layer.count_params"] = keras.layers.Layer.count_params
+    except Exception:
+        pass
+    return sorted(name for name, fn in _originals.items() if current.get(name) is not fn)
+
+
+def setup() -> None:
+    """Install everything described in the module docstring."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    limit = CONFIG.get("output_limit")
+    if limit:
+        sys.stdout = _CappedStream(sys.stdout, limit)
+        sys.stderr = _CappedStream(sys.stderr, limit)
+    import numpy as np
+
+    np.random.seed(CONFIG.get("seed", 0))
+    try:
+        import tensorflow as tf
+    except ImportError:
+        _record_originals()
+        return
+    tf.random.set_seed(CONFIG.get("seed", 0))
+    try:
+        import keras
+        from keras.src.optimizers.base_optimizer import BaseOptimizer
+
+        _ = tf.keras.datasets.mnist  # load the lazily exported tf.keras modules before patching
+        _register_optimizer_class(BaseOptimizer)
+        keras.utils.set_random_seed(CONFIG.get("seed", 0))
+    except Exception as error:  # a Keras without these internals: keep going without them
+        print(f"[hw4grade] training budget unavailable: {error}", file=sys.__stderr__)
+    if CONFIG.get("mnist_npz"):
+        _patch_mnist()
+    _record_originals()
+    shell = get_ipython()  # noqa: F821 - defined in the kernel
+    shell.events.register("pre_run_cell", _pre_run_cell)
+    shell.events.register("post_run_cell", _post_run_cell)
+    budget = CONFIG.get("training_steps")
+    if budget:
+        threading.Thread(target=_watchdog, args=(threading.get_ident(), int(budget)),
+                         daemon=True, name="hw4grade-budget").start()

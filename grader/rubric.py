@@ -1,0 +1,268 @@
+"""Load and validate ``rubric.yaml``: the graded items, their points, bounds and budgets.
+
+A rubric error names the file and the place in it (``items[3].points``), so an
+instructor who edits the file sees what to fix instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ITEM_IDS = (
+    "runs_clean",
+    "leaky_relu",
+    "sample_noise",
+    "discriminator",
+    "generator",
+    "gan_loss",
+    "get_solvers",
+    "lsgan_loss",
+    "dc_discriminator",
+    "dc_generator",
+    "gan_convergence",
+    "lsgan_convergence",
+    "dcgan_convergence",
+    "optimal_d_gan",
+    "optimal_d_lsgan",
+    "vae_kl",
+    "problem1_derivation",
+    "problem2_derivation",
+)
+MANUAL_ITEMS = ("problem1_derivation", "problem2_derivation")
+KINDS = ("auto", "manual")
+MODES = ("quick", "full")
+DEVICES = ("cpu", "gpu")
+MODELS = ("gan", "lsgan", "dcgan")
+
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9,
+               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+
+
+_TYPE_NAMES = {list: "a list", dict: "a mapping", str: "a string", int: "a number",
+               float: "a number"}
+
+
+class RubricError(ValueError):
+    """The rubric file is missing, unreadable or invalid; the message says where."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One graded item of the rubric."""
+
+    id: str
+    points: float
+    kind: str
+    checks: str
+    tolerance: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def manual(self) -> bool:
+        """True for items graded by hand (the derivations)."""
+        return self.kind == "manual"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Limits on executing one notebook."""
+
+    cell_timeout: float
+    notebook_timeout: float
+    memory_limit: int
+    output_limit: int
+    training_steps: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """The validated rubric: items in file order, bounds and convergence budgets."""
+
+    items: tuple[Item, ...]
+    bounds: Bounds
+    budgets: dict[str, dict[str, int]]
+    source: str
+    text_sha256: str
+
+    @property
+    def max_score(self) -> float:
+        """Total points of every item, manual ones included."""
+        return sum(item.points for item in self.items)
+
+    def item(self, item_id: str) -> Item:
+        """Return the item with id ``item_id``."""
+        for item in self.items:
+            if item.id == item_id:
+                return item
+        raise KeyError(item_id)
+
+
+def parse_size(value: Any, where: str) -> int:
+    """Parse a byte size such as ``4GiB``, ``512MB`` or ``1048576`` into bytes."""
+    if isinstance(value, bool):
+        raise RubricError(f"{where}: expected a size such as 4GiB, got {value!r}")
+    if isinstance(value, (int, float)):
+        size = int(value)
+    else:
+        match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMG]?I?B?)\s*", str(value).upper())
+        if not match:
+            raise RubricError(f"{where}: expected a size such as 4GiB or 512MB, got {value!r}")
+        size = int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+    if size <= 0:
+        raise RubricError(f"{where}: a size must be positive, got {value!r}")
+    return size
+
+
+def default_rubric_path() -> Path:
+    """The rubric shipped with the grader: the project's ``rubric.yaml`` or the installed copy."""
+    package_dir = Path(__file__).resolve().parent
+    for candidate in (package_dir.parent / "rubric.yaml", package_dir / "rubric.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise RubricError("no rubric.yaml found next to the grader; pass --rubric FILE")
+
+
+def load_rubric(path: str | Path | None = None) -> Rubric:
+    """Read and validate a rubric file (default: the shipped one)."""
+    path = Path(path) if path is not None else default_rubric_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise RubricError(f"{path}: cannot read the rubric ({error.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise RubricError(f"{path}: not valid YAML ({error})") from None
+    return parse_rubric(data, source=str(path), text=text)
+
+
+def parse_rubric(data: Any, source: str = "rubric", text: str = "") -> Rubric:
+    """Validate rubric data already read from YAML; raise RubricError naming the bad field."""
+
+    if not isinstance(data, dict):
+        raise RubricError(f"{source}: the rubric must be a mapping with 'items', 'bounds', ...")
+    items = _parse_items(_require(data, "items", source, list), source)
+    bounds = _parse_bounds(_require(data, "bounds", source, dict), source)
+    budgets = _parse_budgets(data.get("convergence", {}), source)
+    digest = hashlib.sha256((text or repr(data)).encode()).hexdigest()
+    return Rubric(items=items, bounds=bounds, budgets=budgets, source=source, text_sha256=digest)
+
+
+def _require(mapping: dict, key: str, where: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in mapping:
+        raise RubricError(f"{where}: missing field '{key}'")
+    value = mapping[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        names = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+        raise RubricError(f"{where}.{key}: expected {names}, got {value!r}")
+    return value
+
+
+def _number(value: Any, where: str, *, minimum: float = 0.0, strict: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RubricError(f"{where}: expected a number, got {value!r}")
+    if value < minimum or strict and value == minimum:
+        relation = "greater than" if strict else "at least"
+        raise RubricError(f"{where}: must be {relation} {minimum}, got {value!r}")
+    return float(value)
+
+
+def _parse_items(raw_items: list, source: str) -> tuple[Item, ...]:
+    items: list[Item] = []
+    for index, raw in enumerate(raw_items):
+        where = f"{source}: items[{index}]"
+        if not isinstance(raw, dict):
+            raise RubricError(f"{where}: expected a mapping with id, points, kind, checks")
+        item_id = _require(raw, "id", where, str)
+        where = f"{where} ('{item_id}')"
+        if item_id not in ITEM_IDS:
+            raise RubricError(f"{where}: unknown item id; known ids are {', '.join(ITEM_IDS)}")
+        if any(item.id == item_id for item in items):
+            raise RubricError(f"{where}: item id appears twice")
+        if "points" not in raw:
+            raise RubricError(f"{where}: missing field 'points'")
+        points = _number(raw["points"], f"{where}.points")
+        kind = _require(raw, "kind", where, str)
+        if kind not in KINDS:
+            raise RubricError(f"{where}.kind: must be one of {', '.join(KINDS)}, got {kind!r}")
+        if (kind == "manual") != (item_id in MANUAL_ITEMS):
+            expected = "manual" if item_id in MANUAL_ITEMS else "auto"
+            raise RubricError(f"{where}.kind: this item is graded {expected}, not {kind}")
+        checks = _require(raw, "checks", where, str)
+        tolerance = {
+            name: _number(value, f"{where}.tolerance.{name}")
+            for name, value in (raw.get("tolerance") or {}).items()
+        }
+        unknown = set(raw) - {"id", "points", "kind", "checks", "tolerance"}
+        if unknown:
+            raise RubricError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        items.append(Item(item_id, points, kind, checks, tolerance))
+    missing = [item_id for item_id in ITEM_IDS if all(item.id != item_id for item in items)]
+    if missing:
+        raise RubricError(
+            f"{source}: items: missing item(s) {', '.join(missing)} (set points: 0 to disable one)"
+        )
+    return tuple(items)
+
+
+def _parse_bounds(raw: dict, source: str) -> Bounds:
+    where = f"{source}: bounds"
+    steps = _require(raw, "training_steps", where, dict)
+    training_steps = {}
+    for mode in MODES:
+        if mode not in steps:
+            raise RubricError(f"{where}.training_steps: missing field '{mode}'")
+        training_steps[mode] = int(_number(steps[mode], f"{where}.training_steps.{mode}",
+                                           minimum=0, strict=True))
+    return Bounds(
+        cell_timeout=_number(_require(raw, "cell_timeout", where, (int, float)),
+                             f"{where}.cell_timeout", strict=True),
+        notebook_timeout=_number(_require(raw, "notebook_timeout", where, (int, float)),
+                                 f"{where}.notebook_timeout", strict=True),
+        memory_limit=parse_size(_require(raw, "memory_limit", where, (int, str)),
+                                f"{where}.memory_limit"),
+        output_limit=parse_size(_require(raw, "output_limit", where, (int, str)),
+                                f"{where}.output_limit"),
+        training_steps=training_steps,
+    )
+
+
+def _parse_budgets(raw: Any, source: str) -> dict[str, dict[str, int]]:
+    where = f"{source}: convergence"
+    if not isinstance(raw, dict):
+        raise RubricError(f"{where}: expected a mapping with 'budgets'")
+    budgets_raw = _require(raw, "budgets", where, dict)
+    budgets: dict[str, dict[str, int]] = {}
+    for device in DEVICES:
+        per_model = _require(budgets_raw, device, f"{where}.budgets", dict)
+        budgets[device] = {
+            model: int(_number(_require(per_model, model, f"{where}.budgets.{device}", int),
+                               f"{where}.budgets.{device}.{model}", strict=True))
+            for model in MODELS
+        }
+    return budgets
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``hw4grade rubric``."""
+    parser.add_argument("path", nargs="?", help="rubric file (default: the shipped rubric.yaml)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate a rubric and print its items; exit 1 with the error when it is invalid."""
+    try:
+        rubric = load_rubric(args.path)
+    except RubricError as error:
+        print(f"hw4grade rubric: {error}")
+        return 1
+    print(f"{rubric.source}: valid, {len(rubric.items)} items, {rubric.max_score:g} points")
+    for item in rubric.items:
+        print(f"  {item.id:<20} {item.points:>5g}  {item.kind:<6}  {item.checks}")
+    return 0
