@@ -258,7 +258,8 @@ class KernelSession:
             run.error_message = f"the cell ran longer than {client.timeout} s"
         elif status == "memory":
             run.error_name = "MemoryLimit"
-            run.error_message = f"the kernel passed the memory limit of {self.bounds.memory_limit} bytes"
+            limit_mib = self.bounds.memory_limit / 2**20
+            run.error_message = f"the kernel passed the memory limit of {limit_mib:.0f} MiB"
         elif status == "died":
             run.error_name = "KernelDied"
             run.error_message = "the kernel died while running this cell"

@@ -41,7 +41,8 @@ MODES = ("quick", "full")
 DEVICES = ("cpu", "gpu")
 MODELS = ("gan", "lsgan", "dcgan")
 
-_SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9,
+_SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "M": 10**6, "G": 10**9, "KB": 10**3, "MB": 10**6,
+               "GB": 10**9, "KI": 2**10, "MI": 2**20, "GI": 2**30,
                "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
 
 

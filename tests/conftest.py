@@ -1,0 +1,31 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The full MNIST folder from HW4_MNIST_DIR; tests that need it skip without it."""
+    value = os.environ.get("HW4_MNIST_DIR")
+    if not value or not Path(value).is_dir():
+        pytest.skip("HW4_MNIST_DIR is not set to a folder of the MNIST IDX files")
+    return Path(value)
+
+
+@pytest.fixture(scope="session")
+def tf():
+    """TensorFlow, imported once and quietly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import tensorflow
+
+    return tensorflow
