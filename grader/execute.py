@@ -185,6 +185,7 @@ class KernelSession:
         self.client: _BoundedClient | None = None
         self.watcher: _MemoryWatcher | None = None
         self.restarts = 0
+        self.completed: list[int] = []  # cells run so far that did not kill the kernel
 
     def __enter__(self) -> KernelSession:
         self._start()
@@ -278,7 +279,7 @@ class KernelSession:
         """Execute every code cell in order under the bounds; return what happened."""
         execution = Execution()
         started = time.monotonic()
-        done: list[int] = []
+        self.completed = []
         for index, cell in enumerate(self.notebook.cells):
             if cell.cell_type != "code" or not cell.source.strip():
                 continue
@@ -291,17 +292,17 @@ class KernelSession:
             run = self._execute(cell, index, min(self.bounds.cell_timeout, remaining))
             execution.cells.append(run)
             if run.status in ("memory", "died"):
-                self._replay(done)
-            else:
-                done.append(index)
+                self.restart()
+                self.replay()
+            elif run.status != "timeout":  # a cell that hung would only hang again
+                self.completed.append(index)
         execution.seconds = time.monotonic() - started
         execution.kernel_restarts = self.restarts
         return execution
 
-    def _replay(self, indexes: list[int]) -> None:
-        """After a kernel death: restart and rerun the cells before it, output discarded."""
-        self.restart()
-        for index in indexes:
+    def replay(self) -> None:
+        """Rerun, output discarded, the cells that did not kill the kernel (after a restart)."""
+        for index in self.completed:
             replayed = nbformat.from_dict(self.notebook.cells[index])
             scratch = nbformat.v4.new_notebook(cells=[replayed])
             run = self._execute(replayed, 0, self.bounds.cell_timeout, scratch)

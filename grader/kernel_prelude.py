@@ -118,6 +118,8 @@ def _record_originals() -> None:
 
     _originals["numpy.allclose"] = np.allclose
     _originals["numpy.save"] = np.save
+    _originals["numpy.savez"] = np.savez
+    _originals["numpy.load"] = np.load
     try:
         import keras
 
@@ -131,7 +133,8 @@ def patched_functions() -> list[str]:
     """Names of recorded library functions that something has replaced since the prelude."""
     import numpy as np
 
-    current = {"numpy.allclose": np.allclose, "numpy.save": np.save}
+    current = {"numpy.allclose": np.allclose, "numpy.save": np.save, "numpy.savez": np.savez,
+               "numpy.load": np.load}
     try:
         import keras
 

@@ -1,0 +1,190 @@
+"""Grade one submission end to end: load -> execute -> probe -> score, into one result.
+
+``grade_notebook`` never raises for anything a submission does: an unusable file, a
+crashing cell or a hanging function each end up in the result, and the caller (a batch,
+a self-check) goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from grader import __version__, probe, score
+from grader.execute import Bounds, KernelSession, kernel_environment
+from grader.load import SubmissionError, load_submission
+from grader.result import CellResult, ItemResult, SubmissionResult
+from grader.rubric import Rubric
+
+UNIT_ITEMS = ("leaky_relu", "sample_noise", "discriminator", "generator", "gan_loss",
+              "get_solvers", "lsgan_loss", "dc_discriminator", "dc_generator")
+THEORY_ITEMS = ("optimal_d_gan", "optimal_d_lsgan", "vae_kl")
+CONVERGENCE_ITEMS = ("gan_convergence", "lsgan_convergence", "dcgan_convergence")
+MAX_COPIED_BYTES = 200 * 2**20  # files copied from the submission's folder into the sandbox
+
+
+@dataclass
+class Options:
+    """How to grade: the mode, the seed, the device and every bound."""
+
+    rubric: Rubric
+    mode: str = "quick"
+    seed: int = 0
+    device: str = "cpu"
+    gpu_index: int | None = None
+    threads: int | None = None
+    mnist_npz: Path | None = None
+    cell_timeout: float | None = None
+    notebook_timeout: float | None = None
+    memory_limit: int | None = None
+    output_limit: int | None = None
+    probe_timeout: float = 120.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def bounds(self) -> Bounds:
+        """The bounds in force: command-line values first, then the rubric's."""
+        from_rubric = self.rubric.bounds
+        return Bounds(
+            cell_timeout=self.cell_timeout or from_rubric.cell_timeout,
+            notebook_timeout=self.notebook_timeout or from_rubric.notebook_timeout,
+            memory_limit=self.memory_limit or from_rubric.memory_limit,
+            output_limit=self.output_limit or from_rubric.output_limit,
+            training_steps=from_rubric.training_steps[self.mode],
+        )
+
+
+def new_result(path: Path, options: Options, sha256: str | None) -> SubmissionResult:
+    """An empty result carrying the run's settings."""
+    return SubmissionResult(submission=str(path), notebook_sha256=sha256,
+                            grader_version=__version__, rubric_sha256=options.rubric.text_sha256,
+                            mode=options.mode, seed=options.seed, device=options.device)
+
+
+def failed_result(path: Path, options: Options, sha256: str | None,
+                  reason: str) -> SubmissionResult:
+    """The result of a submission that could not be graded at all: score 0, reason given."""
+    result = new_result(path, options, sha256)
+    result.error = reason
+    for item in options.rubric.items:
+        if item.manual:
+            result.items.append(score.manual(item))
+        else:
+            result.items.append(ItemResult(item.id, 0.0, item.points, "error", reason))
+    result.total()
+    return result
+
+
+def prepare_sandbox(notebook_path: Path, root: Path) -> Path:
+    """Copy the submission's folder (small files, no other notebooks) into ``root/work``."""
+    work = root / "work"
+    work.mkdir(parents=True)
+    copied = 0
+    for entry in sorted(notebook_path.parent.iterdir()):
+        if not entry.is_file() or entry.suffix == ".ipynb" or entry.is_symlink():
+            continue
+        size = entry.stat().st_size
+        if copied + size > MAX_COPIED_BYTES:
+            continue
+        shutil.copy2(entry, work / entry.name)
+        copied += size
+    return work
+
+
+def grade_notebook(path: str | Path, options: Options, oracle) -> SubmissionResult:
+    """Grade one notebook; always returns a result."""
+    path = Path(path)
+    started = time.monotonic()
+    try:
+        submission = load_submission(path)
+    except SubmissionError as error:
+        return failed_result(path, options, None, str(error))
+    result = new_result(path, options, submission.sha256)
+    root = Path(tempfile.mkdtemp(prefix="hw4grade-"))
+    try:
+        _grade_in_sandbox(submission, options, oracle, root, result)
+    except Exception as error:  # a grader fault: say so rather than lose the batch
+        detail = traceback.format_exc(limit=-4)
+        print(f"hw4grade: internal error grading {path}:\n{detail}", file=sys.stderr)
+        result = failed_result(path, options, submission.sha256,
+                               f"the grader failed on this submission ({error!r}); "
+                               "please report it to the course staff")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    result.timing["total"] = round(time.monotonic() - started, 2)
+    return result
+
+
+def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
+                      result: SubmissionResult) -> None:
+    work = prepare_sandbox(submission.path, root)
+    home = root / "home"
+    home.mkdir()
+    env = kernel_environment(home, options.device, options.threads, options.gpu_index)
+    env.update(options.extra_env)
+    config = {"seed": options.seed, "mnist_npz": str(options.mnist_npz or "")}
+    rng = np.random.default_rng(options.seed)
+    rubric = options.rubric
+    clock = time.monotonic()
+    with KernelSession(submission.notebook, work, options.bounds(), env, config) as session:
+        result.timing["kernel_start"] = round(time.monotonic() - clock, 2)
+        clock = time.monotonic()
+        execution = session.run_notebook()
+        result.timing["execute"] = round(time.monotonic() - clock, 2)
+        result.cells = [CellResult(**vars(cell)) for cell in execution.cells]
+        clock = time.monotonic()
+        prober = probe.Prober(session, root / "probe", timeout=options.probe_timeout)
+        graded = {item.id: _grade_item(item, prober, rng, oracle) for item in rubric.items
+                  if item.id in UNIT_ITEMS + THEORY_ITEMS}
+        result.timing["probe"] = round(time.monotonic() - clock, 2)
+    graded["runs_clean"] = score.score_runs_clean(execution.cells, rubric.item("runs_clean"))
+    if execution.notebook_timed_out:
+        result.warnings.append("the notebook's time limit ran out; later cells were skipped")
+    if prober.patched:
+        result.warnings.append("the notebook replaced library functions the grader watches: "
+                               + ", ".join(sorted(prober.patched))
+                               + " (grades are computed outside the notebook and are unaffected)")
+    for item in rubric.items:
+        if item.manual:
+            result.items.append(score.manual(item))
+        elif item.id in graded:
+            result.items.append(graded[item.id])
+        else:
+            result.items.append(score.skipped(item, "not graded by this version of the grader"))
+    result.total()
+
+
+def _grade_item(item, prober: probe.Prober, rng: np.random.Generator, oracle) -> ItemResult:
+    """Probe and score one unit item; a failure of the grader's own is reported, not raised."""
+    item_rng = np.random.default_rng([rng.integers(2**32), len(item.id)])
+    try:
+        if item.id == "leaky_relu":
+            return score.score_leaky_relu(probe.probe_leaky_relu(prober, item_rng), oracle, item)
+        if item.id == "sample_noise":
+            return score.score_sample_noise(probe.probe_sample_noise(prober, item_rng), item)
+        if item.id in ("gan_loss", "lsgan_loss"):
+            return score.score_loss(probe.probe_loss(prober, item_rng, item.id), oracle, item)
+        if item.id == "get_solvers":
+            return score.score_get_solvers(probe.probe_get_solvers(prober, item_rng), item)
+        if item.id in probe.MODEL_ITEMS:
+            observation = probe.probe_model(prober, item_rng, item.id, oracle)
+            return score.score_model(observation, oracle, item)
+        if item.id in THEORY_ITEMS:
+            return score.score_theory(probe.probe_theory(prober, item_rng, item.id), item)
+    except Exception as error:
+        print(f"hw4grade: probing {item.id} failed: {traceback.format_exc(limit=-3)}",
+              file=sys.stderr)
+        return score.crashed(item, f"the grader could not check {item.id} ({error!r})")
+    raise KeyError(item.id)
+
+
+def default_threads(workers: int) -> int:
+    """CPU threads per kernel when ``workers`` kernels share this machine."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))

@@ -1,0 +1,80 @@
+"""Expected values, computed in the grader's own process from the instructor's reference.
+
+Only an instructor's install has the ``reference`` package; ``load_oracle`` returns None
+without it, and the grader then falls back to public checks.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import numpy as np
+
+BUILDERS = {"discriminator": "discriminator", "generator": "generator",
+            "dc_discriminator": "dc_discriminator", "dc_generator": "dc_generator"}
+
+
+class ReferenceOracle:
+    """The reference solution, run in float64 where the computation allows it."""
+
+    def __init__(self) -> None:
+        import tensorflow as tf
+
+        from reference import hw4
+
+        self.tf, self.hw4 = tf, hw4
+
+    def leaky_relu(self, x: np.ndarray, alpha: float | None) -> np.ndarray:
+        """The reference leaky ReLU of ``x`` (float64)."""
+        kwargs = {} if alpha is None else {"alpha": alpha}
+        return self.hw4.leaky_relu(self.tf.constant(x, self.tf.float64), **kwargs).numpy()
+
+    def loss(self, item: str, real: np.ndarray, fake: np.ndarray) -> tuple[float, float]:
+        """(D_loss, G_loss) of ``gan_loss`` or ``lsgan_loss`` in float64."""
+        function = getattr(self.hw4, item)
+        d_loss, g_loss = function(self.tf.constant(real, self.tf.float64),
+                                  self.tf.constant(fake, self.tf.float64))
+        return float(d_loss), float(g_loss)
+
+    def build(self, item: str, kwargs: dict[str, Any]):
+        """A fresh reference model for a model item."""
+        return getattr(self.hw4, BUILDERS[item])(**kwargs)
+
+    def model_weights(self, item: str, kwargs: dict[str, Any],
+                      rng: np.random.Generator) -> list[np.ndarray]:
+        """Random weights for the reference model, in its variable order, drawn from ``rng``."""
+        weights = []
+        for variable in self.build(item, kwargs).weights:
+            shape, name = tuple(variable.shape), variable.path.split("/")[-1]
+            if len(shape) >= 2:
+                value = rng.normal(size=shape) / np.sqrt(np.prod(shape[:-1]))
+            elif name in ("gamma", "moving_variance"):
+                value = rng.uniform(0.5, 1.5, size=shape)
+            else:
+                value = rng.normal(size=shape) * 0.1
+            weights.append(value.astype(np.float32))
+        return weights
+
+    def model_output(self, item: str, kwargs: dict[str, Any], weights: list[np.ndarray],
+                     x: np.ndarray) -> np.ndarray:
+        """The reference model's output with ``weights`` on ``x`` (batch norm in training mode)."""
+        model = self.build(item, kwargs)
+        for variable, value in zip(model.weights, weights):
+            variable.assign(value)
+        return model(self.tf.constant(x), training=True).numpy()
+
+    def parameter_count(self, item: str, kwargs: dict[str, Any]) -> int:
+        """Parameters of the reference model, batch-norm statistics included."""
+        return sum(int(np.prod(v.shape)) for v in self.build(item, kwargs).weights)
+
+
+def reference_available() -> bool:
+    """True when the instructor's ``reference`` package is installed."""
+    return importlib.util.find_spec("reference") is not None \
+        and importlib.util.find_spec("reference.hw4") is not None
+
+
+def load_oracle() -> ReferenceOracle | None:
+    """The reference oracle, or None in a student's install."""
+    return ReferenceOracle() if reference_available() else None

@@ -1,0 +1,253 @@
+"""Probe the units a notebook defines: draw hidden inputs, run them in the kernel, bring back raw outputs.
+
+The grader decides every input here, from a seeded generator, and the kernel only calls
+the student's functions on them (see ``kernel_probe``). What comes back is raw data in an
+``Observation``; ``score`` turns observations into points.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader.execute import KernelSession
+
+PROBE_MODULE = "_hw4grade_probe"
+MODEL_ITEMS = {  # item -> (builder, kwargs to draw, input kind, input width)
+    "discriminator": ("discriminator", False),
+    "generator": ("generator", True),
+    "dc_discriminator": ("dc_discriminator", False),
+    "dc_generator": ("dc_generator", True),
+}
+
+
+@dataclass
+class Observation:
+    """Raw facts about one unit: the calls made (inputs) and what the student's code returned."""
+
+    item: str
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Prober:
+    """Send calls into a kernel session and read back the raw results."""
+
+    def __init__(self, session: KernelSession, private_dir: Path, timeout: float = 120.0):
+        self.session = session
+        self.dir = Path(private_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.timeout = timeout
+        self.patched: set[str] = set()
+        self._install()
+
+    def _install(self) -> None:
+        source = Path(__file__).with_name("kernel_probe.py").read_text(encoding="utf-8")
+        code = (
+            "import sys as _s, types as _t\n"
+            f"_m = _t.ModuleType({PROBE_MODULE!r})\n"
+            f"_s.modules[{PROBE_MODULE!r}] = _m\n"
+            f"exec(compile({source!r}, '<hw4grade probe>', 'exec'), _m.__dict__)\n"
+            "del _s, _t, _m\n"
+        )
+        run, _ = self.session.run_code(code, timeout=60)
+        if run.status != "ok":
+            raise RuntimeError(f"could not install the probe in the kernel: {run.error_message}")
+
+    def request(self, calls: list[dict[str, Any]], inputs: dict[str, np.ndarray],
+                timeout: float | None = None) -> list[dict[str, Any]]:
+        """Run ``calls`` in the kernel; return one raw outcome per call.
+
+        When the kernel hangs, dies or loses the connection, every call gets an outcome of
+        kind ``error`` that says so, and the session is restarted for the next request.
+        """
+        token = uuid.uuid4().hex[:12]
+        inputs_path = self.dir / f"in-{token}.npz"
+        request_path = self.dir / f"req-{token}.json"
+        response = self.dir / f"out-{token}"
+        np.savez(inputs_path, **inputs)
+        request_path.write_text(json.dumps({"inputs": str(inputs_path), "calls": calls}))
+        run, _ = self.session.run_code(
+            f"__import__('sys').modules[{PROBE_MODULE!r}].serve({str(request_path)!r}, "
+            f"{str(response)!r})", timeout=timeout or self.timeout)
+        if run.status in ("memory", "died"):
+            self._reinstall_after_restart()
+        if run.status != "ok":
+            reason = {"timeout": "did not finish in time", "memory": "used too much memory",
+                      "died": "crashed the kernel"}.get(run.status, run.error_message or "failed")
+            return [{"kind": "error", "error": f"the call {reason}"} for _ in calls]
+        return self._read(response)
+
+    def _reinstall_after_restart(self) -> None:
+        self.session.replay()
+        self._install()
+
+    def _read(self, response: Path) -> list[dict[str, Any]]:
+        meta = json.loads(Path(f"{response}.json").read_text())
+        self.patched.update(meta.get("patched", []))
+        with np.load(f"{response}.npz", allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        return [_attach(outcome, arrays) for outcome in meta["results"]]
+
+
+def _attach(outcome: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    if outcome.get("kind") == "array":
+        outcome["array"] = arrays[outcome["key"]]
+    for item in outcome.get("items", []) or []:
+        if isinstance(item, dict):
+            _attach(item, arrays)
+    if isinstance(outcome.get("output"), dict):
+        _attach(outcome["output"], arrays)
+    return outcome
+
+
+def _tensor(key: str) -> dict[str, Any]:
+    return {"input": key, "tensor": True}
+
+
+def _array(key: str) -> dict[str, Any]:
+    return {"input": key, "tensor": False}
+
+
+# -- hidden inputs and calls, one function per unit ------------------------------------------
+
+
+def probe_leaky_relu(prober: Prober, rng: np.random.Generator) -> Observation:
+    """Several shapes and alphas, including the default alpha."""
+    shapes = [(int(rng.integers(20, 60)),), (int(rng.integers(3, 9)), int(rng.integers(5, 12))),
+              (2, int(rng.integers(2, 6)), int(rng.integers(3, 7)))]
+    alphas = [None, float(np.round(rng.uniform(0.1, 0.3), 3)),
+              float(np.round(rng.uniform(0.4, 0.9), 3))]
+    inputs, calls = {}, []
+    for index, (shape, alpha) in enumerate(zip(shapes, alphas)):
+        x = (rng.normal(size=shape) * 5).astype(np.float32)
+        x.flat[0] = 0.0
+        inputs[f"x{index}"] = x
+        kwargs = {} if alpha is None else {"alpha": alpha}
+        calls.append({"action": "call", "function": "leaky_relu", "args": [_tensor(f"x{index}")],
+                      "kwargs": kwargs})
+    outputs = prober.request(calls, inputs)
+    return Observation("leaky_relu", calls=[{"x": inputs[f"x{i}"], "alpha": a}
+                                            for i, a in enumerate(alphas)], outputs=outputs)
+
+
+def probe_sample_noise(prober: Prober, rng: np.random.Generator) -> Observation:
+    """Two calls with the same small shape (freshness) and one large call (distribution)."""
+    batch, dim = int(rng.integers(20, 70)), int(rng.integers(3, 17))
+    sizes = [(batch, dim), (batch, dim), (2000, 96)]
+    calls = [{"action": "call", "function": "sample_noise", "args": [b, d]} for b, d in sizes]
+    outputs = prober.request(calls, {})
+    return Observation("sample_noise", calls=[{"shape": s} for s in sizes], outputs=outputs)
+
+
+def _loss_inputs(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Real and fake scores of unequal batch sizes: moderate, wide, and extreme (+-100)."""
+    pairs = []
+    for scale in (1.0, 6.0, 100.0):
+        n_real, n_fake = int(rng.integers(8, 40)), int(rng.integers(41, 90))
+        if rng.random() < 0.5:
+            n_real, n_fake = n_fake, n_real
+        real = (rng.normal(size=(n_real, 1)) * scale).astype(np.float32)
+        fake = (rng.normal(size=(n_fake, 1)) * scale).astype(np.float32)
+        if scale == 100.0:
+            real[:2, 0], fake[:2, 0] = [100.0, -100.0], [-100.0, 100.0]
+            real, fake = np.clip(real, -100, 100), np.clip(fake, -100, 100)
+        pairs.append((real, fake))
+    return pairs
+
+
+def probe_loss(prober: Prober, rng: np.random.Generator, item: str) -> Observation:
+    """``gan_loss`` or ``lsgan_loss`` on unequal batches, moderate to extreme scores."""
+    pairs = _loss_inputs(rng)
+    inputs = {}
+    calls = []
+    for index, (real, fake) in enumerate(pairs):
+        inputs[f"real{index}"], inputs[f"fake{index}"] = real, fake
+        calls.append({"action": "call", "function": item,
+                      "args": [_tensor(f"real{index}"), _tensor(f"fake{index}")]})
+    outputs = prober.request(calls, inputs)
+    return Observation(item, calls=[{"real": r, "fake": f} for r, f in pairs], outputs=outputs)
+
+
+def probe_get_solvers(prober: Prober, rng: np.random.Generator) -> Observation:
+    """Call with drawn, non-default settings and with the defaults."""
+    settings = {"learning_rate": float(f"{10 ** rng.uniform(-4.5, -2.7):.3g}"),
+                "beta1": float(np.round(rng.uniform(0.1, 0.4), 2))}
+    calls = [{"action": "solvers", "function": "get_solvers", "kwargs": settings},
+             {"action": "solvers", "function": "get_solvers", "kwargs": {}}]
+    outputs = prober.request(calls, {})
+    return Observation("get_solvers", calls=[settings, {}], outputs=outputs)
+
+
+def match_variables(reference_shapes: list[tuple[int, ...]],
+                    student_shapes: list[tuple[int, ...]]) -> list[int] | None:
+    """For each reference variable, the index of the student's variable that takes its value.
+
+    Variables are matched by shape in order; None when some reference variable has no
+    partner or the student's model has variables left over.
+    """
+    used: set[int] = set()
+    mapping = []
+    for shape in reference_shapes:
+        partner = next((i for i, s in enumerate(student_shapes)
+                        if i not in used and tuple(s) == tuple(shape)), None)
+        if partner is None:
+            return None
+        used.add(partner)
+        mapping.append(partner)
+    return mapping if len(used) == len(student_shapes) else None
+
+
+def probe_model(prober: Prober, rng: np.random.Generator, item: str, oracle) -> Observation:
+    """Build the student's model, read its variables, then run it with the reference weights."""
+    builder, takes_noise = MODEL_ITEMS[item]
+    kwargs = {"noise_dim": int(rng.integers(3, 13))} if takes_noise else {}
+    width = kwargs.get("noise_dim", 784)
+    batch = int(rng.integers(5, 40))
+    x = rng.uniform(-1, 1, size=(batch, width)).astype(np.float32)
+    slot = f"{item}-{uuid.uuid4().hex[:6]}"
+    built = prober.request([{"action": "build_model", "function": builder, "kwargs": kwargs,
+                             "input": "x", "slot": slot}], {"x": x})[0]
+    observation = Observation(item, calls=[{"kwargs": kwargs, "x": x}], outputs=[built])
+    if built.get("kind") != "model":
+        return observation
+    reference_weights = oracle.model_weights(item, kwargs, rng)
+    student_shapes = [tuple(v["shape"]) for v in built["variables"]]
+    mapping = match_variables([w.shape for w in reference_weights], student_shapes)
+    observation.info["mapping"] = mapping
+    if mapping is None:
+        return observation
+    probe_x = (rng.uniform(-1, 1, size=(batch, width)) * (3.0 if takes_noise else 1.0)
+               ).astype(np.float32)
+    inputs = {"x": probe_x, **{f"w{i}": w for i, w in enumerate(reference_weights)}}
+    assign = [[student_index, f"w{i}"] for i, student_index in enumerate(mapping)]
+    ran = prober.request([{"action": "run_model", "slot": slot, "assign": assign, "input": "x",
+                           "training": True}], inputs)[0]
+    observation.calls.append({"kwargs": kwargs, "x": probe_x, "weights": reference_weights})
+    observation.outputs.append(ran)
+    return observation
+
+
+def probe_theory(prober: Prober, rng: np.random.Generator, item: str) -> Observation:
+    """The derivation answers (numpy in, numpy out) on the oracle's drawn cases."""
+    from grader import theory_oracle
+
+    cases = theory_oracle.draw_inputs(item, rng)
+    inputs, calls = {}, []
+    for index, case in enumerate(cases):
+        kwargs = {}
+        for name, value in case.kwargs.items():
+            if isinstance(value, np.ndarray):
+                inputs[f"c{index}_{name}"] = value
+                kwargs[name] = _array(f"c{index}_{name}")
+            else:
+                kwargs[name] = value
+        calls.append({"action": "call", "function": item, "kwargs": kwargs})
+    outputs = prober.request(calls, inputs)
+    return Observation(item, calls=[{"case": case} for case in cases], outputs=outputs)

@@ -1,0 +1,358 @@
+"""Turn raw observations into points: pure functions, run in the grader's own process.
+
+Each ``score_*`` function takes what ``probe`` brought back (and, where needed, the
+reference oracle's expected values) and returns an ``ItemResult`` whose message says what
+was expected and what was found, without giving away the hidden inputs' values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from grader.execute import CellRun
+from grader.probe import MODEL_ITEMS, Observation
+from grader.result import ItemResult
+from grader.rubric import Item
+
+NOISE_P_VALUE = 1e-4  # a uniform sampler fails the KS test this rarely
+MODEL_TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
+LOSS_TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
+LOSS_CASES = ("moderate scores", "widely spread scores", "extreme scores (about +-100)")
+MODEL_HINTS = {
+    "discriminator": "check the leaky ReLU slope (0.01) after each hidden layer and that the "
+                     "last layer outputs raw logits (no sigmoid)",
+    "generator": "check the ReLU activations of the hidden layers and the tanh on the output",
+    "dc_discriminator": "check the order of convolution, leaky ReLU (0.01) and max-pooling, and "
+                        "that the last layer outputs raw logits (no sigmoid)",
+    "dc_generator": "check that each batch normalisation comes after the ReLU of its layer, "
+                    "and the tanh on the output",
+}
+
+
+@dataclass
+class Failure:
+    """The student's code raised (or returned something unusable); ``text`` says what."""
+
+    text: str
+
+
+def to_value(outcome: dict[str, Any]) -> Any:
+    """A raw outcome from the kernel as a Python value: array, None, list, or Failure."""
+    kind = outcome.get("kind")
+    if kind == "array":
+        return outcome["array"]
+    if kind == "none":
+        return None
+    if kind == "sequence":
+        return [to_value(item) for item in outcome["items"]]
+    if kind == "error":
+        return Failure(outcome.get("error", "an error"))
+    return Failure(f"returned a {outcome.get('type', 'value')} where an array was expected")
+
+
+def _scaled(item: Item, fraction: float, message: str, details: dict | None = None,
+            error: bool = False) -> ItemResult:
+    fraction = float(min(max(fraction, 0.0), 1.0))
+    status = "passed" if fraction >= 1.0 else ("error" if error else "failed")
+    return ItemResult(item.id, round(item.points * fraction, 2), item.points, status,
+                      message if fraction < 1.0 else "all checks passed", details or {})
+
+
+def _tolerance(item: Item, default: dict[str, float]) -> tuple[float, float]:
+    return item.tolerance.get("rtol", default["rtol"]), item.tolerance.get("atol", default["atol"])
+
+
+def _unusable(item: Item, values: list[Any], name: str) -> ItemResult | None:
+    """A result for outputs that cannot be judged at all (not implemented, raised)."""
+    if all(value is None for value in values):
+        return _scaled(item, 0, f"{name} is not implemented yet (it returned None)")
+    failures = [value for value in values if isinstance(value, Failure)]
+    if len(failures) == len(values):
+        if failures[0].text.startswith("LookupError"):
+            return _scaled(item, 0, failures[0].text.split(": ", 1)[1]
+                           + " (keep the function's given name and run its cell)")
+        return _scaled(item, 0, f"{name} raised an error: {failures[0].text}", error=True)
+    return None
+
+
+# -- runs_clean ---------------------------------------------------------------------------------
+
+
+def score_runs_clean(cells: list[CellRun], item: Item) -> ItemResult:
+    """Full points when every cell ran without error (training cut-offs are not errors)."""
+    failed = [cell for cell in cells if cell.failed]
+    budget = [cell.index + 1 for cell in cells if cell.status == "budget"]
+    details = {"failed_cells": [cell.index + 1 for cell in failed], "budget_cut_cells": budget}
+    if not failed:
+        return _scaled(item, 1, "", details)
+    lines = [f"cell {cell.index + 1}: {cell.error_name or cell.status}"
+             + (f" ({cell.error_message})" if cell.error_message else "") for cell in failed[:5]]
+    more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+    return _scaled(item, 0, f"{len(failed)} cell(s) did not run cleanly: "
+                   + "; ".join(lines) + more, details)
+
+
+# -- leaky_relu ---------------------------------------------------------------------------------
+
+
+def score_leaky_relu(observation: Observation, oracle, item: Item) -> ItemResult:
+    """Each case (shape, alpha) is worth the same; messages tell the negative side from the positive."""
+    values = [to_value(out) for out in observation.outputs]
+    unusable = _unusable(item, values, "leaky_relu")
+    if unusable:
+        return unusable
+    rtol, atol = _tolerance(item, {"rtol": 1e-5, "atol": 1e-6})
+    problems, right = [], 0
+    for call, value in zip(observation.calls, values):
+        which = "the default alpha" if call["alpha"] is None else "an alpha passed in"
+        if isinstance(value, Failure):
+            problems.append(f"with {which} it raised {value.text}")
+            continue
+        expected = oracle.leaky_relu(call["x"], call["alpha"])
+        got = np.asarray(value, dtype=np.float64)
+        if got.shape != expected.shape:
+            problems.append(f"for an input of shape {call['x'].shape} it returned shape "
+                            f"{got.shape}")
+            continue
+        close = np.isclose(got, expected, rtol=rtol, atol=atol)
+        if close.all():
+            right += 1
+            continue
+        negative = call["x"] < 0
+        side = "negative inputs" if not close[negative].all() else "non-negative inputs"
+        problems.append(f"with {which} the values for {side} are wrong")
+    return _scaled(item, right / len(values), "leaky_relu: " + "; ".join(problems),
+                   {"cases_right": right, "cases": len(values)})
+
+
+# -- sample_noise -------------------------------------------------------------------------------
+
+
+def score_sample_noise(observation: Observation, item: Item) -> ItemResult:
+    """Four equal parts: shape and dtype, range, fresh values per call, uniform distribution."""
+    values = [to_value(out) for out in observation.outputs]
+    unusable = _unusable(item, values, "sample_noise")
+    if unusable:
+        return unusable
+    if any(isinstance(value, Failure) or value is None for value in values):
+        bad = next(v for v in values if isinstance(v, Failure) or v is None)
+        text = bad.text if isinstance(bad, Failure) else "returned None"
+        return _scaled(item, 0, f"sample_noise failed on some calls: {text}", error=True)
+    arrays = [np.asarray(value) for value in values]
+    problems, parts = [], 0
+    shapes_ok = all(a.shape == tuple(c["shape"]) for a, c in zip(arrays, observation.calls))
+    dtype_ok = all(a.dtype == np.float32 for a in arrays)
+    if shapes_ok and dtype_ok:
+        parts += 1
+    elif not shapes_ok:
+        found = next(a.shape for a, c in zip(arrays, observation.calls)
+                     if a.shape != tuple(c["shape"]))
+        problems.append(f"the shape must be [batch_size, dim]; one call returned {found}")
+    else:
+        problems.append(f"the dtype must be float32, found {arrays[0].dtype}")
+    flat = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
+    finite = np.isfinite(flat).all()
+    if finite and flat.min() >= -1 and flat.max() <= 1:
+        parts += 1
+    else:
+        problems.append("values must lie in [-1, 1]" + ("" if finite else " (found NaN or Inf)"))
+    if arrays[0].shape == arrays[1].shape and not np.allclose(arrays[0], arrays[1]):
+        parts += 1
+    else:
+        problems.append("two calls with the same arguments returned the same values: "
+                        "draw new noise on every call")
+    big = arrays[2].astype(np.float64).ravel()
+    p_value = float(stats.kstest(big[np.isfinite(big)], "uniform", args=(-1, 2)).pvalue) \
+        if np.isfinite(big).any() else 0.0
+    if p_value > NOISE_P_VALUE:
+        parts += 1
+    else:
+        low, high = (float(big.min()), float(big.max())) if finite else (np.nan, np.nan)
+        problems.append(f"the values are not uniform on [-1, 1] (a distribution test fails; "
+                        f"the values found span [{low:.2f}, {high:.2f}])")
+    return _scaled(item, parts / 4, "sample_noise: " + "; ".join(problems),
+                   {"ks_p_value": p_value, "parts_right": parts})
+
+
+# -- gan_loss and lsgan_loss --------------------------------------------------------------------
+
+
+def _pair(value: Any) -> tuple[float, float] | str:
+    """(D, G) as floats from a returned pair, or a description of what is wrong."""
+    if isinstance(value, Failure):
+        return f"raised {value.text}"
+    if value is None:
+        return "returned None"
+    if not isinstance(value, list) or len(value) != 2:
+        return "must return a pair (D_loss, G_loss)"
+    losses = []
+    for part in value:
+        if isinstance(part, Failure) or part is None:
+            return "must return two scalar losses"
+        array = np.asarray(part, dtype=np.float64)
+        if array.size != 1:
+            return f"each loss must be a scalar, found shape {array.shape} (take the mean)"
+        losses.append(float(array.ravel()[0]))
+    return losses[0], losses[1]
+
+
+def score_loss(observation: Observation, oracle, item: Item) -> ItemResult:
+    """D and G losses are worth half each; each case (moderate, wide, extreme) a third of that."""
+    name = item.id
+    values = [to_value(out) for out in observation.outputs]
+    unusable = _unusable(item, values, name)
+    if unusable:
+        return unusable
+    rtol, atol = _tolerance(item, LOSS_TOLERANCE)
+    right = {"D_loss": 0, "G_loss": 0}
+    problems = []
+    for case, call, value in zip(LOSS_CASES, observation.calls, values):
+        pair = _pair(value)
+        if isinstance(pair, str):
+            problems.append(f"with {case}: {pair}")
+            continue
+        expected = oracle.loss(name, call["real"], call["fake"])
+        for label, got, want in zip(("D_loss", "G_loss"), pair, expected):
+            if np.isclose(got, want, rtol=rtol, atol=atol):
+                right[label] += 1
+            elif not np.isfinite(got):
+                problems.append(f"{label} is {got} with {case}: compute it in a numerically "
+                                "stable way (from logits, not sigmoid then log)")
+            else:
+                problems.append(f"{label} is wrong with {case}")
+    fraction = (right["D_loss"] + right["G_loss"]) / (2 * len(values))
+    hint = (" Each term must be averaged over its own batch: the real and fake batches the "
+            "grader uses have different sizes.") if problems else ""
+    return _scaled(item, fraction, f"{name}: " + "; ".join(dict.fromkeys(problems)) + "." + hint,
+                   {"right": right, "cases": len(values)})
+
+
+# -- get_solvers --------------------------------------------------------------------------------
+
+
+def score_get_solvers(observation: Observation, item: Item) -> ItemResult:
+    """Thirds: two distinct Adam optimizers; the learning rate passed in; the beta1 passed in."""
+    problems, parts = [], 0.0
+    described = []
+    for outcome in observation.outputs:
+        if outcome.get("kind") == "none":
+            return _scaled(item, 0, "get_solvers is not implemented yet (it returned None)")
+        if outcome.get("kind") == "error":
+            return _scaled(item, 0, f"get_solvers raised {outcome['error']}", error=True)
+        if outcome.get("kind") != "optimizers" or len(outcome["items"]) != 2:
+            return _scaled(item, 0, "get_solvers must return two optimizers (D_solver, G_solver)")
+        described.append(outcome["items"])
+    first = described[0]
+    if first[0]["id"] != first[1]["id"] and all("Adam" in o["mro"] for o in first):
+        parts += 1
+    else:
+        problems.append("it must return two separate Adam optimizers, found "
+                        + " and ".join(o["type"] for o in first))
+    for key, setting, default in (("learning_rate", "learning_rate", 1e-3), ("beta_1", "beta1", 0.5)):
+        wanted = observation.calls[0][setting]
+        got = [o.get(key) for o in first]
+        got_default = [o.get(key) for o in described[1]]
+        ok = all(g is not None and np.isclose(g, wanted, rtol=1e-5) for g in got)
+        ok_default = all(g is not None and np.isclose(g, default, rtol=1e-5) for g in got_default)
+        if ok and ok_default:
+            parts += 1
+        elif not ok:
+            problems.append(f"the {setting} passed in is not used")
+        else:
+            problems.append(f"the default {setting} must be {default}")
+    return _scaled(item, parts / 3, "get_solvers: " + "; ".join(problems), {"parts_right": parts})
+
+
+# -- the four networks --------------------------------------------------------------------------
+
+
+def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
+    """Shape (30%), parameter count (30%) and function with the reference weights (40%)."""
+    name = MODEL_ITEMS[item.id][0]
+    built = observation.outputs[0]
+    if built.get("kind") == "none":
+        return _scaled(item, 0, f"{name} is not implemented yet (it returned None)")
+    if built.get("kind") == "error":
+        return _scaled(item, 0, f"building or calling {name}() raised {built['error']}", error=True)
+    if built.get("kind") != "model":
+        return _scaled(item, 0, f"{name}() must return a Keras model, found a "
+                                f"{built.get('type', 'value')}")
+    kwargs, x = observation.calls[0]["kwargs"], observation.calls[0]["x"]
+    width = 1 if name.endswith("discriminator") else 784
+    expected_shape = (len(x), width)
+    problems, fraction = [], 0.0
+    output = to_value(built["output"])
+    if isinstance(output, Failure) or output is None:
+        problems.append("calling the model on a batch did not return a tensor")
+    elif np.asarray(output).shape != expected_shape:
+        problems.append(f"for a batch of shape {x.shape} the output has shape "
+                        f"{np.asarray(output).shape}, expected {expected_shape}")
+    elif width == 784 and not (np.abs(np.asarray(output)) <= 1.0 + 1e-6).all():
+        problems.append("generated images must lie in [-1, 1] (a tanh on the output)")
+    else:
+        fraction += 0.3
+    count = sum(int(np.prod(v["shape"])) for v in built["variables"])
+    expected_count = oracle.parameter_count(item.id, kwargs)
+    if count == expected_count:
+        fraction += 0.3
+    else:
+        at = f" at noise_dim {kwargs['noise_dim']}" if kwargs else ""
+        problems.append(f"the model has {count:,} parameters{at}; the architecture described "
+                        f"has {expected_count:,}")
+    mapping = observation.info.get("mapping")
+    if mapping is None:
+        problems.append("its variables do not line up with the layers described, so its "
+                        "behaviour could not be compared with the reference")
+    elif len(observation.outputs) > 1:
+        ran = to_value(observation.outputs[1])
+        call = observation.calls[1]
+        expected = oracle.model_output(item.id, kwargs, call["weights"], call["x"])
+        rtol, atol = _tolerance(item, MODEL_TOLERANCE)
+        if isinstance(ran, Failure) or ran is None:
+            problems.append("running the model with the reference weights failed"
+                            + (f": {ran.text}" if isinstance(ran, Failure) else ""))
+        elif np.asarray(ran).shape == expected.shape and np.allclose(ran, expected, rtol=rtol,
+                                                                      atol=atol):
+            fraction += 0.4
+        else:
+            problems.append("with the reference weights copied into your model its outputs "
+                            f"differ from the reference network's: {MODEL_HINTS[item.id]}")
+    return _scaled(item, fraction, f"{name}: " + "; ".join(problems),
+                   {"parameters": count, "expected_parameters": expected_count})
+
+
+# -- derivation answers -------------------------------------------------------------------------
+
+
+def score_theory(observation: Observation, item: Item) -> ItemResult:
+    """Delegate to the scipy oracle's judgement of the derivation answers."""
+    from grader import theory_oracle
+
+    cases = [call["case"] for call in observation.calls]
+    outputs = []
+    for outcome in observation.outputs:
+        value = to_value(outcome)
+        outputs.append(value.text if isinstance(value, Failure) else value)
+    judgement = theory_oracle.judge(item.id, cases, outputs)
+    result = _scaled(item, judgement.score_fraction, judgement.message, judgement.details,
+                     error=judgement.status == "error")
+    return result
+
+
+def manual(item: Item) -> ItemResult:
+    """A hand-graded item: pending until the instructor merges a score."""
+    return ItemResult(item.id, 0.0, item.points, "manual", "pending: graded by hand")
+
+
+def skipped(item: Item, reason: str) -> ItemResult:
+    """An item this run does not grade; it counts neither for nor against the student."""
+    return ItemResult(item.id, 0.0, 0.0, "skipped", reason)
+
+
+def crashed(item: Item, reason: str) -> ItemResult:
+    """An item whose probing failed in a way the student's code did not cause."""
+    return ItemResult(item.id, 0.0, item.points, "error", reason)
