@@ -12,7 +12,9 @@ import sys
 
 # sub-command name -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
 COMMANDS = {
-    "grade": ("grader.commands.grade", "grade notebooks and write results, gradebook and feedback"),
+    "grade": ("grader.batch", "grade notebooks and write results, gradebook and feedback"),
+    "check": ("grader.check", "self-check one notebook (exit 0 only with full marks)"),
+    "gradebook": ("grader.batch_gradebook", "rebuild the gradebook, merging hand-graded scores"),
     "template": ("grader.template", "regenerate the student template from the solution notebook"),
     "mnist": ("grader.mnist", "show which MNIST source the loader finds"),
     "rubric": ("grader.rubric", "validate a rubric file and print its items"),

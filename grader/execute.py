@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -81,7 +82,7 @@ def kernel_environment(home: Path, device: str = "cpu", threads: int | None = No
     """The environment a submission's kernel gets: an allow-list, a private HOME, devices."""
     env = {key: value for key, value in os.environ.items() if key in ENV_ALLOW}
     env.update(HOME=str(home), KERAS_HOME=str(home / ".keras"), MPLCONFIGDIR=str(home / ".mpl"),
-               PYTHONDONTWRITEBYTECODE="1", TF_CPP_MIN_LOG_LEVEL="2", PYTHONHASHSEED="0",
+               PYTHONDONTWRITEBYTECODE="1", TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0",
                MPLBACKEND="module://matplotlib_inline.backend_inline")
     env["CUDA_VISIBLE_DEVICES"] = "" if device == "cpu" else str(gpu_index or 0)
     if threads:
@@ -203,7 +204,11 @@ class KernelSession:
                                 resources={"metadata": {"path": str(self.workdir)}})
         client.output_limit = self.bounds.output_limit
         client.km = client.create_kernel_manager()
-        client.start_new_kernel(cwd=str(self.workdir), env=self.env)
+        # Local sockets instead of TCP: nothing else on the machine can reach the kernel.
+        client.km.transport = "ipc"
+        client.km.ip = str(self.workdir.parent / f"kernel-{self.restarts}")
+        # The kernel's own stderr is TensorFlow's C++ logging; cells' errors come by messages.
+        client.start_new_kernel(cwd=str(self.workdir), env=self.env, stderr=subprocess.DEVNULL)
         client.start_new_kernel_client()
         self.client = client
         self.watcher = _MemoryWatcher(self._kernel_pid(), self.bounds.memory_limit)

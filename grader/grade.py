@@ -61,14 +61,14 @@ class Options:
         )
 
 
-def new_result(path: Path, options: Options, sha256: str | None) -> SubmissionResult:
+def new_result(path: Path | str, options: Options, sha256: str | None) -> SubmissionResult:
     """An empty result carrying the run's settings."""
     return SubmissionResult(submission=str(path), notebook_sha256=sha256,
                             grader_version=__version__, rubric_sha256=options.rubric.text_sha256,
                             mode=options.mode, seed=options.seed, device=options.device)
 
 
-def failed_result(path: Path, options: Options, sha256: str | None,
+def failed_result(path: Path | str, options: Options, sha256: str | None,
                   reason: str) -> SubmissionResult:
     """The result of a submission that could not be graded at all: score 0, reason given."""
     result = new_result(path, options, sha256)
@@ -98,22 +98,24 @@ def prepare_sandbox(notebook_path: Path, root: Path) -> Path:
     return work
 
 
-def grade_notebook(path: str | Path, options: Options, oracle) -> SubmissionResult:
-    """Grade one notebook; always returns a result."""
+def grade_notebook(path: str | Path, options: Options, oracle,
+                   label: str | None = None) -> SubmissionResult:
+    """Grade one notebook; always returns a result (``label`` names it in reports)."""
     path = Path(path)
+    label = label or str(path)
     started = time.monotonic()
     try:
         submission = load_submission(path)
     except SubmissionError as error:
-        return failed_result(path, options, None, str(error))
-    result = new_result(path, options, submission.sha256)
+        return failed_result(label, options, None, str(error))
+    result = new_result(label, options, submission.sha256)
     root = Path(tempfile.mkdtemp(prefix="hw4grade-"))
     try:
         _grade_in_sandbox(submission, options, oracle, root, result)
     except Exception as error:  # a grader fault: say so rather than lose the batch
         detail = traceback.format_exc(limit=-4)
         print(f"hw4grade: internal error grading {path}:\n{detail}", file=sys.stderr)
-        result = failed_result(path, options, submission.sha256,
+        result = failed_result(label, options, submission.sha256,
                                f"the grader failed on this submission ({error!r}); "
                                "please report it to the course staff")
     finally:
@@ -188,3 +190,70 @@ def _grade_item(item, prober: probe.Prober, rng: np.random.Generator, oracle) ->
 def default_threads(workers: int) -> int:
     """CPU threads per kernel when ``workers`` kernels share this machine."""
     return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+# -- shared command-line options -----------------------------------------------------------------
+
+
+def add_grading_arguments(parser) -> None:
+    """Options shared by ``hw4grade grade`` and ``hw4grade check``."""
+    parser.add_argument("--mode", choices=("quick", "full"), default="quick",
+                        help="quick: the notebook's own training stops after a few steps; "
+                             "full: after the rubric's budget")
+    parser.add_argument("--seed", type=int, help="seed of the hidden inputs (default: drawn "
+                                                 "afresh and recorded in the result)")
+    parser.add_argument("--rubric", help="rubric file (default: the shipped rubric.yaml)")
+    parser.add_argument("--mnist", metavar="PATH",
+                        help="MNIST folder of IDX files or mnist.npz (default: $HW4_MNIST_DIR, "
+                             "then the Keras cache, then the embedded sample)")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="per-cell time limit (default: the rubric's)")
+    parser.add_argument("--notebook-timeout", type=float, metavar="SECONDS",
+                        help="whole-notebook time limit (default: the rubric's)")
+    parser.add_argument("--memory-limit", metavar="SIZE",
+                        help="stop the kernel above this memory, e.g. 4GiB (default: rubric's)")
+    parser.add_argument("--output-limit", metavar="SIZE",
+                        help="captured output kept per cell (default: the rubric's)")
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                        help="where the notebook's TensorFlow runs (default: a GPU if there "
+                             "is one)")
+
+
+def count_gpus() -> int:
+    """GPUs visible on this machine (by nvidia-smi), without importing TensorFlow."""
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
+                                 timeout=20, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in listing.splitlines() if line.startswith("GPU "))
+
+
+def options_from_args(args, workers: int = 1) -> Options:
+    """Build Options from parsed command-line arguments (the rubric is loaded here)."""
+    from grader.rubric import load_rubric, parse_size
+
+    rubric = load_rubric(args.rubric)
+    gpus = count_gpus() if args.device in ("auto", "gpu") else 0
+    if args.device == "gpu" and gpus == 0:
+        raise SystemExit("hw4grade: --device gpu, but no GPU is visible (nvidia-smi finds none)")
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+    return Options(
+        rubric=rubric, mode=args.mode, seed=seed, device="gpu" if gpus else "cpu",
+        gpu_index=0 if gpus else None, threads=default_threads(workers),
+        cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout,
+        memory_limit=parse_size(args.memory_limit, "--memory-limit") if args.memory_limit else None,
+        output_limit=parse_size(args.output_limit, "--output-limit") if args.output_limit else None,
+    )
+
+
+def prepare_mnist(path: str | None, cache_dir: Path) -> Path:
+    """Resolve MNIST once (printing the source) and write the npz a kernel loads."""
+    from grader.mnist import export_npz, load_mnist
+
+    data = load_mnist(path)
+    return export_npz(data, cache_dir / "mnist.npz")

@@ -45,7 +45,7 @@ def parse_notebook(raw: bytes, where: str) -> nbformat.NotebookNode:
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        raise SubmissionError(f"{where}: not a text file (is it really a .ipynb notebook?)") from None
+        raise SubmissionError(f"{where}: not a text file (is it a .ipynb notebook?)") from None
     except json.JSONDecodeError as error:
         raise SubmissionError(
             f"{where}: not valid JSON at line {error.lineno}, column {error.colno} "
@@ -89,16 +89,18 @@ def load_submission(path: str | Path) -> Submission:
     return Submission(path=path, notebook=notebook, sha256=hashlib.sha256(raw).hexdigest())
 
 
-def find_notebooks(paths: list[str | Path]) -> list[Path]:
-    """The notebooks named, or found (recursively) in the folders named, sorted; no checkpoints."""
-    found: list[Path] = []
+def find_notebooks(paths: list[str | Path]) -> dict[Path, str]:
+    """Notebooks named, or found (recursively, sorted, no checkpoints) in the folders named.
+
+    Returns each notebook's path with its label: the path relative to the folder it was
+    found in (``alice/HW4.ipynb``), or the file name for a notebook named directly.
+    """
+    found: dict[Path, str] = {}
     for entry in map(Path, paths):
         if entry.is_dir():
-            found += sorted(p for p in entry.rglob("*.ipynb")
-                            if ".ipynb_checkpoints" not in p.parts)
+            for path in sorted(entry.rglob("*.ipynb")):
+                if ".ipynb_checkpoints" not in path.parts:
+                    found.setdefault(path, path.relative_to(entry).as_posix())
         else:
-            found.append(entry)
-    unique: dict[Path, None] = {}
-    for path in found:
-        unique.setdefault(path, None)
-    return list(unique)
+            found.setdefault(entry, entry.name)
+    return found

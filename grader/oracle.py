@@ -6,7 +6,9 @@ without it, and the grader then falls back to public checks.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 from typing import Any
 
 import numpy as np
@@ -15,13 +17,29 @@ BUILDERS = {"discriminator": "discriminator", "generator": "generator",
             "dc_discriminator": "dc_discriminator", "dc_generator": "dc_generator"}
 
 
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Send what native code writes to file descriptor 2 to /dev/null for a while."""
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class ReferenceOracle:
     """The reference solution, run in float64 where the computation allows it."""
 
     def __init__(self) -> None:
-        import tensorflow as tf
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with quiet_native_stderr():  # TensorFlow's C++ start-up chatter, not for users
+            import tensorflow as tf
 
-        from reference import hw4
+            from reference import hw4
 
         self.tf, self.hw4 = tf, hw4
 
@@ -78,3 +96,26 @@ def reference_available() -> bool:
 def load_oracle() -> ReferenceOracle | None:
     """The reference oracle, or None in a student's install."""
     return ReferenceOracle() if reference_available() else None
+
+
+class BackgroundOracle:
+    """Load the oracle (a TensorFlow import) in a thread while the kernel starts.
+
+    Attribute access waits for the load, so it can be passed wherever an oracle is used.
+    """
+
+    def __init__(self) -> None:
+        import concurrent.futures
+
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._future = self._pool.submit(load_oracle)
+
+    def get(self) -> ReferenceOracle | None:
+        """The loaded oracle (None without the reference)."""
+        return self._future.result()
+
+    def __getattr__(self, name: str):
+        oracle = self.get()
+        if oracle is None:
+            raise AttributeError(f"no reference oracle in this install ({name})")
+        return getattr(oracle, name)

@@ -1,4 +1,4 @@
-"""Probe the units a notebook defines: draw hidden inputs, run them in the kernel, bring back raw outputs.
+"""Probe a notebook's units: draw hidden inputs, run them in the kernel, bring back raw outputs.
 
 The grader decides every input here, from a seeded generator, and the kernel only calls
 the student's functions on them (see ``kernel_probe``). What comes back is raw data in an

@@ -100,7 +100,7 @@ def score_runs_clean(cells: list[CellRun], item: Item) -> ItemResult:
 
 
 def score_leaky_relu(observation: Observation, oracle, item: Item) -> ItemResult:
-    """Each case (shape, alpha) is worth the same; messages tell the negative side from the positive."""
+    """Each case (shape, alpha) counts the same; messages tell negative inputs from positive."""
     values = [to_value(out) for out in observation.outputs]
     unusable = _unusable(item, values, "leaky_relu")
     if unusable:
@@ -252,7 +252,8 @@ def score_get_solvers(observation: Observation, item: Item) -> ItemResult:
     else:
         problems.append("it must return two separate Adam optimizers, found "
                         + " and ".join(o["type"] for o in first))
-    for key, setting, default in (("learning_rate", "learning_rate", 1e-3), ("beta_1", "beta1", 0.5)):
+    settings = (("learning_rate", "learning_rate", 1e-3), ("beta_1", "beta1", 0.5))
+    for key, setting, default in settings:
         wanted = observation.calls[0][setting]
         got = [o.get(key) for o in first]
         got_default = [o.get(key) for o in described[1]]

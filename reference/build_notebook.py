@@ -117,8 +117,8 @@ def check_model(name, model, input_dim, expected_params):
     """Check a Keras model's parameter count and output shape on a small batch."""
     if not implemented(**{name: model}):
         return
+    output_shape = tuple(model(tf.zeros([5, input_dim])).shape)  # builds a model without Input
     params = model.count_params()
-    output_shape = tuple(model(tf.zeros([5, input_dim])).shape)
     right = params == expected_params and output_shape == (5, output_dim[name])
     verdict = "ok" if right else "FAIL"
     print(f"{name}: {verdict}, {params:,} parameters (expected {expected_params:,}), "

@@ -1,0 +1,81 @@
+"""``hw4grade check``: a student's (or CI's) self-check of one notebook.
+
+Exit codes: 0 when every autograded item has full marks, 1 when some do not, 2 when the
+notebook could not be graded at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from grader import report
+from grader.grade import add_grading_arguments, grade_notebook, options_from_args, prepare_mnist
+from grader.result import SubmissionResult
+from grader.rubric import RubricError
+
+FORMATS = ("text", "json", "classroom", "gradescope")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``hw4grade check``."""
+    parser.add_argument("notebook", help="the notebook to check")
+    add_grading_arguments(parser)
+    parser.add_argument("--format", choices=FORMATS, default="text",
+                        help="what to print: a readable report (default), the result as JSON, "
+                             "GitHub Classroom's base64 payload, or Gradescope's results.json")
+    parser.add_argument("--json", metavar="FILE", help="also write the result as JSON here")
+
+
+def exit_code(result: SubmissionResult) -> int:
+    """0: full marks on every autograded item; 1: not; 2: the notebook could not be graded."""
+    if result.error:
+        return 2
+    return 0 if result.autograded_full_marks() else 1
+
+
+def render(result: SubmissionResult, fmt: str) -> str:
+    """The result in the requested format."""
+    if fmt == "json":
+        return result.to_json()
+    if fmt == "classroom":
+        return report.classroom_base64(result)
+    if fmt == "gradescope":
+        return json.dumps(report.gradescope_json(result), indent=2)
+    return report.render_text(result)
+
+
+def write_github_outputs(result: SubmissionResult) -> None:
+    """In GitHub Actions: a Markdown job summary and an error annotation per failed item."""
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as stream:
+            stream.write(report.render_markdown(result) + "\n")
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for item in result.items:
+            if item.status in ("failed", "error"):
+                message = " ".join(item.message.split())[:500].replace("%", "%25")
+                print(f"::error file={result.submission},title={item.id}::{message}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Grade one notebook and report it; see the module docstring for exit codes."""
+    from grader.oracle import BackgroundOracle
+
+    try:
+        options = options_from_args(args)
+    except RubricError as error:
+        print(f"hw4grade check: {error}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="hw4grade-check-") as cache:
+        options.mnist_npz = prepare_mnist(args.mnist, Path(cache))
+        result = grade_notebook(args.notebook, options, BackgroundOracle())
+    if args.json:
+        Path(args.json).write_text(result.to_json() + "\n", encoding="utf-8")
+    print(render(result, args.format))
+    write_github_outputs(result)
+    return exit_code(result)
