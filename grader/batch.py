@@ -50,8 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def still_valid(previous: SubmissionResult, sha256: str, options: Options) -> bool:
     """True when an earlier result can stand: same notebook, rubric, grader version and mode."""
-    return (previous.error is None or previous.notebook_sha256 is not None) \
-        and previous.notebook_sha256 == sha256 \
+    return not previous.retry and previous.notebook_sha256 == sha256 \
         and previous.rubric_sha256 == options.rubric.text_sha256 \
         and previous.grader_version == __version__ and previous.mode == options.mode
 
@@ -148,6 +147,7 @@ def _grade_parallel(todo: dict[Path, str], out: Path, options: Options, workers:
                     except Exception as error:  # a worker died: record it, go on
                         result = failed_result(label, options, file_sha256(path),
                                                f"the grading process failed ({error!r})")
+                        result.retry = True
                     _save(result, out)
                     results[label] = result
                     done += 1

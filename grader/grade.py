@@ -118,6 +118,7 @@ def grade_notebook(path: str | Path, options: Options, oracle,
         result = failed_result(label, options, submission.sha256,
                                f"the grader failed on this submission ({error!r}); "
                                "please report it to the course staff")
+        result.retry = True
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result.timing["total"] = round(time.monotonic() - started, 2)

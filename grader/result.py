@@ -60,6 +60,7 @@ class SubmissionResult:
     timing: dict[str, float] = field(default_factory=dict)
     error: str | None = None  # set when the notebook could not be graded at all
     warnings: list[str] = field(default_factory=list)
+    retry: bool = False  # the grader, not the submission, failed: regrade on the next run
 
     def item(self, item_id: str) -> ItemResult:
         """The result of item ``item_id``."""

@@ -1,0 +1,60 @@
+"""The README's main job: grading the bundled example submissions on the embedded MNIST sample."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from grader import mnist
+from grader.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "submissions"
+UNITS = ("leaky_relu", "sample_noise", "discriminator", "generator", "gan_loss", "get_solvers",
+         "lsgan_loss", "dc_discriminator", "dc_generator", "optimal_d_gan", "optimal_d_lsgan",
+         "vae_kl")
+
+
+@pytest.fixture(scope="module")
+def gradebook(tmp_path_factory) -> dict[str, dict[str, str]]:
+    out = tmp_path_factory.mktemp("examples")
+    patch = pytest.MonkeyPatch()
+    patch.delenv(mnist.ENV_VAR, raising=False)
+    patch.setenv("KERAS_HOME", str(out / "no-keras-cache"))
+    patch.setattr(mnist, "download_with_keras", lambda: (_ for _ in ()).throw(OSError("offline")))
+    try:
+        assert main(["grade", str(EXAMPLES), "--out", str(out), "--seed", "0",
+                     "--timeout", "60"]) == 0
+    finally:
+        patch.undo()
+    with open(out / "gradebook.csv", newline="") as stream:
+        return {row["submission"]: row for row in csv.DictReader(stream)}
+
+
+def _lost(row: dict[str, str]) -> set[str]:
+    from grader.rubric import load_rubric
+
+    rubric = load_rubric()
+    return {item for item in UNITS + ("runs_clean",)
+            if float(row[item] or 0) < rubric.item(item).points}
+
+
+def test_every_example_is_in_the_gradebook(gradebook):
+    assert set(gradebook) == {"alice.ipynb", "bob.ipynb", "carol.ipynb", "dave.ipynb",
+                              "erin.ipynb"}
+
+
+def test_correct_but_different_work_gets_full_marks(gradebook):
+    assert _lost(gradebook["alice.ipynb"]) == set()
+
+
+def test_bugs_lose_points_where_they_live(gradebook):
+    assert _lost(gradebook["bob.ipynb"]) == {"gan_loss", "generator", "sample_noise"}
+    assert _lost(gradebook["dave.ipynb"]) == {"lsgan_loss", "runs_clean"}
+
+
+def test_blank_and_corrupt_notebooks(gradebook):
+    assert _lost(gradebook["carol.ipynb"]) == set(UNITS)
+    assert gradebook["erin.ipynb"]["status"] == "error"
+    assert "not valid JSON" in gradebook["erin.ipynb"]["error"]
