@@ -256,9 +256,13 @@ class KernelSession:
         run = CellRun(index=index, status=status, seconds=time.monotonic() - started,
                       output_truncated=index in client.truncated)
         error = next((out for out in cell.get("outputs", []) if out.output_type == "error"), None)
-        if status == "ok" and error is not None:
+        interrupted = error is not None and error.ename == "KeyboardInterrupt" \
+            and run.seconds >= client.timeout
+        if status == "ok" and error is not None and not interrupted:
             run.status = "budget" if error.ename == BUDGET_ERROR else "error"
             run.error_name, run.error_message = error.ename, str(error.evalue)[:500]
+        if interrupted:  # the kernel answered the timeout's interrupt before nbclient gave up
+            status = run.status = "timeout"
         elif status == "timeout":
             run.error_name = "Timeout"
             run.error_message = f"the cell ran longer than {client.timeout} s"

@@ -147,6 +147,10 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
         graded = {item.id: _grade_item(item, prober, rng, oracle) for item in rubric.items
                   if item.id in UNIT_ITEMS + THEORY_ITEMS}
         result.timing["probe"] = round(time.monotonic() - clock, 2)
+        if options.mode == "full":
+            clock = time.monotonic()
+            graded.update(_grade_convergence(prober, rng, options, graded))
+            result.timing["convergence"] = round(time.monotonic() - clock, 2)
     graded["runs_clean"] = score.score_runs_clean(execution.cells, rubric.item("runs_clean"))
     if execution.notebook_timed_out:
         result.warnings.append("the notebook's time limit ran out; later cells were skipped")
@@ -159,9 +163,43 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
             result.items.append(score.manual(item))
         elif item.id in graded:
             result.items.append(graded[item.id])
+        elif item.id in CONVERGENCE_ITEMS:
+            result.items.append(score.skipped(item, "graded in --mode full, where the grader "
+                                                    "trains each GAN itself"))
         else:
             result.items.append(score.skipped(item, "not graded by this version of the grader"))
     result.total()
+
+
+def _grade_convergence(prober: probe.Prober, rng: np.random.Generator, options: Options,
+                       graded: dict[str, ItemResult]) -> dict[str, ItemResult]:
+    """Train and judge each GAN (``--mode full``)."""
+    from grader import convergence
+
+    settings = options.rubric.convergence
+    with np.load(options.mnist_npz) as data:
+        n_images = len(data["y_train"])
+    unit_failures = [item_id for item_id, item in graded.items() if item.status != "passed"]
+    results = {}
+    for item_id, model in convergence.ITEM_MODEL.items():
+        item = options.rubric.item(item_id)
+        if item.points == 0:
+            continue
+        item_rng = np.random.default_rng([rng.integers(2**32), len(item_id)])
+        pass_fcd, fail_fcd = settings.thresholds[options.device][model]
+        try:
+            results[item_id] = convergence.grade_convergence(
+                item, prober, item_rng, steps=settings.budgets[options.device][model],
+                thresholds=convergence.Thresholds(pass_fcd, fail_fcd),
+                mnist_npz=str(options.mnist_npz), n_images=n_images,
+                unit_failures=unit_failures, max_attribution_runs=settings.attribution_runs,
+                max_seconds=settings.max_seconds)
+        except Exception as error:
+            print(f"hw4grade: training {model} failed: {traceback.format_exc(limit=-3)}",
+                  file=sys.stderr)
+            results[item_id] = score.crashed(item, f"the grader could not train {model} "
+                                                   f"({error!r})")
+    return results
 
 
 def _grade_item(item, prober: probe.Prober, rng: np.random.Generator, oracle) -> ItemResult:

@@ -18,6 +18,8 @@ import numpy as np
 from grader.execute import KernelSession
 
 PROBE_MODULE = "_hw4grade_probe"
+TRAIN_MODULE = "_hw4grade_train"
+REFERENCE_MODULE = "_hw4grade_reference"
 MODEL_ITEMS = {  # item -> (builder, kwargs to draw, input kind, input width)
     "discriminator": ("discriminator", False),
     "generator": ("generator", True),
@@ -45,20 +47,29 @@ class Prober:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.timeout = timeout
         self.patched: set[str] = set()
-        self._install()
+        self.installed: dict[str, str] = {}
+        self._install_all()
 
-    def _install(self) -> None:
-        source = Path(__file__).with_name("kernel_probe.py").read_text(encoding="utf-8")
+    def install(self, module_name: str, source: str) -> None:
+        """Run ``source`` as a private module ``module_name`` in the kernel (kept on restarts)."""
         code = (
             "import sys as _s, types as _t\n"
-            f"_m = _t.ModuleType({PROBE_MODULE!r})\n"
-            f"_s.modules[{PROBE_MODULE!r}] = _m\n"
-            f"exec(compile({source!r}, '<hw4grade probe>', 'exec'), _m.__dict__)\n"
+            f"_m = _t.ModuleType({module_name!r})\n"
+            f"_s.modules[{module_name!r}] = _m\n"
+            f"exec(compile({source!r}, '<{module_name}>', 'exec'), _m.__dict__)\n"
             "del _s, _t, _m\n"
         )
-        run, _ = self.session.run_code(code, timeout=60)
+        run, _ = self.session.run_code(code, timeout=120)
         if run.status != "ok":
-            raise RuntimeError(f"could not install the probe in the kernel: {run.error_message}")
+            raise RuntimeError(f"could not install {module_name} in the kernel: "
+                               f"{run.error_message}")
+        self.installed[module_name] = source
+
+    def _install_all(self) -> None:
+        modules = {PROBE_MODULE: "kernel_probe.py", TRAIN_MODULE: "kernel_train.py"}
+        for module_name, file_name in modules.items():
+            source = Path(__file__).with_name(file_name).read_text(encoding="utf-8")
+            self.install(module_name, source)
 
     def request(self, calls: list[dict[str, Any]], inputs: dict[str, np.ndarray],
                 timeout: float | None = None) -> list[dict[str, Any]]:
@@ -86,7 +97,8 @@ class Prober:
 
     def _reinstall_after_restart(self) -> None:
         self.session.replay()
-        self._install()
+        for module_name, source in list(self.installed.items()):
+            self.install(module_name, source)
 
     def _read(self, response: Path) -> list[dict[str, Any]]:
         meta = json.loads(Path(f"{response}.json").read_text())

@@ -82,14 +82,29 @@ class Bounds:
 
 
 @dataclass(frozen=True)
+class Convergence:
+    """How the grader trains each GAN: step budgets and FCD lines per device and model."""
+
+    budgets: dict[str, dict[str, int]]
+    thresholds: dict[str, dict[str, tuple[float, float]]]  # (full credit at/below, none at/above)
+    attribution_runs: int = 3
+    max_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
 class Rubric:
-    """The validated rubric: items in file order, bounds and convergence budgets."""
+    """The validated rubric: items in file order, bounds and convergence settings."""
 
     items: tuple[Item, ...]
     bounds: Bounds
-    budgets: dict[str, dict[str, int]]
+    convergence: Convergence
     source: str
     text_sha256: str
+
+    @property
+    def budgets(self) -> dict[str, dict[str, int]]:
+        """Training steps per device and model."""
+        return self.convergence.budgets
 
     @property
     def max_score(self) -> float:
@@ -150,9 +165,10 @@ def parse_rubric(data: Any, source: str = "rubric", text: str = "") -> Rubric:
         raise RubricError(f"{source}: the rubric must be a mapping with 'items', 'bounds', ...")
     items = _parse_items(_require(data, "items", source, list), source)
     bounds = _parse_bounds(_require(data, "bounds", source, dict), source)
-    budgets = _parse_budgets(data.get("convergence", {}), source)
+    convergence = _parse_convergence(_require(data, "convergence", source, dict), source)
     digest = hashlib.sha256((text or repr(data)).encode()).hexdigest()
-    return Rubric(items=items, bounds=bounds, budgets=budgets, source=source, text_sha256=digest)
+    return Rubric(items=items, bounds=bounds, convergence=convergence, source=source,
+                  text_sha256=digest)
 
 
 def _require(mapping: dict, key: str, where: str, kind: type | tuple[type, ...]) -> Any:
@@ -235,20 +251,38 @@ def _parse_bounds(raw: dict, source: str) -> Bounds:
     )
 
 
-def _parse_budgets(raw: Any, source: str) -> dict[str, dict[str, int]]:
-    where = f"{source}: convergence"
-    if not isinstance(raw, dict):
-        raise RubricError(f"{where}: expected a mapping with 'budgets'")
-    budgets_raw = _require(raw, "budgets", where, dict)
-    budgets: dict[str, dict[str, int]] = {}
+def _per_device_model(raw: dict, where: str, parse) -> dict[str, dict[str, Any]]:
+    table: dict[str, dict[str, Any]] = {}
     for device in DEVICES:
-        per_model = _require(budgets_raw, device, f"{where}.budgets", dict)
-        budgets[device] = {
-            model: int(_number(_require(per_model, model, f"{where}.budgets.{device}", int),
-                               f"{where}.budgets.{device}.{model}", strict=True))
-            for model in MODELS
-        }
-    return budgets
+        per_model = _require(raw, device, where, dict)
+        table[device] = {model: parse(_require(per_model, model, f"{where}.{device}",
+                                               (int, float, list)), f"{where}.{device}.{model}")
+                         for model in MODELS}
+    return table
+
+
+def _steps(value: Any, where: str) -> int:
+    return int(_number(value, where, strict=True))
+
+
+def _fcd_lines(value: Any, where: str) -> tuple[float, float]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise RubricError(f"{where}: expected [pass FCD, fail FCD], got {value!r}")
+    low, high = (_number(v, where) for v in value)
+    if not low < high:
+        raise RubricError(f"{where}: the pass FCD must be below the fail FCD, got {value!r}")
+    return low, high
+
+
+def _parse_convergence(raw: dict, source: str) -> Convergence:
+    where = f"{source}: convergence"
+    budgets = _per_device_model(_require(raw, "budgets", where, dict), f"{where}.budgets",
+                                _steps)
+    thresholds = _per_device_model(_require(raw, "thresholds", where, dict),
+                                   f"{where}.thresholds", _fcd_lines)
+    runs = int(_number(raw.get("attribution_runs", 3), f"{where}.attribution_runs"))
+    seconds = _number(raw.get("max_seconds", 600), f"{where}.max_seconds", strict=True)
+    return Convergence(budgets, thresholds, runs, seconds)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

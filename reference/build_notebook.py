@@ -340,7 +340,8 @@ def build_cells() -> list[tuple[str, str, str]]:
          "solvers = get_solvers(learning_rate=2e-4, beta1=0.3)\n"
          "if implemented(get_solvers=solvers):\n"
          "    for solver in solvers:\n"
-         "        print(type(solver).__name__, float(solver.learning_rate), float(solver.beta_1))"),
+         "        print(type(solver).__name__, 'learning rate', float(solver.learning_rate),\n"
+         "              'beta_1', getattr(solver, 'beta_1', 'none'))"),
         ("run-a-gan-md", "markdown", MD["run_a_gan"]),
         ("run-a-gan", "code", _source(hw4.run_a_gan)),
         ("train-gan-md", "markdown", MD["train_gan"]),

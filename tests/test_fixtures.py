@@ -552,9 +552,9 @@ def test_subtle_mistakes_pass_the_easy_inputs(tf):
 
 def test_collateral_runs_clean_losses_are_real(tf):
     """Mistakes that also cost runs_clean make a public cell raise; the solution's do not."""
+    assert run_cells(tf, build("discriminator_without_input_layer"),
+                     ["helpers", "discriminator", "discriminator-check"], "") is None
     cases = [
-        ("discriminator_without_input_layer", ["helpers", "discriminator", "discriminator-check"],
-         "", "discriminator-check: ValueError"),
         ("generator_ignores_noise_dim", ["helpers", "generator", "generator-check"], "",
          "generator-check: ValueError"),
         ("dc_generator_valid_padding", ["dc-discriminator", "dc-generator"],

@@ -1,0 +1,248 @@
+"""Convergence items: the grader trains each student GAN itself and judges its samples.
+
+For each model the grader draws the data order and the evaluation noise, trains the
+student's parts in the submission's kernel with its own loop (``kernel_train``) for the
+rubric's step budget, and scores 10,000 samples with the MNIST evaluator. When a model
+fails, it retrains with one reference part at a time swapped in and says which swap makes
+it converge.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from grader import evaluator
+from grader.probe import REFERENCE_MODULE, Prober
+from grader.result import ItemResult
+from grader.rubric import Item
+
+BATCH = 128
+NOISE_DIM = 96
+ROLES = ("loss", "discriminator", "generator", "sample_noise", "get_solvers")
+PARTS = {  # model -> role -> the notebook's function
+    "gan": {"discriminator": "discriminator", "generator": "generator", "loss": "gan_loss",
+            "sample_noise": "sample_noise", "get_solvers": "get_solvers"},
+    "lsgan": {"discriminator": "discriminator", "generator": "generator", "loss": "lsgan_loss",
+              "sample_noise": "sample_noise", "get_solvers": "get_solvers"},
+    "dcgan": {"discriminator": "dc_discriminator", "generator": "dc_generator",
+              "loss": "gan_loss", "sample_noise": "sample_noise", "get_solvers": "get_solvers"},
+}
+ITEM_MODEL = {"gan_convergence": "gan", "lsgan_convergence": "lsgan",
+              "dcgan_convergence": "dcgan"}
+D_COLLAPSE = 1e-3  # a discriminator loss below this at the end of training has collapsed
+
+
+@dataclass
+class Thresholds:
+    """FCD lines: full credit at or below ``pass_fcd``, none at or above ``fail_fcd``."""
+
+    pass_fcd: float
+    fail_fcd: float
+    min_class_entropy: float = evaluator.Criteria().min_class_entropy
+
+
+@dataclass
+class TrainingRun:
+    """One training of a model by the grader, and the judgement of its samples."""
+
+    model: str
+    swapped: str | None
+    steps: int = 0
+    seconds: float = 0.0
+    losses: np.ndarray | None = None
+    samples: np.ndarray | None = None
+    scores: evaluator.SampleScores | None = None
+    error: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def draw_plan(rng: np.random.Generator, steps: int, n_images: int,
+              n_samples: int = 10_000) -> dict[str, np.ndarray]:
+    """The grader's data order (epochs of permutations) and evaluation noise."""
+    needed = steps * BATCH
+    epochs = [rng.permutation(n_images) for _ in range(needed // n_images + 1)]
+    order = np.concatenate(epochs)[:needed].reshape(steps, BATCH).astype(np.int32)
+    eval_noise = rng.uniform(-1, 1, size=(n_samples, NOISE_DIM)).astype(np.float32)
+    return {"order": order, "eval_noise": eval_noise}
+
+
+def train_in_kernel(prober: Prober, model: str, plan: dict[str, np.ndarray], seed: int,
+                    mnist_npz: str, swapped: str | None = None,
+                    max_seconds: float = 600.0) -> TrainingRun:
+    """Train ``model`` from the notebook's parts (one swapped for the reference's)."""
+    parts = {role: f"{'reference' if role == swapped else 'student'}:{name}"
+             for role, name in PARTS[model].items()}
+    spec = {"action": "train", "parts": parts, "seed": seed, "noise_dim": NOISE_DIM,
+            "mnist_npz": mnist_npz, "max_seconds": max_seconds}
+    outcome = prober.request([spec], plan, timeout=max_seconds + 120)[0]
+    run = TrainingRun(model, swapped)
+    if outcome.get("kind") != "training":
+        run.error = outcome.get("error", "training failed")
+        return run
+    run.steps, run.seconds = outcome["steps"], outcome["seconds"]
+    run.losses, run.samples = outcome["items"][0]["array"], outcome["items"][1]["array"]
+    run.scores = evaluator.score_samples(run.samples)
+    run.problems = training_problems(run)
+    return run
+
+
+def training_problems(run: TrainingRun) -> list[str]:
+    """Hard failures of a finished run: NaN losses, a collapsed D, bad samples."""
+    problems = []
+    if run.losses is not None and len(run.losses):
+        if not np.isfinite(run.losses).all():
+            problems.append("the losses became NaN or infinite during training")
+        elif np.mean(run.losses[-max(1, len(run.losses) // 10):, 0]) < D_COLLAPSE:
+            problems.append("the discriminator's loss collapsed to 0 (D wins outright, so G "
+                            "gets no useful gradient)")
+    if run.scores is not None:
+        problems += run.scores.hard_failures
+    return problems
+
+
+def credit(run: TrainingRun, thresholds: Thresholds) -> float:
+    """The fraction of the item's points a run earns."""
+    if run.error or run.problems or run.scores is None or not np.isfinite(run.scores.fcd):
+        return 0.0
+    span = thresholds.fail_fcd - thresholds.pass_fcd
+    fraction = float(np.clip((thresholds.fail_fcd - run.scores.fcd) / span, 0.0, 1.0))
+    if run.scores.class_entropy < thresholds.min_class_entropy:
+        fraction = min(fraction, 0.5)  # digits of only a few classes: mode collapse
+    return fraction
+
+
+def describe(run: TrainingRun, thresholds: Thresholds) -> str:
+    """One sentence on a run, for feedback."""
+    if run.error:
+        return f"training failed: {run.error}"
+    scores = run.scores
+    text = (f"after {run.steps} steps the samples score FCD {scores.fcd:.1f} (full credit at "
+            f"{thresholds.pass_fcd:g} or below, none at {thresholds.fail_fcd:g} or above), "
+            f"class entropy {scores.class_entropy:.2f} nats")
+    if run.problems:
+        text += "; " + "; ".join(run.problems)
+    return text
+
+
+def install_reference(prober: Prober) -> bool:
+    """Put the reference solution into the kernel for attribution; False without it."""
+    if REFERENCE_MODULE in prober.installed:
+        return True
+    try:
+        import inspect
+
+        from reference import hw4
+    except ImportError:
+        return False
+    prober.install(REFERENCE_MODULE, inspect.getsource(hw4))
+    return True
+
+
+def attribute(prober: Prober, model: str, plan: dict[str, np.ndarray], seed: int,
+              mnist_npz: str, thresholds: Thresholds, suspects: list[str], max_runs: int,
+              max_seconds: float) -> tuple[str | None, list[TrainingRun]]:
+    """Retrain with one reference part at a time; return the first role whose swap converges."""
+    runs = []
+    if not install_reference(prober):
+        return None, runs
+    ordered = suspects + [role for role in ROLES if role not in suspects]
+    for role in ordered[:max_runs]:
+        run = train_in_kernel(prober, model, plan, seed, mnist_npz, swapped=role,
+                              max_seconds=max_seconds)
+        runs.append(run)
+        if credit(run, thresholds) >= 0.99:
+            return role, runs
+    return None, runs
+
+
+def png_base64(figure) -> str:
+    """A matplotlib figure as base64 PNG text (the figure is closed)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=70, bbox_inches="tight")
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def sample_grid(samples: np.ndarray, title: str, count: int = 49) -> str:
+    """A square grid of the first samples as base64 PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    side = int(np.sqrt(count))
+    figure, axes = plt.subplots(side, side, figsize=(side * 0.5, side * 0.5 + 0.3))
+    for axis, image in zip(axes.ravel(), samples[: side * side]):
+        axis.imshow((np.clip(image, -1, 1).reshape(28, 28) + 1) / 2, cmap="gray", vmin=0, vmax=1)
+        axis.axis("off")
+    figure.suptitle(title, fontsize=8)
+    return png_base64(figure)
+
+
+def loss_plot(losses: np.ndarray, title: str) -> str:
+    """D and G losses per step as base64 PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(4, 2.2))
+    axis.plot(losses[:, 0], label="D loss", linewidth=0.8)
+    axis.plot(losses[:, 1], label="G loss", linewidth=0.8)
+    axis.set_xlabel("step")
+    axis.set_title(title, fontsize=8)
+    axis.legend(fontsize=7)
+    return png_base64(figure)
+
+
+def grade_convergence(item: Item, prober: Prober, rng: np.random.Generator, *, steps: int,
+                      thresholds: Thresholds, mnist_npz: str, n_images: int,
+                      unit_failures: list[str], max_attribution_runs: int,
+                      max_seconds: float) -> ItemResult:
+    """Train, judge and (on failure) attribute one convergence item."""
+    model = ITEM_MODEL[item.id]
+    seed = int(rng.integers(2**31))
+    plan = draw_plan(rng, steps, n_images)
+    run = train_in_kernel(prober, model, plan, seed, mnist_npz, max_seconds=max_seconds)
+    fraction = credit(run, thresholds)
+    details: dict[str, Any] = {"steps": run.steps, "seconds": round(run.seconds, 1)}
+    if run.scores is not None:
+        scores = run.scores
+        details.update(fcd=round(scores.fcd, 3), class_entropy=round(scores.class_entropy, 3),
+                       min_class_fraction=round(scores.min_class_fraction, 4),
+                       confident_fraction=round(scores.confident_fraction, 4))
+    images = {}
+    if run.samples is not None and np.isfinite(run.samples).all():
+        images["your generator's samples"] = sample_grid(run.samples, f"{model}: your samples")
+    if run.losses is not None and len(run.losses) and np.isfinite(run.losses).all():
+        images["loss curves"] = loss_plot(run.losses, f"{model}: losses (grader's training)")
+    message = describe(run, thresholds)
+    if fraction < 1.0:
+        suspects = [role for role, name in PARTS[model].items() if name in unit_failures]
+        role, runs = attribute(prober, model, plan, seed, mnist_npz, thresholds, suspects,
+                               max_attribution_runs, max_seconds)
+        details["attribution"] = [{"swapped": r.swapped, "fcd": None if r.scores is None
+                                   else round(r.scores.fcd, 2), "error": r.error} for r in runs]
+        if role:
+            name = PARTS[model][role]
+            message += (f". With the reference {name} in place of yours it converges, so look "
+                        f"at {name}")
+            fixed = runs[-1]
+            if fixed.samples is not None:
+                images[f"samples with the reference {name}"] = sample_grid(
+                    fixed.samples, f"{model}: with the reference {name}")
+        elif runs:
+            message += (". Swapping in the reference's parts one at a time ("
+                        + ", ".join(PARTS[model][r.swapped] for r in runs)
+                        + ") did not make it converge on its own")
+    details["images"] = images
+    status = "passed" if fraction >= 1.0 else ("error" if run.error else "failed")
+    return ItemResult(item.id, round(item.points * fraction, 2), item.points, status,
+                      "all checks passed: " + message if fraction >= 1.0 else message, details)

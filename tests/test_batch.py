@@ -1,0 +1,100 @@
+"""Batch behaviour without kernels: interruption, resume bookkeeping, GPU discovery, CLI errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from grader import batch, grade, report
+from grader.grade import Options, failed_result
+from grader.load import find_notebooks
+from grader.rubric import load_rubric
+
+
+def _options(**changes) -> Options:
+    return Options(rubric=load_rubric(), seed=3, **changes)
+
+
+def _folder(tmp_path: Path, count: int) -> Path:
+    folder = tmp_path / "class"
+    for number in range(count):
+        (folder / f"s{number}").mkdir(parents=True)
+        (folder / f"s{number}" / "HW4.ipynb").write_text(f'{{"n": {number}}}')
+    return folder
+
+
+def test_find_notebooks_labels_and_skips_checkpoints(tmp_path):
+    folder = _folder(tmp_path, 2)
+    (folder / "s0" / ".ipynb_checkpoints").mkdir()
+    (folder / "s0" / ".ipynb_checkpoints" / "HW4-checkpoint.ipynb").write_text("{}")
+    found = find_notebooks([folder])
+    assert list(found.values()) == ["s0/HW4.ipynb", "s1/HW4.ipynb"]
+    assert report.submission_name("s0/HW4.ipynb") == "s0__HW4"
+
+
+def test_ctrl_c_keeps_finished_results_and_writes_the_gradebook(tmp_path, monkeypatch):
+    folder = _folder(tmp_path, 3)
+    calls: list[str] = []
+
+    def fake_grade(path, options, oracle, label=None):
+        calls.append(label)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return failed_result(label, options, "0" * 64, "fake")
+
+    monkeypatch.setattr(batch, "grade_notebook", fake_grade)
+    monkeypatch.setattr("grader.oracle.load_oracle", lambda: None)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        batch.grade_batch(find_notebooks([folder]), out, _options(), workers=1)
+    assert [p.name for p in (out / "results").glob("*.json")] == ["s0__HW4.json"]
+    rows = (out / "gradebook.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith("s0/HW4.ipynb")
+
+
+def test_results_marked_for_retry_are_regraded(tmp_path):
+    options = _options()
+    result = failed_result("a.ipynb", options, "ab" * 32, "the grader failed")
+    assert batch.still_valid(result, "ab" * 32, options)
+    result.retry = True
+    assert not batch.still_valid(result, "ab" * 32, options)
+    other = _options(mode="full")
+    assert not batch.still_valid(failed_result("a.ipynb", options, "ab" * 32, "x"), "ab" * 32,
+                                 other)
+
+
+def test_gpus_are_counted_with_nvidia_smi(tmp_path, monkeypatch):
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 'GPU 0: Fake A (UUID: x)'\necho 'GPU 1: Fake B (UUID: y)'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert grade.count_gpus() == 2
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert grade.count_gpus() == 0
+
+
+def test_gpu_request_without_a_gpu_is_a_clear_error(monkeypatch):
+    from grader.cli import build_parser
+
+    monkeypatch.setattr(grade, "count_gpus", lambda: 0)
+    args = build_parser().parse_args(["check", "x.ipynb", "--device", "gpu"])
+    with pytest.raises(SystemExit, match="no GPU"):
+        grade.options_from_args(args)
+
+
+def test_grade_command_with_no_notebooks(tmp_path, capsys):
+    from grader.cli import main
+
+    assert main(["grade", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "no notebooks found" in capsys.readouterr().err
+
+
+def test_bad_memory_limit_is_reported(capsys):
+    from grader.cli import build_parser
+    from grader.rubric import RubricError
+
+    args = build_parser().parse_args(["check", "x.ipynb", "--memory-limit", "lots"])
+    with pytest.raises(RubricError, match="--memory-limit"):
+        grade.options_from_args(args)
