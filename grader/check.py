@@ -64,7 +64,7 @@ def write_github_outputs(result: SubmissionResult) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Grade one notebook and report it; see the module docstring for exit codes."""
-    from grader.oracle import BackgroundOracle
+    from grader.public_oracle import grade_self_check
 
     try:
         options = options_from_args(args)
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="hw4grade-check-") as cache:
         options.mnist_npz = prepare_mnist(args.mnist, Path(cache))
-        result = grade_notebook(args.notebook, options, BackgroundOracle())
+        result = grade_self_check(args.notebook, options, args.seed, grade_notebook)
     if args.json:
         Path(args.json).write_text(result.to_json() + "\n", encoding="utf-8")
     print(render(result, args.format))

@@ -19,6 +19,10 @@ COMMANDS = {
     "mnist": ("grader.mnist", "show which MNIST source the loader finds"),
     "rubric": ("grader.rubric", "validate a rubric file and print its items"),
     "theory": ("grader.theory_cli", "numerical checks of the theory (optimal D, VAE KL)"),
+    "release": ("grader.release", "write the students' bundle: template, README, GitHub "
+                                  "Classroom workflow, grader wheel with public checks"),
+    "gradescope-package": ("grader.release", "write Gradescope's autograder zip (setup.sh, "
+                                             "run_autograder, grader with the reference)"),
 }
 
 

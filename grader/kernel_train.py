@@ -28,25 +28,37 @@ def train(parts: dict, images: np.ndarray, order: np.ndarray, eval_noise: np.nda
     """
     import tensorflow as tf
 
-    tf.keras.utils.set_random_seed(seed)
-    D = parts["discriminator"]()
-    G = parts["generator"](noise_dim=noise_dim)
-    D_solver, G_solver = parts["get_solvers"]()
-    loss_fn, sample_noise = parts["loss"], parts["sample_noise"]
     batch = order.shape[1]
+    loss_fn, sample_noise = parts["loss"], parts["sample_noise"]
 
-    def step(real, z):
-        with tf.GradientTape() as tape:
-            d_loss, _ = loss_fn(D(real, training=True), D(G(z, training=True), training=True))
-        gradients = tape.gradient(d_loss, D.trainable_variables)
-        D_solver.apply_gradients(zip(gradients, D.trainable_variables))
-        with tf.GradientTape() as tape:
-            _, g_loss = loss_fn(D(real, training=True), D(G(z, training=True), training=True))
-        gradients = tape.gradient(g_loss, G.trainable_variables)
-        G_solver.apply_gradients(zip(gradients, G.trainable_variables))
-        return tf.reshape(d_loss, []), tf.reshape(g_loss, [])
+    def build():
+        tf.keras.utils.set_random_seed(seed)
+        D = parts["discriminator"]()
+        G = parts["generator"](noise_dim=noise_dim)
+        D_solver, G_solver = parts["get_solvers"]()
+        return D, G, D_solver, G_solver
 
-    compiled = tf.function(step, jit_compile=jit)
+    def make_step(D, G, D_solver, G_solver):
+        def apply(solver, loss, tape, variables):
+            # A loss that does not depend on a network gives None gradients: nothing to apply.
+            pairs = [(g, v) for g, v in zip(tape.gradient(loss, variables), variables)
+                     if g is not None]
+            if pairs:
+                solver.apply_gradients(pairs)
+
+        def step(real, z):
+            with tf.GradientTape() as tape:
+                d_loss, _ = loss_fn(D(real, training=True), D(G(z, training=True), training=True))
+            apply(D_solver, d_loss, tape, D.trainable_variables)
+            with tf.GradientTape() as tape:
+                _, g_loss = loss_fn(D(real, training=True), D(G(z, training=True), training=True))
+            apply(G_solver, g_loss, tape, G.trainable_variables)
+            return tf.reshape(d_loss, []), tf.reshape(g_loss, [])
+
+        return step
+
+    D, G, D_solver, G_solver = build()
+    step = tf.function(make_step(D, G, D_solver, G_solver), jit_compile=jit)
     losses = []
     started = time.monotonic()
     mode = "compiled"
@@ -55,13 +67,13 @@ def train(parts: dict, images: np.ndarray, order: np.ndarray, eval_noise: np.nda
         z = _as_tensor(tf, sample_noise(batch, noise_dim), tf.float32)
         if number == 0:
             try:
-                pair = compiled(real, z)
+                pair = step(real, z)
             except Exception:  # code that only runs eagerly (numpy inside the loss, ...)
-                compiled, mode = step, "eager"
-                tf.keras.utils.set_random_seed(seed)
-                pair = compiled(real, z)
+                D, G, D_solver, G_solver = build()  # fresh: the failed trace may have built state
+                step, mode = make_step(D, G, D_solver, G_solver), "eager"
+                pair = step(real, z)
         else:
-            pair = compiled(real, z)
+            pair = step(real, z)
         losses.append(pair)
         if time.monotonic() - started > max_seconds:
             break

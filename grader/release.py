@@ -1,0 +1,421 @@
+"""``hw4grade release`` and ``hw4grade gradescope-package``: what students and Gradescope get.
+
+``hw4grade release --out DIR`` writes the students' bundle:
+
+* ``HW4.ipynb``, the student template (checked to be up to date with the solution);
+* ``README.md``, how to install and run the checker and what its results mean;
+* ``.github/workflows/classroom.yml``, GitHub Classroom's autograding workflow;
+* ``wheels/hw4grade-<version>+student-py3-none-any.whl``, the grader without the
+  ``reference`` package, carrying public checks recorded by grading the solution notebook
+  with the public seed (see ``grader.public_oracle``).
+
+``hw4grade gradescope-package --out autograder.zip`` writes Gradescope's autograder:
+``setup.sh``, ``run_autograder`` and an instructor wheel that includes ``reference``.
+
+The wheels are written here, by ``build_wheel``, as plain zip files laid out by the wheel
+specification (PEP 427): nothing is needed beyond the standard library, no build backend
+and no network, and the same sources give the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import base64
+import csv
+import hashlib
+import io
+import re
+import shutil
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLE_DIR = Path(__file__).resolve().parent / "bundle"
+DEFAULT_SOLUTION = PROJECT_ROOT / "reference" / "HW4_solution.ipynb"
+DEFAULT_TEMPLATE = PROJECT_ROOT / "student_template" / "HW4_template.ipynb"
+STUDENT_NOTEBOOK = "HW4.ipynb"
+WHEEL_DIR = "wheels"
+WORKFLOW_PATH = ".github/workflows/classroom.yml"
+CLASSROOM_RUNNER = "hw4grade"  # the grading step's id, and the reporter's runner name
+CLASSROOM_PYTHON = "3.11"
+GRADESCOPE_EXTRAS = "tf,sample"
+# grader files only an instructor uses; modules importing ``reference`` are left out too
+INSTRUCTOR_ONLY = frozenset({"release.py", "bundle"})
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same files give the same zip
+PLACEHOLDER = re.compile(r"@[A-Z_]+@")
+COMMAND_NAMES = ("release", "gradescope-package")
+
+
+class ReleaseError(Exception):
+    """A bundle cannot be built (the message says why and what to do)."""
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def render(template_name: str, values: dict[str, str]) -> str:
+    """The template ``grader/bundle/<template_name>`` with each ``@KEY@`` replaced."""
+    text = (BUNDLE_DIR / template_name).read_text(encoding="utf-8")
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    left = sorted(set(PLACEHOLDER.findall(text)))
+    if left:
+        raise ReleaseError(f"{template_name}: no value for {', '.join(left)}")
+    return text
+
+
+def workflow_text(wheel_path: str, notebook: str = STUDENT_NOTEBOOK) -> str:
+    """GitHub Classroom's workflow for a bundle whose grader wheel is at ``wheel_path``."""
+    return render("classroom.yml", {
+        "WHEEL_PATH": wheel_path, "NOTEBOOK": notebook, "PYTHON_VERSION": CLASSROOM_PYTHON,
+        "RUNNER": CLASSROOM_RUNNER, "RUNNER_ENV": CLASSROOM_RUNNER.upper()})
+
+
+# --------------------------------------------------------------------------- wheels
+
+
+@dataclass(frozen=True)
+class Project:
+    """The parts of ``pyproject.toml`` a wheel's metadata needs."""
+
+    name: str
+    version: str
+    summary: str
+    requires_python: str
+    dependencies: list[str]
+    extras: dict[str, list[str]]
+    scripts: dict[str, str]
+
+
+def read_project(root: Path = PROJECT_ROOT) -> Project:
+    """Read the project's metadata from ``root/pyproject.toml`` (the ``dev`` extra dropped)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        raise ReleaseError("building bundles needs Python 3.11 or newer (tomllib)") from None
+    with open(root / "pyproject.toml", "rb") as stream:
+        project = tomllib.load(stream)["project"]
+    extras = {name: list(deps) for name, deps in project.get("optional-dependencies", {}).items()
+              if name != "dev"}
+    return Project(name=project["name"], version=project["version"],
+                   summary=project.get("description", ""),
+                   requires_python=project.get("requires-python", ""),
+                   dependencies=list(project.get("dependencies", [])), extras=extras,
+                   scripts=dict(project.get("scripts", {})))
+
+
+def imports_reference(source: str) -> bool:
+    """True when a module imports the ``reference`` package at its top level."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module or ""]
+        else:
+            continue
+        if any(name == "reference" or name.startswith("reference.") for name in names):
+            return True
+    return False
+
+
+def package_files(package_dir: Path, skip: Iterable[str] = ()) -> dict[str, bytes]:
+    """Files of a package for a wheel, by archive path; no caches, hidden or skipped entries.
+
+    ``skip`` names entries directly inside ``package_dir`` (files or folders).
+    """
+    skip = set(skip)
+    files = {}
+    for path in sorted(package_dir.rglob("*")):
+        relative = path.relative_to(package_dir)
+        if (not path.is_file() or relative.parts[0] in skip or path.suffix == ".pyc"
+                or any(part == "__pycache__" or part.startswith(".") for part in relative.parts)):
+            continue
+        files[f"{package_dir.name}/{relative.as_posix()}"] = path.read_bytes()
+    return files
+
+
+def student_files(root: Path, public_checks: dict[str, bytes],
+                  rubric: bytes) -> tuple[dict[str, bytes], list[str]]:
+    """The student wheel's files, and the grader modules left out because they need the
+    reference. ``public_checks`` maps file names to bytes for ``grader/data``."""
+    grader_dir = root / "grader"
+    files = package_files(grader_dir, INSTRUCTOR_ONLY)
+    left_out = sorted(name for name, data in files.items()
+                      if name.endswith(".py") and imports_reference(data.decode("utf-8")))
+    for name in left_out:
+        del files[name]
+    files = {name: data for name, data in files.items()
+             if not name.startswith("grader/data/public_checks.")}
+    files.update({f"grader/data/{name}": data for name, data in public_checks.items()})
+    files["grader/rubric.yaml"] = rubric
+    return files, left_out
+
+
+def instructor_files(root: Path) -> dict[str, bytes]:
+    """The instructor wheel's files: the whole grader, the rubric and ``reference``'s modules."""
+    files = {name: data for name, data in package_files(root / "grader").items()
+             if not name.startswith("grader/data/public_checks.")}
+    files["grader/rubric.yaml"] = (root / "rubric.yaml").read_bytes()
+    files.update({name: data for name, data in package_files(root / "reference").items()
+                  if name.endswith(".py")})
+    return files
+
+
+def metadata_text(project: Project, version: str) -> str:
+    """Core metadata (``METADATA``) of the wheel."""
+    lines = ["Metadata-Version: 2.1", f"Name: {project.name}", f"Version: {version}",
+             f"Summary: {project.summary}"]
+    if project.requires_python:
+        lines.append(f"Requires-Python: {project.requires_python}")
+    lines += [f"Requires-Dist: {dep}" for dep in project.dependencies]
+    for extra, deps in project.extras.items():
+        lines.append(f"Provides-Extra: {extra}")
+        lines += [f'Requires-Dist: {dep}; extra == "{extra}"' for dep in deps]
+    return "\n".join(lines) + "\n"
+
+
+def _record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+    return "sha256=" + digest.decode("ascii")
+
+
+def _zip_entry(archive: zipfile.ZipFile, name: str, data: bytes, mode: int = 0o644) -> None:
+    info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+    info.external_attr = (0o100000 | mode) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, data)
+
+
+def build_wheel(files: dict[str, bytes], project: Project, version: str, out_dir: Path) -> Path:
+    """Write a pure-Python wheel of ``files`` (archive path -> bytes); return its path."""
+    dist_info = f"{project.name}-{version}.dist-info"
+    entry_points = "[console_scripts]\n" + "".join(
+        f"{name} = {target}\n" for name, target in project.scripts.items())
+    meta = {
+        f"{dist_info}/METADATA": metadata_text(project, version).encode(),
+        f"{dist_info}/WHEEL": (b"Wheel-Version: 1.0\nGenerator: hw4grade release\n"
+                               b"Root-Is-Purelib: true\nTag: py3-none-any\n"),
+        f"{dist_info}/entry_points.txt": entry_points.encode(),
+    }
+    contents = {**dict(sorted(files.items())), **meta}
+    record = io.StringIO()
+    writer = csv.writer(record, lineterminator="\n")
+    for name, data in contents.items():
+        writer.writerow([name, _record_hash(data), len(data)])
+    writer.writerow([f"{dist_info}/RECORD", "", ""])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{project.name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in contents.items():
+            _zip_entry(archive, name, data)
+        _zip_entry(archive, f"{dist_info}/RECORD", record.getvalue().encode())
+    return path
+
+
+# --------------------------------------------------------------------------- public checks
+
+
+def grading_options(rubric_path: Path, mnist: str | None, cache_dir: Path, seed: int):
+    """Quick-mode, CPU grading options with ``seed`` and this rubric (MNIST resolved)."""
+    from grader.grade import Options, default_threads, prepare_mnist
+    from grader.rubric import load_rubric
+
+    return Options(rubric=load_rubric(rubric_path), mode="quick", seed=seed, device="cpu",
+                   threads=default_threads(1), mnist_npz=prepare_mnist(mnist, cache_dir))
+
+
+def record_public_checks(solution: Path, options):
+    """Grade the solution through a ``RecordingOracle``; its recording, if all items pass."""
+    from grader.grade import grade_notebook
+    from grader.oracle import ReferenceOracle, reference_available
+    from grader.public_oracle import RECORDED_METHODS, RecordingOracle
+
+    if not reference_available():
+        raise ReleaseError("the reference package is not installed: bundles are built from "
+                           "the instructor's checkout")
+    oracle = RecordingOracle(ReferenceOracle(), options.seed, options.mode, options.rubric)
+    result = grade_notebook(solution, options, oracle)
+    short = [f"{item.id} ({item.status}: {item.message})" for item in result.items
+             if item.status not in ("manual", "skipped") and item.points < item.max_points]
+    if result.error or short:
+        raise ReleaseError(f"the solution {solution} does not get full marks, so its answers "
+                           "cannot be published: " + (result.error or "; ".join(short)))
+    methods = {entry["method"] for entry in oracle.checks.answers.values()}
+    missing = [method for method in RECORDED_METHODS if method not in methods]
+    if missing:
+        raise ReleaseError(f"the grading never asked the oracle for {', '.join(missing)}")
+    return oracle.checks
+
+
+def check_template(solution: Path, template: Path) -> None:
+    """Refuse a template that is not what ``hw4grade template`` makes of the solution."""
+    import nbformat
+
+    from grader.template import make_template
+
+    expected = nbformat.writes(make_template(nbformat.read(solution, as_version=4))) + "\n"
+    if template.read_text(encoding="utf-8") != expected:
+        raise ReleaseError(f"{template} is not the template of {solution}: run hw4grade template")
+
+
+# --------------------------------------------------------------------------- the bundles
+
+
+@dataclass
+class Bundle:
+    """What ``write_release`` wrote."""
+
+    root: Path
+    wheel: Path
+    files: list[Path] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
+
+
+def write_release(out: Path, template: Path, checks_dir: Path, rubric: bytes, seed: int,
+                  root: Path = PROJECT_ROOT) -> Bundle:
+    """Write the students' bundle into ``out`` from a template, saved public checks and the
+    rubric they were recorded with."""
+    project = read_project(root)
+    public = {path.name: path.read_bytes() for path in sorted(checks_dir.iterdir())}
+    files, left_out = student_files(root, public, rubric)
+    wheel = build_wheel(files, project, f"{project.version}+student", out / WHEEL_DIR)
+    wheel_path = f"{WHEEL_DIR}/{wheel.name}"
+    written = {
+        STUDENT_NOTEBOOK: template.read_text(encoding="utf-8"),
+        "README.md": render("student_README.md", {
+            "NOTEBOOK": STUDENT_NOTEBOOK, "WHEEL_PATH": wheel_path, "WHEEL_DIR": WHEEL_DIR,
+            "PUBLIC_SEED": str(seed)}),
+        WORKFLOW_PATH: workflow_text(wheel_path),
+    }
+    bundle = Bundle(out, wheel, left_out=left_out)
+    for name, text in written.items():
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        bundle.files.append(path)
+    bundle.files.append(wheel)
+    return bundle
+
+
+def check_out_dir(out: Path, force: bool) -> None:
+    """Refuse to write into a folder that has files, unless ``force``."""
+    if out.exists() and any(out.iterdir()) and not force:
+        raise ReleaseError(f"{out} is not empty; use --force to replace the bundle in it")
+
+
+def remove_previous(out: Path) -> None:
+    """Remove what an earlier ``release`` wrote into ``out`` (and nothing else)."""
+    for name in (STUDENT_NOTEBOOK, "README.md", WORKFLOW_PATH):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / WHEEL_DIR, ignore_errors=True)
+
+
+def write_gradescope_zip(out: Path, mode: str, mnist_npz: Path | None = None,
+                         root: Path = PROJECT_ROOT) -> Path:
+    """Write Gradescope's autograder zip: setup.sh, run_autograder, the instructor wheel."""
+    if not (root / "reference" / "hw4.py").is_file():
+        raise ReleaseError(f"{root / 'reference'}: no reference solution to package")
+    project = read_project(root)
+    with tempfile.TemporaryDirectory(prefix="hw4grade-wheel-") as scratch:
+        wheel = build_wheel(instructor_files(root), project, f"{project.version}+instructor",
+                            Path(scratch))
+        scripts = {
+            "setup.sh": render("gradescope_setup.sh", {"WHEEL": wheel.name,
+                                                       "EXTRAS": GRADESCOPE_EXTRAS}),
+            "run_autograder": render("gradescope_run_autograder", {
+                "MODE": mode, "NOTEBOOK": STUDENT_NOTEBOOK}),
+        }
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(out, "w") as archive:
+            for name, text in scripts.items():
+                _zip_entry(archive, name, text.encode(), mode=0o755)
+            _zip_entry(archive, wheel.name, wheel.read_bytes())
+            if mnist_npz is not None:
+                _zip_entry(archive, "mnist.npz", mnist_npz.read_bytes())
+    return out
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``hw4grade release`` or ``hw4grade gradescope-package`` (by the parser's
+    name: one module serves both commands)."""
+    command = parser.prog.split()[-1]
+    if command == "release":
+        parser.add_argument("--out", required=True, type=Path, help="folder for the bundle")
+        parser.add_argument("--solution", type=Path, default=DEFAULT_SOLUTION,
+                            help="solution notebook graded to record the public checks")
+        parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE,
+                            help="the student template (must match the solution)")
+        parser.add_argument("--force", action="store_true",
+                            help="replace an earlier bundle in --out")
+    elif command == "gradescope-package":
+        parser.add_argument("--out", type=Path, default=Path("autograder.zip"),
+                            help="the zip to write (default: autograder.zip)")
+        parser.add_argument("--mode", choices=("quick", "full"), default="quick",
+                            help="how Gradescope grades (default: quick)")
+    else:
+        raise ValueError(f"grader.release serves {COMMAND_NAMES}, not {command!r}")
+    parser.add_argument("--mnist", metavar="PATH",
+                        help="MNIST folder or mnist.npz (release: for grading the solution; "
+                             "gradescope-package: bundled as mnist.npz)")
+
+
+def run_release(args: argparse.Namespace) -> int:
+    """``hw4grade release``: record the public checks, then write the bundle."""
+    from grader.public_oracle import PUBLIC_SEED
+
+    out = args.out
+    for path in (args.solution, args.template):
+        if not path.is_file():
+            raise ReleaseError(f"{path}: no such file")
+    check_template(args.solution, args.template)
+    check_out_dir(out, args.force)
+    with tempfile.TemporaryDirectory(prefix="hw4grade-release-") as scratch:
+        scratch = Path(scratch)
+        rubric = scratch / "rubric.yaml"  # one copy for the recording and the wheel alike
+        rubric.write_bytes((PROJECT_ROOT / "rubric.yaml").read_bytes())
+        options = grading_options(rubric, args.mnist, scratch, PUBLIC_SEED)
+        print(f"hw4grade release: grading {args.solution} with the public seed {PUBLIC_SEED}",
+              file=sys.stderr)
+        checks = record_public_checks(args.solution, options)
+        checks.save(scratch / "checks")
+        remove_previous(out)
+        bundle = write_release(out, args.template, scratch / "checks", rubric.read_bytes(),
+                               PUBLIC_SEED)
+    print(f"{len(checks.answers)} public checks recorded")
+    if bundle.left_out:
+        print("left out of the student wheel (they need the reference): "
+              + ", ".join(bundle.left_out))
+    for path in bundle.files:
+        print(f"wrote {path}")
+    return 0
+
+
+def run_gradescope(args: argparse.Namespace) -> int:
+    """``hw4grade gradescope-package``: write the autograder zip."""
+    mnist_npz = None
+    with tempfile.TemporaryDirectory(prefix="hw4grade-gradescope-") as scratch:
+        if args.mnist:
+            from grader.grade import prepare_mnist
+
+            mnist_npz = prepare_mnist(args.mnist, Path(scratch))
+        path = write_gradescope_zip(args.out, args.mode, mnist_npz)
+    print(f"wrote {path}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``release`` or ``gradescope-package``; exit 2 with a message when it cannot."""
+    action = run_release if args.command == "release" else run_gradescope
+    try:
+        return action(args)
+    except ReleaseError as error:
+        print(f"hw4grade {args.command}: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,158 @@
+"""``hw4grade gradescope-package``: the autograder zip, and its scripts run on a fake
+``/autograder`` tree (``AUTOGRADER_ROOT``) with this checkout's venv standing in for what
+``setup.sh`` installs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTION = ROOT / "reference" / "HW4_solution.ipynb"
+WHEEL = "hw4grade-0.1.0+instructor-py3-none-any.whl"
+TEST_KEYS = {"name", "score", "max_score", "status", "output", "visibility"}
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory) -> Path:
+    """The zip the command writes."""
+    out = tmp_path_factory.mktemp("gradescope") / "autograder.zip"
+    assert main(["gradescope-package", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def autograder(package, tmp_path) -> Path:
+    """A fake /autograder: the zip unpacked into source/ (modes kept), an empty submission/."""
+    root = tmp_path / "autograder"
+    source = root / "source"
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(source)
+        for info in archive.infolist():
+            os.chmod(source / info.filename, (info.external_attr >> 16) & 0o777)
+    (root / "submission").mkdir()
+    return root
+
+
+def run_script(root: Path, name: str, path: str, extra: dict[str, str] | None = None):
+    env = {"PATH": path, "AUTOGRADER_ROOT": str(root), "HOME": str(root),
+           "TF_CPP_MIN_LOG_LEVEL": "3", **(extra or {})}
+    return subprocess.run(["bash", str(root / "source" / name)], env=env, capture_output=True,
+                          text=True, timeout=900)
+
+
+def grade_submission(root: Path, mnist_dir: Path) -> dict:
+    """Run run_autograder with the venv's hw4grade on PATH; return results.json."""
+    done = run_script(root, "run_autograder", f"{Path(sys.executable).parent}:/usr/bin:/bin",
+                      {"HW4_MNIST_DIR": str(mnist_dir)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((root / "results" / "results.json").read_text())
+    check_results_format(results)
+    return results
+
+
+def check_results_format(results: dict) -> None:
+    """The parts of Gradescope's results.json format the grader fills in."""
+    assert isinstance(results["score"], (int, float)) and isinstance(results["output"], str)
+    assert isinstance(results.get("execution_time", 0), int)
+    for test in results["tests"]:
+        assert TEST_KEYS <= set(test), test
+        assert test["status"] in ("passed", "failed")
+        assert test["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+        assert 0 <= test["score"] <= test["max_score"]
+
+
+def test_zip_holds_the_scripts_and_an_instructor_wheel(package, tmp_path):
+    with zipfile.ZipFile(package) as archive:
+        modes = {info.filename: (info.external_attr >> 16) & 0o777 for info in archive.infolist()}
+        archive.extract(WHEEL, tmp_path)
+    assert set(modes) == {"setup.sh", "run_autograder", WHEEL}
+    assert modes["setup.sh"] & stat.S_IXUSR and modes["run_autograder"] & stat.S_IXUSR
+    with zipfile.ZipFile(tmp_path / WHEEL) as wheel:
+        names = set(wheel.namelist())
+    assert {"reference/hw4.py", "grader/oracle.py", "grader/theory_cli.py",
+            "grader/rubric.yaml"} <= names
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--no-compile", "--target", str(site), str(tmp_path / WHEEL)], check=True)
+    probe = "import grader.oracle as o; print(o.reference_available(), o.__file__)"
+    done = subprocess.run([sys.executable, "-S", "-c", probe], cwd=tmp_path, text=True,
+                          capture_output=True,
+                          env={"PYTHONPATH": f"{site}:{sysconfig.get_paths()['purelib']}"})
+    assert done.stdout.split() == ["True", str(site / "grader" / "oracle.py")], done.stderr
+
+
+def test_setup_sh_installs_the_bundled_wheel(autograder):
+    """setup.sh with stand-ins for apt-get and python3 that log what they are asked."""
+    shims, log = autograder / "shims", autograder / "calls.log"
+    shims.mkdir()
+    logger = f'echo "$(basename "$0") $*" >> {log}\n'
+    (shims / "apt-get").write_text("#!/bin/sh\n" + logger)
+    (shims / "python3").write_text(
+        "#!/bin/sh\n" + logger
+        + 'if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin"\n'
+        + f'  for tool in python hw4grade; do printf \'#!/bin/sh\\n{logger}\' > "$3/bin/$tool"\n'
+        + '  chmod +x "$3/bin/$tool"; done\nfi\n')
+    for shim in shims.iterdir():
+        shim.chmod(0o755)
+    done = run_script(autograder, "setup.sh", f"{shims}:/usr/bin:/bin")
+    assert done.returncode == 0, done.stderr
+    calls = log.read_text().splitlines()
+    wheel = autograder / "source" / WHEEL
+    assert wheel.is_file()
+    assert f"python3 -m venv {autograder}/venv" in calls
+    assert f"python -m pip install --quiet {wheel}[tf,sample]" in calls
+    assert "hw4grade mnist" in calls  # no MNIST bundled: fetched into the Keras cache
+    if os.geteuid() == 0:
+        assert any(call.startswith("apt-get install") for call in calls)
+
+
+def test_run_autograder_grades_the_solution(autograder, mnist_dir):
+    shutil.copy(SOLUTION, autograder / "submission" / "HW4.ipynb")
+    (autograder / "submission" / "notes.txt").write_text("not a notebook")
+    results = grade_submission(autograder, mnist_dir)
+    tests = results["tests"]
+    assert {test["name"] for test in tests} >= {"runs_clean", "leaky_relu", "dc_generator",
+                                                "vae_kl"}
+    assert all(test["status"] == "passed" for test in tests if test["max_score"] > 0)
+    assert results["score"] == sum(test["max_score"] for test in tests) > 0
+    assert results["execution_time"] > 0
+    assert "graded by hand" in results["output"]
+
+
+def test_run_autograder_gives_zero_for_a_corrupt_notebook(autograder, mnist_dir):
+    (autograder / "submission" / "HW4.ipynb").write_text('{"cells": [{"cell_type": "code",')
+    results = grade_submission(autograder, mnist_dir)
+    assert results["score"] == 0 and results["tests"]
+    assert all(test["score"] == 0 and test["status"] == "failed" for test in results["tests"])
+    assert "could not be graded" in results["output"]
+
+
+def test_run_autograder_without_a_notebook_says_so(autograder, mnist_dir):
+    (autograder / "submission" / "answers.py").write_text("print(1)\n")
+    results = grade_submission(autograder, mnist_dir)
+    assert results["score"] == 0 and results["tests"] == []
+    assert "No .ipynb file" in results["output"]
+
+
+def test_run_autograder_reports_a_crashing_grader(autograder, tmp_path):
+    (autograder / "submission" / "HW4.ipynb").write_text("{}")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "hw4grade").write_text("#!/bin/sh\necho 'Traceback ...' >&2\nexit 1\n")
+    (fake / "hw4grade").chmod(0o755)
+    done = run_script(autograder, "run_autograder", f"{fake}:/usr/bin:/bin")
+    assert done.returncode == 0
+    results = json.loads((autograder / "results" / "results.json").read_text())
+    assert results["score"] == 0 and "autograder itself failed" in results["output"]
