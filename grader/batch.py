@@ -163,6 +163,12 @@ def run(args: argparse.Namespace) -> int:
     if not notebooks:
         print("hw4grade grade: no notebooks found in " + ", ".join(args.paths), file=sys.stderr)
         return 2
+    from grader.oracle import reference_available
+
+    if not reference_available():
+        print("hw4grade grade: grading a class needs the instructor's install (with the "
+              "reference package); students use hw4grade check", file=sys.stderr)
+        return 2
     workers = max(1, args.workers)
     try:
         options = options_from_args(args, workers)

@@ -59,7 +59,9 @@ def write_github_outputs(result: SubmissionResult) -> None:
         for item in result.items:
             if item.status in ("failed", "error"):
                 message = " ".join(item.message.split())[:500].replace("%", "%25")
-                print(f"::error file={result.submission},title={item.id}::{message}")
+                # stderr: stdout may be the Classroom payload, which must stay pure base64
+                print(f"::error file={result.submission},title={item.id}::{message}",
+                      file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -190,7 +190,8 @@ def _grade_convergence(prober: probe.Prober, rng: np.random.Generator, options: 
         try:
             results[item_id] = convergence.grade_convergence(
                 item, prober, item_rng, steps=settings.budgets[options.device][model],
-                thresholds=convergence.Thresholds(pass_fcd, fail_fcd),
+                thresholds=convergence.Thresholds(pass_fcd, fail_fcd,
+                                                  settings.min_class_entropy),
                 mnist_npz=str(options.mnist_npz), n_images=n_images,
                 unit_failures=unit_failures, max_attribution_runs=settings.attribution_runs,
                 max_seconds=settings.max_seconds)

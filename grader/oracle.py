@@ -1,7 +1,7 @@
 """Expected values, computed in the grader's own process from the instructor's reference.
 
-Only an instructor's install has the ``reference`` package; ``load_oracle`` returns None
-without it, and the grader then falls back to public checks.
+Only an instructor's install has the ``reference`` package; without it ``load_oracle``
+replays the public checks shipped with the student's install (``grader.public_oracle``).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from grader.execute import KernelSession
 PROBE_MODULE = "_hw4grade_probe"
 TRAIN_MODULE = "_hw4grade_train"
 REFERENCE_MODULE = "_hw4grade_reference"
-MODEL_ITEMS = {  # item -> (builder, kwargs to draw, input kind, input width)
+MODEL_ITEMS = {  # item -> (the notebook function that builds it, whether it takes noise)
     "discriminator": ("discriminator", False),
     "generator": ("generator", True),
     "dc_discriminator": ("dc_discriminator", False),
@@ -66,6 +66,10 @@ class Prober:
         self.installed[module_name] = source
 
     def _install_all(self) -> None:
+        run, _ = self.session.run_code(
+            "__import__('sys').modules['_hw4grade_kernel'].end_notebook()", timeout=30)
+        if run.status != "ok":
+            raise RuntimeError(f"could not reach the kernel's prelude: {run.error_message}")
         modules = {PROBE_MODULE: "kernel_probe.py", TRAIN_MODULE: "kernel_train.py"}
         for module_name, file_name in modules.items():
             source = Path(__file__).with_name(file_name).read_text(encoding="utf-8")
@@ -97,7 +101,10 @@ class Prober:
 
     def _reinstall_after_restart(self) -> None:
         self.session.replay()
-        for module_name, source in list(self.installed.items()):
+        extra = {name: source for name, source in self.installed.items()
+                 if name not in (PROBE_MODULE, TRAIN_MODULE)}
+        self._install_all()
+        for module_name, source in extra.items():
             self.install(module_name, source)
 
     def _read(self, response: Path) -> list[dict[str, Any]]:

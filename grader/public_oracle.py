@@ -232,22 +232,24 @@ class RecordingOracle:
         self.checks = PublicChecks(seed, mode, rubric.text_sha256,
                                    [item.id for item in rubric.items], __version__)
 
-    def _record(self, method: str, args: tuple, answer: Any, item: str | None) -> Any:
+    def _ask(self, method: str, args: tuple, item: str) -> Any:
+        """Ask the reference ``method(*args)`` and record the answer under the question's key
+        (taken before the call, so that nothing the call does to its arguments matters)."""
         key = call_key(method, args)
+        answer = getattr(self.inner, method)(*args)
         self.checks.answers[key] = {"method": method, "item": item,
                                     "answer": _encode(answer, self.checks.arrays)}
         return answer
 
     def leaky_relu(self, x: np.ndarray, alpha: float | None) -> np.ndarray:
         """The reference leaky ReLU, recorded."""
-        return self._record("leaky_relu", (x, alpha), self.inner.leaky_relu(x, alpha),
-                            "leaky_relu")
+        return self._ask("leaky_relu", (x, alpha), "leaky_relu")
 
     def loss(self, item: str, real: np.ndarray, fake: np.ndarray) -> tuple[float, float]:
         """The reference (D_loss, G_loss), recorded."""
-        return self._record("loss", (item, real, fake), self.inner.loss(item, real, fake), item)
+        return self._ask("loss", (item, real, fake), item)
 
-    def build(self, item: str, kwargs: dict[str, Any]):
+    def build(self, item: str, kwargs: dict[str, Any]) -> Any:
         """A reference model (not recorded: a student's install cannot rebuild one)."""
         return self.inner.build(item, kwargs)
 
@@ -272,13 +274,11 @@ class RecordingOracle:
     def model_output(self, item: str, kwargs: dict[str, Any], weights: list[np.ndarray],
                      x: np.ndarray) -> np.ndarray:
         """The reference model's output, recorded (keyed by the weights and input)."""
-        answer = self.inner.model_output(item, kwargs, weights, x)
-        return self._record("model_output", (item, kwargs, weights, x), answer, item)
+        return self._ask("model_output", (item, kwargs, weights, x), item)
 
     def parameter_count(self, item: str, kwargs: dict[str, Any]) -> int:
         """The reference model's parameter count, recorded."""
-        return self._record("parameter_count", (item, kwargs),
-                            self.inner.parameter_count(item, kwargs), item)
+        return self._ask("parameter_count", (item, kwargs), item)
 
 
 class ReplayOracle:
@@ -317,7 +317,7 @@ class ReplayOracle:
         """The recorded reference (D_loss, G_loss)."""
         return self._answer("loss", (item, real, fake), item)
 
-    def build(self, item: str, kwargs: dict[str, Any]):
+    def build(self, item: str, kwargs: dict[str, Any]) -> Any:
         """Not available: building a reference model needs the reference."""
         raise PublicCheckMissing(f"the reference {item} cannot be built in a student's install")
 

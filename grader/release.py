@@ -33,6 +33,11 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from grader.grade import Options
+    from grader.public_oracle import PublicChecks
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLE_DIR = Path(__file__).resolve().parent / "bundle"
@@ -220,7 +225,8 @@ def build_wheel(files: dict[str, bytes], project: Project, version: str, out_dir
 # --------------------------------------------------------------------------- public checks
 
 
-def grading_options(rubric_path: Path, mnist: str | None, cache_dir: Path, seed: int):
+def grading_options(rubric_path: Path, mnist: str | None, cache_dir: Path,
+                    seed: int) -> Options:
     """Quick-mode, CPU grading options with ``seed`` and this rubric (MNIST resolved)."""
     from grader.grade import Options, default_threads, prepare_mnist
     from grader.rubric import load_rubric
@@ -229,7 +235,7 @@ def grading_options(rubric_path: Path, mnist: str | None, cache_dir: Path, seed:
                    threads=default_threads(1), mnist_npz=prepare_mnist(mnist, cache_dir))
 
 
-def record_public_checks(solution: Path, options):
+def record_public_checks(solution: Path, options: Options) -> PublicChecks:
     """Grade the solution through a ``RecordingOracle``; its recording, if all items pass."""
     from grader.grade import grade_notebook
     from grader.oracle import ReferenceOracle, reference_available

@@ -89,6 +89,7 @@ class Convergence:
     thresholds: dict[str, dict[str, tuple[float, float]]]  # (full credit at/below, none at/above)
     attribution_runs: int = 3
     max_seconds: float = 600.0
+    min_class_entropy: float = 0.2  # below this (nats) credit is capped at half: mode collapse
 
 
 @dataclass(frozen=True)
@@ -282,7 +283,8 @@ def _parse_convergence(raw: dict, source: str) -> Convergence:
                                    f"{where}.thresholds", _fcd_lines)
     runs = int(_number(raw.get("attribution_runs", 3), f"{where}.attribution_runs"))
     seconds = _number(raw.get("max_seconds", 600), f"{where}.max_seconds", strict=True)
-    return Convergence(budgets, thresholds, runs, seconds)
+    entropy = _number(raw.get("min_class_entropy", 0.2), f"{where}.min_class_entropy")
+    return Convergence(budgets, thresholds, runs, seconds, entropy)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

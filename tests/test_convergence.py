@@ -100,6 +100,7 @@ def _full_grade(tmp_path, mnist_dir, notebook, budgets=None, seed=0):
     if budgets:
         data["convergence"]["budgets"]["cpu"] = budgets
     data["bounds"]["training_steps"]["full"] = 2
+    data["convergence"]["attribution_runs"] = 1
     path = tmp_path / "rubric.yaml"
     path.write_text(yaml.safe_dump(data))
     options = Options(rubric=load_rubric(path), mode="full", seed=seed, threads=2)

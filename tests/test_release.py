@@ -439,7 +439,7 @@ def test_student_install_has_no_reference_and_replays(student_site, tmp_path):
     facts = json.loads(ran.stdout)
     assert facts == {"reference": True, "grader": str(student_site / "grader" / "__init__.py"),
                      "oracle": "ReplayOracle", "seed": PUBLIC_SEED}
-    ran = run_as_student(student_site, ["-m", "grader", "release", "--out", "x"], tmp_path)
+    ran = run_as_student(student_site, ["-m", "grader", "release"], tmp_path)
     assert ran.returncode == 2 and "not available in this install" in ran.stderr
     ran = run_as_student(student_site, ["-m", "grader", "--help"], tmp_path)
     assert ran.returncode == 0 and "check" in ran.stdout
