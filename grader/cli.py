@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
             if error.name is None or not module_name.startswith(error.name):
                 raise
             command_parser.set_defaults(unavailable=f"'{name}' is not available in this install")
+            command_parser.add_argument("ignored", nargs=argparse.REMAINDER,
+                                        help=argparse.SUPPRESS)
             continue
         module.add_arguments(command_parser)
     return parser

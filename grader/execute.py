@@ -256,21 +256,20 @@ class KernelSession:
         run = CellRun(index=index, status=status, seconds=time.monotonic() - started,
                       output_truncated=index in client.truncated)
         error = next((out for out in cell.get("outputs", []) if out.output_type == "error"), None)
-        interrupted = error is not None and error.ename == "KeyboardInterrupt" \
-            and run.seconds >= client.timeout
-        if status == "ok" and error is not None and not interrupted:
-            run.status = "budget" if error.ename == BUDGET_ERROR else "error"
-            run.error_name, run.error_message = error.ename, str(error.evalue)[:500]
-        if interrupted:  # the kernel answered the timeout's interrupt before nbclient gave up
-            status = run.status = "timeout"
-        elif status == "timeout":
+        if status == "ok" and error is not None:
+            if error.ename == "KeyboardInterrupt" and run.seconds >= client.timeout:
+                run.status = "timeout"  # the kernel answered the timeout's interrupt in time
+            else:
+                run.status = "budget" if error.ename == BUDGET_ERROR else "error"
+                run.error_name, run.error_message = error.ename, str(error.evalue)[:500]
+        if run.status == "timeout":
             run.error_name = "Timeout"
             run.error_message = f"the cell ran longer than {client.timeout} s"
-        elif status == "memory":
-            run.error_name = "MemoryLimit"
+        elif run.status == "memory":
             limit_mib = self.bounds.memory_limit / 2**20
+            run.error_name = "MemoryLimit"
             run.error_message = f"the kernel passed the memory limit of {limit_mib:.0f} MiB"
-        elif status == "died":
+        elif run.status == "died":
             run.error_name = "KernelDied"
             run.error_message = "the kernel died while running this cell"
         return run
