@@ -31,6 +31,8 @@ import psutil
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from grader.result import CellResult
+
 BUDGET_ERROR = "TrainingBudgetReached"
 PRELUDE_MODULE = "_hw4grade_kernel"
 # Variables a kernel may inherit; everything else (tokens, the grader's settings) is dropped.
@@ -51,27 +53,10 @@ class Bounds:
 
 
 @dataclass
-class CellRun:
-    """What happened to one code cell."""
-
-    index: int
-    status: str  # ok | error | timeout | memory | died | budget | skipped
-    seconds: float = 0.0
-    error_name: str | None = None
-    error_message: str | None = None
-    output_truncated: bool = False
-
-    @property
-    def failed(self) -> bool:
-        """True when the cell counts against ``runs_clean`` (a budget cut-off does not)."""
-        return self.status not in ("ok", "budget")
-
-
-@dataclass
 class Execution:
     """The record of executing one notebook."""
 
-    cells: list[CellRun] = field(default_factory=list)
+    cells: list[CellResult] = field(default_factory=list)
     seconds: float = 0.0
     kernel_restarts: int = 0
     notebook_timed_out: bool = False
@@ -239,7 +224,7 @@ class KernelSession:
     # -- running code ------------------------------------------------------------------
 
     def _execute(self, cell: nbformat.NotebookNode, index: int, timeout: float,
-                 notebook: nbformat.NotebookNode | None = None) -> CellRun:
+                 notebook: nbformat.NotebookNode | None = None) -> CellResult:
         client = self.client
         client.nb = notebook if notebook is not None else self.notebook
         client.timeout = max(1, int(timeout))
@@ -253,7 +238,7 @@ class KernelSession:
             status = "timeout"
         except DeadKernelError:
             status = "memory" if self.watcher and self.watcher.exceeded else "died"
-        run = CellRun(index=index, status=status, seconds=time.monotonic() - started,
+        run = CellResult(index=index, status=status, seconds=time.monotonic() - started,
                       output_truncated=index in client.truncated)
         error = next((out for out in cell.get("outputs", []) if out.output_type == "error"), None)
         if status == "ok" and error is not None:
@@ -274,7 +259,7 @@ class KernelSession:
             run.error_message = "the kernel died while running this cell"
         return run
 
-    def run_code(self, code: str, timeout: float | None = None) -> tuple[CellRun, list]:
+    def run_code(self, code: str, timeout: float | None = None) -> tuple[CellResult, list]:
         """Run code that is not part of the notebook; return its record and outputs."""
         cell = nbformat.v4.new_code_cell(code)
         scratch = nbformat.v4.new_notebook(cells=[cell])
@@ -294,7 +279,7 @@ class KernelSession:
             remaining = self.bounds.notebook_timeout - (time.monotonic() - started)
             if remaining <= 0:
                 execution.notebook_timed_out = True
-                execution.cells.append(CellRun(index, "skipped", error_name="NotebookTimeout",
+                execution.cells.append(CellResult(index, "skipped", error_name="NotebookTimeout",
                                                error_message="the notebook's time limit ran out"))
                 continue
             run = self._execute(cell, index, min(self.bounds.cell_timeout, remaining))

@@ -21,7 +21,7 @@ import numpy as np
 from grader import __version__, probe, score
 from grader.execute import Bounds, KernelSession, kernel_environment
 from grader.load import SubmissionError, load_submission
-from grader.result import CellResult, ItemResult, SubmissionResult
+from grader.result import ItemResult, SubmissionResult
 from grader.rubric import Rubric
 
 UNIT_ITEMS = ("leaky_relu", "sample_noise", "discriminator", "generator", "gan_loss",
@@ -82,6 +82,16 @@ def failed_result(path: Path | str, options: Options, sha256: str | None,
     return result
 
 
+def _readable_sha256(path: Path) -> str | None:
+    """The file's SHA-256 when it can be read (so a rerun knows an unusable file is unchanged)."""
+    from grader.load import file_sha256
+
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
+
+
 def prepare_sandbox(notebook_path: Path, root: Path) -> Path:
     """Copy the submission's folder (small files, no other notebooks) into ``root/work``."""
     work = root / "work"
@@ -107,7 +117,7 @@ def grade_notebook(path: str | Path, options: Options, oracle,
     try:
         submission = load_submission(path)
     except SubmissionError as error:
-        return failed_result(label, options, None, str(error))
+        return failed_result(label, options, _readable_sha256(path), str(error))
     result = new_result(label, options, submission.sha256)
     root = Path(tempfile.mkdtemp(prefix="hw4grade-"))
     try:
@@ -141,7 +151,7 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
         clock = time.monotonic()
         execution = session.run_notebook()
         result.timing["execute"] = round(time.monotonic() - clock, 2)
-        result.cells = [CellResult(**vars(cell)) for cell in execution.cells]
+        result.cells = execution.cells
         clock = time.monotonic()
         prober = probe.Prober(session, root / "probe", timeout=options.probe_timeout)
         graded = {item.id: _grade_item(item, prober, rng, oracle) for item in rubric.items

@@ -40,6 +40,11 @@ class CellResult:
     error_message: str | None = None
     output_truncated: bool = False
 
+    @property
+    def failed(self) -> bool:
+        """True when the cell counts against ``runs_clean`` (a budget cut-off does not)."""
+        return self.status not in ("ok", "budget")
+
 
 @dataclass
 class SubmissionResult:

@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from grader.execute import CellRun
 from grader.probe import MODEL_ITEMS, Observation
-from grader.result import ItemResult
+from grader.result import CellResult, ItemResult
 from grader.rubric import Item
 
 NOISE_P_VALUE = 1e-4  # a uniform sampler fails the KS test this rarely
@@ -82,7 +81,7 @@ def _unusable(item: Item, values: list[Any], name: str) -> ItemResult | None:
 # -- runs_clean ---------------------------------------------------------------------------------
 
 
-def score_runs_clean(cells: list[CellRun], item: Item) -> ItemResult:
+def score_runs_clean(cells: list[CellResult], item: Item) -> ItemResult:
     """Full points when every cell ran without error (training cut-offs are not errors)."""
     failed = [cell for cell in cells if cell.failed]
     budget = [cell.index + 1 for cell in cells if cell.status == "budget"]

@@ -98,3 +98,17 @@ def test_bad_memory_limit_is_reported(capsys):
     args = build_parser().parse_args(["check", "x.ipynb", "--memory-limit", "lots"])
     with pytest.raises(RubricError, match="--memory-limit"):
         grade.options_from_args(args)
+
+
+def test_unusable_files_keep_their_hash_so_a_rerun_skips_them(tmp_path):
+    from grader.grade import grade_notebook
+    from grader.load import file_sha256
+
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{ not json")
+    options = _options()
+    result = grade_notebook(broken, options, oracle=None)
+    assert result.error and result.notebook_sha256 == file_sha256(broken)
+    assert batch.still_valid(result, file_sha256(broken), options)
+    missing = grade_notebook(tmp_path / "missing.ipynb", options, oracle=None)
+    assert missing.error and missing.notebook_sha256 is None

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from grader import score
-from grader.execute import CellRun, kernel_environment, prelude_source
+from grader.execute import kernel_environment, prelude_source
 from grader.probe import Observation, match_variables
+from grader.result import CellResult as CellRun
 from grader.rubric import load_rubric
 
 RUBRIC = load_rubric()
