@@ -7,9 +7,10 @@ standard library, numpy and TensorFlow. It sets up:
 
 * MNIST offline: ``keras.datasets.mnist.load_data`` (under every name TensorFlow and
   Keras export it) returns the arrays of the file the grader prepared;
-* a training budget: a watchdog thread stops a cell's training once any optimizer
-  created in the kernel has taken more than the budgeted steps in that cell, by raising
-  ``TrainingBudgetReached`` in the main thread, however the loop is written;
+* a training budget: a watchdog thread counts the steps every optimizer created in the
+  kernel has taken in the current cell, and once they pass the budget the next call of a
+  TensorFlow function or of ``apply_gradients`` raises ``TrainingBudgetReached`` in the
+  student's own code, however the loop is written (eager or ``tf.function``);
 * a cap on what the kernel writes to stdout and stderr per cell;
 * seeds, and a record of the library functions the probes rely on, so that a later
   monkeypatch can be reported.
@@ -28,7 +29,8 @@ class TrainingBudgetReached(BaseException):
     """Raised in a cell whose training passed the grader's step budget (not a student error)."""
 
 
-_state = {"cell_running": False, "baseline": {}, "hits": 0, "written": 0, "budget_on": True}
+_state = {"cell_running": False, "baseline": {}, "hits": 0, "written": 0, "budget_on": True,
+          "over": False}
 _optimizers: "weakref.WeakSet" = weakref.WeakSet()
 _originals: dict = {}
 
@@ -59,16 +61,35 @@ def _steps_this_cell() -> int:
     return steps
 
 
-def _watchdog(main_thread_id: int, budget: int) -> None:
-    import ctypes
-
-    raise_in = ctypes.pythonapi.PyThreadState_SetAsyncExc
+def _watchdog(budget: int) -> None:
+    """Mark the cell as over budget; the check itself runs in the main thread (see below)."""
     while True:
         time.sleep(0.05)
-        if _state["cell_running"] and _state["budget_on"] and _steps_this_cell() > budget:
-            _state["hits"] += 1
-            raise_in(ctypes.c_ulong(main_thread_id), ctypes.py_object(TrainingBudgetReached))
-            time.sleep(1.0)  # give the exception time to land; raise again if swallowed
+        if _state["cell_running"] and _state["budget_on"] and not _state["over"]:
+            _state["over"] = _steps_this_cell() > budget
+
+
+def _check_budget() -> None:
+    """Stop a training loop that passed the budget, from inside its own next step.
+
+    Called from every TensorFlow function call and every optimizer update, so the exception
+    is raised synchronously in the student's code, never inside the kernel's own machinery.
+    """
+    if _state["over"] and _state["cell_running"] and _state["budget_on"]:
+        _state["hits"] += 1
+        raise TrainingBudgetReached(f"the grader's budget of {CONFIG.get('training_steps')} "
+                                    "training steps for this cell was reached")
+
+
+def _guard(cls, name: str) -> None:
+    original = getattr(cls, name)
+
+    def guarded(self, *args, **kwargs):
+        _check_budget()
+        return original(self, *args, **kwargs)
+
+    guarded.__wrapped__ = original
+    setattr(cls, name, guarded)
 
 
 def end_notebook() -> None:
@@ -79,6 +100,7 @@ def end_notebook() -> None:
 def _pre_run_cell(*_args) -> None:
     _state["baseline"] = {id(opt): _optimizer_steps(opt) for opt in list(_optimizers)}
     _state["written"] = 0
+    _state["over"] = False
     _state["cell_running"] = True
 
 
@@ -171,9 +193,12 @@ def setup() -> None:
     try:
         import keras
         from keras.src.optimizers.base_optimizer import BaseOptimizer
+        from tensorflow.python.eager.polymorphic_function.polymorphic_function import Function
 
         _ = tf.keras.datasets.mnist  # load the lazily exported tf.keras modules before patching
         _register_optimizer_class(BaseOptimizer)
+        _guard(BaseOptimizer, "apply_gradients")
+        _guard(Function, "__call__")
         keras.utils.set_random_seed(CONFIG.get("seed", 0))
     except Exception as error:  # a Keras without these internals: keep going without them
         print(f"[hw4grade] training budget unavailable: {error}", file=sys.__stderr__)
@@ -185,5 +210,5 @@ def setup() -> None:
     shell.events.register("post_run_cell", _post_run_cell)
     budget = CONFIG.get("training_steps")
     if budget:
-        threading.Thread(target=_watchdog, args=(threading.get_ident(), int(budget)),
-                         daemon=True, name="hw4grade-budget").start()
+        threading.Thread(target=_watchdog, args=(int(budget),), daemon=True,
+                         name="hw4grade-budget").start()
