@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             "keras": keras.__version__,
             "numpy": np.__version__,
         },
-        "mnist": mnist.describe(),
+        "mnist": f"{mnist.source}: {len(mnist.x_train)} training, {len(mnist.x_test)} test images",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     manifest_path = out / evaluator.MANIFEST_FILE
