@@ -26,8 +26,12 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser with every sub-command registered."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Return the argument parser with every sub-command registered.
+
+    With ``only``, just that sub-command's module is imported for its arguments (the others
+    keep their help line), so a command does not pay for importing all the others.
+    """
     parser = argparse.ArgumentParser(prog="hw4grade", description=__doc__.splitlines()[0])
     from grader import __version__
 
@@ -36,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         command_parser.set_defaults(module_name=module_name)
+        if only is not None and name != only:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
@@ -51,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``hw4grade`` with ``argv`` (default: the process's arguments); return the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((word for word in argv if not word.startswith("-")), None)
+    parser = build_parser(chosen if chosen in COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

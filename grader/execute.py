@@ -186,6 +186,7 @@ class KernelSession:
         client = _BoundedClient(self.notebook, timeout=self.bounds.cell_timeout,
                                 kernel_name="python3", allow_errors=True,
                                 interrupt_on_timeout=True, startup_timeout=120,
+                                shutdown_kernel="immediate",
                                 resources={"metadata": {"path": str(self.workdir)}})
         client.output_limit = self.bounds.output_limit
         client.km = client.create_kernel_manager()

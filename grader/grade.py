@@ -302,8 +302,7 @@ def options_from_args(args, workers: int = 1) -> Options:
 
 
 def prepare_mnist(path: str | None, cache_dir: Path) -> Path:
-    """Resolve MNIST once (printing the source) and write the npz a kernel loads."""
-    from grader.mnist import export_npz, load_mnist
+    """Resolve MNIST once (printing the source) and give the npz a kernel loads."""
+    from grader.mnist import kernel_npz
 
-    data = load_mnist(path)
-    return export_npz(data, cache_dir / "mnist.npz")
+    return kernel_npz(path, cache_dir)

@@ -124,3 +124,40 @@ def test_mnist_command(tiny_idx, capsys):
     assert main(["mnist", "--mnist", str(folder)]) == 0
     assert "6 training and 3 test images" in capsys.readouterr().out
     assert main(["mnist", "--mnist", str(folder / "nope")]) == 1
+
+
+def test_kernel_npz_converts_an_idx_folder_once(tiny_idx, tmp_path, monkeypatch, capsys):
+    folder, arrays = tiny_idx
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = mnist.kernel_npz(str(folder), tmp_path / "scratch")
+    assert first.parent == tmp_path / "cache" / "hw4grade"
+    with np.load(first) as data:
+        np.testing.assert_array_equal(data["x_test"], arrays["x_test"])
+
+    def no_reading(path):
+        raise AssertionError("the IDX files were read again")
+
+    monkeypatch.setattr(mnist, "read_idx", no_reading)
+    assert mnist.kernel_npz(str(folder), tmp_path / "scratch") == first
+    assert "6 training and 3 test images" in capsys.readouterr().err
+
+
+def test_kernel_npz_converts_again_when_a_file_changes(tiny_idx, tmp_path, monkeypatch):
+    folder, arrays = tiny_idx
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = mnist.kernel_npz(str(folder), tmp_path / "scratch")
+    changed = arrays["y_test"][::-1].copy()
+    _write_idx(folder / f"{mnist.IDX_FILES['y_test']}.gz", changed)
+    second = mnist.kernel_npz(str(folder), tmp_path / "scratch")
+    assert second != first
+    with np.load(second) as data:
+        np.testing.assert_array_equal(data["y_test"], changed)
+
+
+def test_kernel_npz_without_a_writable_cache(tiny_idx, tmp_path, monkeypatch):
+    folder, _ = tiny_idx
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    path = mnist.kernel_npz(str(folder), tmp_path / "scratch")
+    assert path == tmp_path / "scratch" / "mnist.npz" and path.is_file()

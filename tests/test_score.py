@@ -171,3 +171,18 @@ def test_to_value_conversions():
     assert isinstance(score.to_value({"kind": "other", "type": "Foo"}), score.Failure)
     values = score.to_value({"kind": "sequence", "items": [_array(1.0), {"kind": "none"}]})
     assert values[0] == 1.0 and values[1] is None
+
+
+@pytest.mark.parametrize("draw", [
+    lambda rng: rng.uniform(-1, 1, 192_000),
+    lambda rng: rng.uniform(-1, 1, 300),
+    lambda rng: rng.uniform(-1, 0.995, 192_000),
+    lambda rng: rng.uniform(-0.5, 0.5, 192_000),
+    lambda rng: np.clip(rng.normal(size=5_000) * 0.6, -1, 1),
+])
+def test_ks_p_value_agrees_with_scipy(draw):
+    from scipy import stats
+
+    values = draw(np.random.default_rng(3))
+    expected = stats.kstest(values, "uniform", args=(-1, 2)).pvalue
+    assert score.ks_uniform_p_value(values, -1.0, 1.0) == pytest.approx(expected, abs=0.01)
