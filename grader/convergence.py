@@ -134,12 +134,14 @@ def install_reference(prober: Prober) -> bool:
     if REFERENCE_MODULE in prober.installed:
         return True
     try:
+        import importlib
         import inspect
 
-        from reference import hw4
+        name = "reference.hw4_tf1" if prober.profile == "tf1" else "reference.hw4"
+        reference = importlib.import_module(name)
     except ImportError:
         return False
-    prober.install(REFERENCE_MODULE, inspect.getsource(hw4))
+    prober.install(REFERENCE_MODULE, inspect.getsource(reference))
     return True
 
 

@@ -77,18 +77,24 @@ def kernel_environment(home: Path, device: str = "cpu", threads: int | None = No
     return env
 
 
-def prelude_source(config: dict[str, Any]) -> str:
-    """The kernel prelude with its configuration, as code for one silent cell."""
-    body = (Path(__file__).with_name("kernel_prelude.py")).read_text(encoding="utf-8")
+def kernel_module_source(file_name: str, module_name: str, config: dict[str, Any]) -> str:
+    """Code for one silent cell that loads ``grader/file_name`` as the private module
+    ``module_name`` in the kernel, with its ``CONFIG`` filled in, and calls its ``setup()``."""
+    body = (Path(__file__).with_name(file_name)).read_text(encoding="utf-8")
     body = body.replace("CONFIG: dict = {}", f"CONFIG: dict = {json.dumps(config)}", 1)
     return (
         "import sys as _s, types as _t\n"
-        f"_m = _t.ModuleType({PRELUDE_MODULE!r})\n"
-        f"_s.modules[{PRELUDE_MODULE!r}] = _m\n"
-        f"exec(compile({body!r}, '<hw4grade prelude>', 'exec'), _m.__dict__)\n"
+        f"_m = _t.ModuleType({module_name!r})\n"
+        f"_s.modules[{module_name!r}] = _m\n"
+        f"exec(compile({body!r}, '<{module_name}>', 'exec'), _m.__dict__)\n"
         "_m.setup()\n"
         "del _s, _t, _m\n"
     )
+
+
+def prelude_source(config: dict[str, Any]) -> str:
+    """The kernel prelude with its configuration, as code for one silent cell."""
+    return kernel_module_source("kernel_prelude.py", PRELUDE_MODULE, config)
 
 
 class _BoundedClient(NotebookClient):
@@ -161,8 +167,13 @@ class KernelSession:
     """
 
     def __init__(self, notebook: nbformat.NotebookNode, workdir: Path, bounds: Bounds,
-                 env: dict[str, str], config: dict[str, Any]):
+                 env: dict[str, str], config: dict[str, Any], setup_code: tuple[str, ...] = (),
+                 after_cell: str | None = None):
+        """``setup_code`` runs silently after the prelude in every kernel started;
+        ``after_cell`` (formatted with ``index``) after every notebook cell that ran."""
         self.notebook = notebook
+        self.setup_code = setup_code
+        self.after_cell = after_cell
         self.workdir = Path(workdir)
         self.bounds = bounds
         self.env = env
@@ -199,7 +210,11 @@ class KernelSession:
         self.client = client
         self.watcher = _MemoryWatcher(self._kernel_pid(), self.bounds.memory_limit)
         self.watcher.start()
-        self.run_code(prelude_source(self.config), timeout=max(120.0, self.bounds.cell_timeout))
+        for code in (prelude_source(self.config), *self.setup_code):
+            run, _ = self.run_code(code, timeout=max(120.0, self.bounds.cell_timeout))
+            if run.status != "ok":
+                raise RuntimeError(f"the kernel could not be prepared: {run.error_name}: "
+                                   f"{run.error_message}")
 
     def _kernel_pid(self) -> int:
         provisioner = self.client.km.provisioner
@@ -290,6 +305,7 @@ class KernelSession:
                 self.replay()
             elif run.status != "timeout":  # a cell that hung would only hang again
                 self.completed.append(index)
+                self._after(index)
         execution.seconds = time.monotonic() - started
         execution.kernel_restarts = self.restarts
         return execution
@@ -302,3 +318,9 @@ class KernelSession:
             run = self._execute(replayed, 0, self.bounds.cell_timeout, scratch)
             if run.status in ("memory", "died"):
                 self.restart()
+            else:
+                self._after(index)
+
+    def _after(self, index: int) -> None:
+        if self.after_cell:
+            self.run_code(self.after_cell.format(index=index), timeout=30)

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import __version__, probe, score
+from grader import __version__, probe, score, tf1
 from grader.execute import Bounds, KernelSession, kernel_environment
 from grader.load import SubmissionError, load_submission
+from grader.profile import PROFILES, detect_profile
 from grader.result import ItemResult, SubmissionResult
 from grader.rubric import Rubric
 
@@ -42,6 +43,7 @@ class Options:
     gpu_index: int | None = None
     threads: int | None = None
     mnist_npz: Path | None = None
+    profile: str = "auto"
     cell_timeout: float | None = None
     notebook_timeout: float | None = None
     memory_limit: int | None = None
@@ -142,18 +144,31 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
     home.mkdir()
     env = kernel_environment(home, options.device, options.threads, options.gpu_index)
     env.update(options.extra_env)
-    config = {"seed": options.seed, "mnist_npz": str(options.mnist_npz or "")}
+    profile = detect_profile(submission.notebook, options.profile)
+    result.profile = profile.label()
+    config = {"seed": options.seed, "mnist_npz": str(options.mnist_npz or ""),
+              "profile": profile.name}
+    setup_code, after_cell = (), None
+    if profile.name == "tf1":
+        extra_env, setup_code, after_cell = tf1.kernel_setup(submission.notebook, config)
+        env.update(extra_env)
+        written = tf1.write_stand_ins(work)
+        if written:
+            result.warnings.append("the submission came without " + ", ".join(written)
+                                   + "; the grader supplied a stand-in so its check cells run")
     rng = np.random.default_rng(options.seed)
     rubric = options.rubric
     clock = time.monotonic()
-    with KernelSession(submission.notebook, work, options.bounds(), env, config) as session:
+    with KernelSession(submission.notebook, work, options.bounds(), env, config,
+                       setup_code=setup_code, after_cell=after_cell) as session:
         result.timing["kernel_start"] = round(time.monotonic() - clock, 2)
         clock = time.monotonic()
         execution = session.run_notebook()
         result.timing["execute"] = round(time.monotonic() - clock, 2)
         result.cells = execution.cells
         clock = time.monotonic()
-        prober = probe.Prober(session, root / "probe", timeout=options.probe_timeout)
+        prober = probe.Prober(session, root / "probe", timeout=options.probe_timeout,
+                              profile=profile.name)
         graded = {item.id: _grade_item(item, prober, rng, oracle) for item in rubric.items
                   if item.id in UNIT_ITEMS + THEORY_ITEMS}
         result.timing["probe"] = round(time.monotonic() - clock, 2)
@@ -162,6 +177,10 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
             graded.update(_grade_convergence(prober, rng, options, graded))
             result.timing["convergence"] = round(time.monotonic() - clock, 2)
     graded["runs_clean"] = score.score_runs_clean(execution.cells, rubric.item("runs_clean"))
+    if profile.name == "tf1":
+        graded = {item_id: tf1.speak(tf1.theory_left_to_instructor(item, item_id)
+                                     if item_id in THEORY_ITEMS else item)
+                  for item_id, item in graded.items()}
     if execution.notebook_timed_out:
         result.warnings.append("the notebook's time limit ran out; later cells were skipped")
     if prober.patched:
@@ -264,6 +283,9 @@ def add_grading_arguments(parser) -> None:
                         help="stop the kernel above this memory, e.g. 4GiB (default: rubric's)")
     parser.add_argument("--output-limit", metavar="SIZE",
                         help="captured output kept per cell (default: the rubric's)")
+    parser.add_argument("--profile", choices=("auto", *PROFILES), default="auto",
+                        help="tf2: today's template; tf1: an original TensorFlow 1 notebook "
+                             "(graph mode); default: read from each notebook's code")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                         help="where the notebook's TensorFlow runs (default: a GPU if there "
                              "is one)")
@@ -294,6 +316,7 @@ def options_from_args(args, workers: int = 1) -> Options:
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
     return Options(
         rubric=rubric, mode=args.mode, seed=seed, device="gpu" if gpus else "cpu",
+        profile=getattr(args, "profile", "auto"),
         gpu_index=0 if gpus else None, threads=default_threads(workers),
         cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout,
         memory_limit=parse_size(args.memory_limit, "--memory-limit") if args.memory_limit else None,

@@ -147,6 +147,8 @@ def _record_originals() -> None:
     _originals["numpy.save"] = np.save
     _originals["numpy.savez"] = np.savez
     _originals["numpy.load"] = np.load
+    if CONFIG.get("profile") == "tf1":
+        return
     try:
         import keras
 
@@ -165,6 +167,8 @@ def patched_functions() -> list[str]:
     try:
         import keras
 
+        if CONFIG.get("profile") == "tf1":
+            raise ImportError("keras 3 is not used by TF1 notebooks")
         current["keras.Model.count_params"] = keras.Model.count_params
         current["keras.layers.Layer.count_params"] = keras.layers.Layer.count_params
     except Exception:
@@ -189,6 +193,9 @@ def setup() -> None:
     except ImportError:
         _record_originals()
         return
+    if CONFIG.get("profile") == "tf1":  # graph mode: ``kernel_tf1`` sets up the rest
+        _finish_setup()
+        return
     tf.random.set_seed(CONFIG.get("seed", 0))
     try:
         import keras
@@ -204,6 +211,10 @@ def setup() -> None:
         print(f"[hw4grade] training budget unavailable: {error}", file=sys.__stderr__)
     if CONFIG.get("mnist_npz"):
         _patch_mnist()
+    _finish_setup()
+
+
+def _finish_setup() -> None:
     _record_originals()
     shell = get_ipython()  # noqa: F821 - defined in the kernel
     shell.events.register("pre_run_cell", _pre_run_cell)

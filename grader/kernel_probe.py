@@ -19,7 +19,15 @@ def _namespace() -> dict:
     return get_ipython().user_ns  # noqa: F821 - defined in the kernel
 
 
+_resolver = None  # a profile may map graded names to functions itself (see kernel_probe_tf1)
+
+
 def _lookup(name: str):
+    if _resolver is not None:
+        value = _resolver(name)
+        if value is None:
+            raise LookupError(f"{name} is not defined in the notebook")
+        return value
     namespace = _namespace()
     if name not in namespace:
         raise LookupError(f"{name} is not defined in the notebook")

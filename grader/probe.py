@@ -19,6 +19,7 @@ from grader.execute import KernelSession
 
 PROBE_MODULE = "_hw4grade_probe"
 TRAIN_MODULE = "_hw4grade_train"
+PROBE_TF1_MODULE = "_hw4grade_probe_tf1"
 REFERENCE_MODULE = "_hw4grade_reference"
 MODEL_ITEMS = {  # item -> (the notebook function that builds it, whether it takes noise)
     "discriminator": ("discriminator", False),
@@ -41,8 +42,10 @@ class Observation:
 class Prober:
     """Send calls into a kernel session and read back the raw results."""
 
-    def __init__(self, session: KernelSession, private_dir: Path, timeout: float = 120.0):
+    def __init__(self, session: KernelSession, private_dir: Path, timeout: float = 120.0,
+                 profile: str = "tf2"):
         self.session = session
+        self.profile = profile
         self.dir = Path(private_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.timeout = timeout
@@ -71,6 +74,9 @@ class Prober:
         if run.status != "ok":
             raise RuntimeError(f"could not reach the kernel's prelude: {run.error_message}")
         modules = {PROBE_MODULE: "kernel_probe.py", TRAIN_MODULE: "kernel_train.py"}
+        if self.profile == "tf1":  # graph-mode actions and training loop
+            modules.update({TRAIN_MODULE: "kernel_train_tf1.py",
+                            PROBE_TF1_MODULE: "kernel_probe_tf1.py"})
         for module_name, file_name in modules.items():
             source = Path(__file__).with_name(file_name).read_text(encoding="utf-8")
             self.install(module_name, source)
@@ -102,7 +108,7 @@ class Prober:
     def _reinstall_after_restart(self) -> None:
         self.session.replay()
         extra = {name: source for name, source in self.installed.items()
-                 if name not in (PROBE_MODULE, TRAIN_MODULE)}
+                 if name not in (PROBE_MODULE, TRAIN_MODULE, PROBE_TF1_MODULE)}
         self._install_all()
         for module_name, source in extra.items():
             self.install(module_name, source)
@@ -161,6 +167,8 @@ def probe_sample_noise(prober: Prober, rng: np.random.Generator) -> Observation:
     batch, dim = int(rng.integers(20, 70)), int(rng.integers(3, 17))
     sizes = [(batch, dim), (batch, dim), (2000, 96)]
     calls = [{"action": "call", "function": "sample_noise", "args": [b, d]} for b, d in sizes]
+    if prober.profile == "tf1":  # graph mode: the same tensor must give new noise per run
+        calls[1]["again"] = True
     outputs = prober.request(calls, {})
     return Observation("sample_noise", calls=[{"shape": s} for s in sizes], outputs=outputs)
 

@@ -266,7 +266,8 @@ def score_get_solvers(observation: Observation, item: Item) -> ItemResult:
             return _scaled(item, 0, "get_solvers must return two optimizers (D_solver, G_solver)")
         described.append(outcome["items"])
     first = described[0]
-    if first[0]["id"] != first[1]["id"] and all("Adam" in o["mro"] for o in first):
+    is_adam = [bool({"Adam", "AdamOptimizer"} & set(o["mro"])) for o in first]
+    if first[0]["id"] != first[1]["id"] and all(is_adam):
         parts += 1
     else:
         problems.append("it must return two separate Adam optimizers, found "

@@ -1,0 +1,212 @@
+"""Run a TensorFlow 1 notebook on today's TensorFlow: the kernel side of the ``tf1`` profile.
+
+Sent as source text into a private module (``sys.modules["_hw4grade_tf1"]``) right after
+the prelude (``kernel_prelude``), before any student code; the grader has already set
+``TF_USE_LEGACY_KERAS=1`` so that ``tf.layers`` comes from legacy Keras (``tf_keras``).
+It sets up:
+
+* ``import tensorflow as tf`` gives ``tensorflow.compat.v1`` with v2 behaviour disabled
+  (graph mode, ``tf.placeholder``, ``tf.Session``, ``tf.train.AdamOptimizer`` ...);
+* the 2017 notebooks' MNIST reader, ``tensorflow.examples.tutorials.mnist.input_data``,
+  backed by the grader's offline MNIST (Keras' ``load_data`` is patched by the prelude);
+* a training budget: every ``Session.run`` that fetches an optimizer's update op counts
+  as a step, and a run past the budget raises ``TrainingBudgetReached`` in the cell;
+* a record of the graded functions after every cell, because the DCGAN part of these
+  notebooks defines ``discriminator`` and ``generator`` again under the same names.
+"""
+
+import sys
+import types
+
+import numpy as np
+
+CONFIG: dict = {}  # replaced by the grader: graded_names, dcgan_start (a cell index or None)
+
+_definitions: dict = {}  # name -> [(cell index, function)], in the order they appeared
+_train_ops: set = set()
+_steps = {"cell": 0}
+
+
+def _prelude():
+    return sys.modules["_hw4grade_kernel"]
+
+
+def _quiet(tf) -> None:
+    tf.get_logger().setLevel("ERROR")
+    try:
+        from tensorflow.python.util import deprecation
+
+        deprecation._PRINT_DEPRECATION_WARNINGS = False
+    except Exception:
+        pass
+
+
+def _install_v1():
+    import tensorflow
+
+    v1 = tensorflow.compat.v1
+    v1.disable_v2_behavior()
+    _quiet(tensorflow)
+    sys.modules["tensorflow"] = v1
+    return v1
+
+
+# -- the 2017 MNIST reader ---------------------------------------------------------------------
+
+
+class _DataSet:
+    """One split of the old reader: float32 images in [0, 1], shape [N, 784]."""
+
+    def __init__(self, images, labels, one_hot: bool, seed: int):
+        self._images = images.reshape(len(images), 784).astype(np.float32) / 255.0
+        self._labels = np.eye(10, dtype=np.float32)[labels] if one_hot else labels
+        self._rng = np.random.RandomState(seed)
+        self._order = self._rng.permutation(len(self._images))
+        self._position = 0
+        self.epochs_completed = 0
+
+    images = property(lambda self: self._images)
+    labels = property(lambda self: self._labels)
+    num_examples = property(lambda self: len(self._images))
+
+    def next_batch(self, batch_size, fake_data=False, shuffle=True):
+        """The next ``batch_size`` (images, labels), reshuffling at each epoch's end."""
+        if self._position + batch_size > len(self._order):
+            self.epochs_completed += 1
+            self._order = self._rng.permutation(len(self._images)) if shuffle \
+                else np.arange(len(self._images))
+            self._position = 0
+        chosen = self._order[self._position:self._position + batch_size]
+        self._position += batch_size
+        return self._images[chosen], self._labels[chosen]
+
+
+def read_data_sets(train_dir=None, fake_data=False, one_hot=False, dtype=None, reshape=True,
+                   validation_size=5000, seed=None, source_url=None):
+    """The old ``input_data.read_data_sets``: train, validation and test splits."""
+    (x_train, y_train), (x_test, y_test) = _prelude()._load_mnist_offline()
+    seed = 0 if seed is None else seed
+    splits = types.SimpleNamespace(
+        train=_DataSet(x_train[validation_size:], y_train[validation_size:], one_hot, seed),
+        validation=_DataSet(x_train[:validation_size], y_train[:validation_size], one_hot, seed),
+        test=_DataSet(x_test, y_test, one_hot, seed))
+    return splits
+
+
+def _install_old_reader() -> None:
+    names = ["tensorflow.examples", "tensorflow.examples.tutorials",
+             "tensorflow.examples.tutorials.mnist"]
+    parent = None
+    for name in names:
+        module = sys.modules.get(name) or types.ModuleType(name)
+        module.__path__ = []
+        sys.modules[name] = module
+        if parent is not None:
+            setattr(parent, name.rsplit(".", 1)[1], module)
+        parent = module
+    reader = types.ModuleType("tensorflow.examples.tutorials.mnist.input_data")
+    reader.read_data_sets = read_data_sets
+    sys.modules[reader.__name__] = reader
+    parent.input_data = reader
+
+
+# -- the training budget -------------------------------------------------------------------------
+
+
+def _fetch_names(fetches) -> list:
+    if isinstance(fetches, dict):
+        fetches = list(fetches.values())
+    if isinstance(fetches, (list, tuple)):
+        return [name for fetch in fetches for name in _fetch_names(fetch)]
+    name = getattr(fetches, "name", None)
+    return [name] if isinstance(name, str) else []
+
+
+def _guard_session(tf) -> None:
+    from tensorflow.python.client.session import BaseSession
+    from tensorflow.python.training.optimizer import Optimizer
+
+    original_apply = Optimizer.apply_gradients
+
+    def apply_gradients(self, *args, **kwargs):
+        op = original_apply(self, *args, **kwargs)
+        _train_ops.add(getattr(op, "name", None))
+        return op
+
+    original_run = BaseSession.run
+
+    def run(self, fetches, *args, **kwargs):
+        state = _prelude()._state
+        if state["cell_running"] and state["budget_on"] and _train_ops \
+                and any(name in _train_ops for name in _fetch_names(fetches)):
+            _steps["cell"] += 1
+            if _steps["cell"] > int(_prelude().CONFIG.get("training_steps") or 10**12):
+                state["hits"] += 1
+                raise _prelude().TrainingBudgetReached(
+                    f"the grader's budget of {_prelude().CONFIG.get('training_steps')} training "
+                    "steps for this cell was reached")
+        return original_run(self, fetches, *args, **kwargs)
+
+    apply_gradients.__wrapped__ = original_apply
+    run.__wrapped__ = original_run
+    Optimizer.apply_gradients = apply_gradients
+    BaseSession.run = run
+
+
+def _reset_steps(*_args) -> None:
+    _steps["cell"] = 0
+
+
+# -- the functions each cell defined -------------------------------------------------------------
+
+
+def record(cell_index: int) -> None:
+    """Note the graded functions as they stand after the notebook's cell ``cell_index``."""
+    namespace = get_ipython().user_ns  # noqa: F821 - defined in the kernel
+    for name in CONFIG.get("graded_names", []):
+        value = namespace.get(name)
+        if value is None or not callable(value):
+            continue
+        seen = _definitions.setdefault(name, [])
+        if not seen or seen[-1][1] is not value:
+            seen.append((cell_index, value))
+
+
+def resolve(name: str):
+    """The function a graded name means in a TF1 notebook, or None.
+
+    ``dc_discriminator`` / ``dc_generator`` are the DCGAN part's ``discriminator`` /
+    ``generator`` (cells from ``dcgan_start`` on; without that heading, a second definition);
+    the plain names are the definitions before it.
+    """
+    namespace = get_ipython().user_ns  # noqa: F821
+    start = CONFIG.get("dcgan_start")
+    if name.startswith("dc_"):
+        if callable(namespace.get(name)):
+            return namespace[name]
+        seen = _definitions.get(name[3:], [])
+        later = [fn for index, fn in seen if start is not None and index >= start]
+        if start is None and len(seen) > 1:
+            later = [fn for _, fn in seen[1:]]
+        return later[-1] if later else None
+    seen = _definitions.get(name, [])
+    if start is None:
+        earlier = [fn for _, fn in seen[:1]]
+    else:
+        earlier = [fn for index, fn in seen if index < start]
+    if earlier:
+        return earlier[-1]
+    value = namespace.get(name)
+    return value if callable(value) else None
+
+
+def setup() -> None:
+    """Install everything described in the module docstring."""
+    tf = _install_v1()
+    _install_old_reader()
+    _ = tf.keras.datasets.mnist  # load legacy Keras' dataset module so the prelude patches it
+    if _prelude().CONFIG.get("mnist_npz"):
+        _prelude()._patch_mnist()
+    tf.set_random_seed(_prelude().CONFIG.get("seed", 0))
+    _guard_session(tf)
+    get_ipython().events.register("pre_run_cell", _reset_steps)  # noqa: F821

@@ -1,0 +1,100 @@
+"""The grader's side of the ``tf1`` profile: original TensorFlow 1 notebooks of the homework.
+
+What changes for such a notebook, all decided here:
+
+* its kernel gets ``TF_USE_LEGACY_KERAS=1`` and the ``kernel_tf1`` module (TF1 API through
+  ``tensorflow.compat.v1``, the old MNIST reader, the training budget on ``Session.run``,
+  and a record of the graded functions after every cell);
+* its folder gets a stand-in ``gan-checks-tf.npz`` when the submission came without one,
+  so the notebook's own check cells run (they are never evidence for a grade);
+* its messages name the TF1 functions (``discriminator(x)`` of the DCGAN part rather than
+  the template's ``dc_discriminator()``), and the derivation items, which these notebooks
+  answer in writing rather than in code, are left to the instructor when no answer
+  function is defined.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+
+from grader.execute import kernel_module_source
+from grader.profile import dcgan_start
+from grader.result import ItemResult
+
+TF1_MODULE = "_hw4grade_tf1"
+CHECKS_FILE = "gan-checks-tf.npz"
+GRADED_NAMES = ("leaky_relu", "sample_noise", "discriminator", "generator", "gan_loss",
+                "get_solvers", "lsgan_loss", "dc_discriminator", "dc_generator",
+                "optimal_d_gan", "optimal_d_lsgan", "vae_kl")
+# How the template's names read in a TF1 notebook, for messages.
+WORDING = (
+    (r"\bdc_discriminator\(\)", "discriminator(x) of the DCGAN part"),
+    (r"\bdc_generator\(\)", "generator(z) of the DCGAN part"),
+    (r"\bdc_discriminator\b", "discriminator (DCGAN part)"),
+    (r"\bdc_generator\b", "generator (DCGAN part)"),
+    (r"\bdiscriminator\(\)", "discriminator(x)"),
+    (r"\bgenerator\(\)", "generator(z)"),
+    (r"must return a Keras model", "must return the output tensor"),
+    (r"\bAdam optimizers\b", "tf.train.AdamOptimizer objects"),
+)
+
+
+def kernel_setup(notebook: nbformat.NotebookNode, config: dict) -> tuple[dict[str, str],
+                                                                        tuple[str, ...], str]:
+    """Environment additions, setup code and the after-cell code for a TF1 kernel."""
+    tf1_config = {"graded_names": list(GRADED_NAMES), "dcgan_start": dcgan_start(notebook)}
+    setup = kernel_module_source("kernel_tf1.py", TF1_MODULE, tf1_config)
+    after_cell = f"__import__('sys').modules[{TF1_MODULE!r}].record({{index}})"
+    return {"TF_USE_LEGACY_KERAS": "1"}, (setup,), after_cell
+
+
+def answers(seed: int = 2019) -> dict[str, np.ndarray]:
+    """The arrays of ``gan-checks-tf.npz``: inputs and the expected values, from the closed
+    forms in float64 (numpy only, so a student's install can write them too)."""
+    rng = np.random.default_rng(seed)
+    lrelu_x = rng.normal(size=(4, 4)).astype(np.float32)
+    logits_real = (rng.normal(size=(16, 1)) * 3).astype(np.float32)
+    logits_fake = (rng.normal(size=(16, 1)) * 3).astype(np.float32)
+    real, fake = logits_real.astype(np.float64), logits_fake.astype(np.float64)
+    bce_one = np.logaddexp(0.0, -real)   # -log sigmoid(real)
+    bce_zero = np.logaddexp(0.0, fake)   # -log (1 - sigmoid(fake))
+    return {
+        "lrelu_x": lrelu_x,
+        "lrelu_y": np.where(lrelu_x > 0, lrelu_x, 0.01 * lrelu_x).astype(np.float32),
+        "logits_real": logits_real, "logits_fake": logits_fake,
+        "d_loss_true": np.float64(bce_one.mean() + bce_zero.mean()),
+        "g_loss_true": np.float64(np.logaddexp(0.0, -fake).mean()),
+        "d_loss_lsgan_true": np.float64(0.5 * np.mean((real - 1) ** 2)
+                                        + 0.5 * np.mean(fake ** 2)),
+        "g_loss_lsgan_true": np.float64(0.5 * np.mean((fake - 1) ** 2)),
+    }
+
+
+def write_stand_ins(workdir: Path) -> list[str]:
+    """Put the files a TF1 notebook expects into its working folder, unless it has them."""
+    written = []
+    target = Path(workdir) / CHECKS_FILE
+    if not target.exists():
+        np.savez(target, **answers())
+        written.append(CHECKS_FILE)
+    return written
+
+
+def speak(item: ItemResult) -> ItemResult:
+    """The item's message in the TF1 notebook's names."""
+    for pattern, replacement in WORDING:
+        item.message = re.sub(pattern, replacement, item.message)
+    return item
+
+
+def theory_left_to_instructor(item: ItemResult, function: str) -> ItemResult:
+    """A derivation item of a TF1 notebook without its answer function: graded by hand."""
+    if item.status in ("failed", "error") and f"{function} is not defined" in item.message:
+        return ItemResult(item.id, 0.0, item.max_points, "manual",
+                          f"pending: this TF1 notebook defines no {function}(); grade the "
+                          "written derivation by hand")
+    return item
