@@ -1,0 +1,208 @@
+"""Original TensorFlow 1 notebooks: profile detection, the stand-ins, and the engine grading
+the TF1 fixture notebooks (tests/fixtures/tf1_notebooks.py) through the v1 compatibility
+layer with the same items and guarantees as the TF2 template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from grader import tf1
+from grader.profile import dcgan_start, detect_profile
+from grader.result import ItemResult
+from tests.fixtures import tf1_notebooks
+from tests.fixtures.submissions import (
+    INVALID,
+    SOLUTION_PATH,
+    UNIT_ITEMS,
+    VARIANTS,
+    load_solution,
+    render,
+)
+
+TF1_NAMES = sorted(tf1_notebooks.EXPECTED_LOSSES)
+THEORY = ("optimal_d_gan", "optimal_d_lsgan", "vae_kl")
+TF1_UNITS = tuple(item for item in UNIT_ITEMS if item not in THEORY)
+
+
+# -- profile detection ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TF1_NAMES)
+def test_tf1_notebooks_are_detected_with_their_year(name):
+    profile = detect_profile(tf1_notebooks.build(name))
+    assert profile.name == "tf1", profile.evidence
+    assert profile.variant == ("2017" if name == "correct_2017" else "2018")
+    assert profile.label() == f"tf1-{profile.variant}"
+
+
+def test_tf2_notebooks_are_never_taken_for_tf1():
+    template = Path(SOLUTION_PATH).parents[1] / "student_template" / "HW4_template.ipynb"
+    notebooks = {"solution": nbformat.read(SOLUTION_PATH, 4),
+                 "template": nbformat.read(template, 4)}
+    solution = load_solution()
+    for variant in VARIANTS:
+        built = render(variant, solution)
+        if variant.kind != INVALID and not isinstance(built, bytes):
+            notebooks[variant.name] = built
+    wrong = [name for name, notebook in notebooks.items()
+             if detect_profile(notebook).name != "tf2"]
+    assert wrong == []
+    assert len(notebooks) > 60
+
+
+def test_compat_v1_import_and_explicit_choice():
+    cell = nbformat.v4.new_code_cell("import tensorflow.compat.v1 as tf\nx = tf.placeholder("
+                                     "tf.float32, [None, 784])")
+    notebook = nbformat.v4.new_notebook(cells=[cell])
+    assert detect_profile(notebook).name == "tf1"
+    forced = detect_profile(tf1_notebooks.build("correct_2018"), "tf2")
+    assert forced.name == "tf2" and forced.chosen_by == "--profile"
+    with pytest.raises(ValueError, match="unknown profile"):
+        detect_profile(notebook, "tf3")
+
+
+def test_dcgan_part_starts_at_its_heading_not_at_a_title_naming_it():
+    notebook = tf1_notebooks.build("correct_2018")
+    start = dcgan_start(notebook)
+    assert "Deep Convolutional" in notebook.cells[start].source
+    assert "def discriminator" in notebook.cells[start + 1].source
+    notebook.cells.insert(0, nbformat.v4.new_markdown_cell("# GANs, LSGANs and DCGANs"))
+    assert dcgan_start(notebook) == start + 1
+
+
+# -- the grader-side pieces ----------------------------------------------------------------------
+
+
+def test_stand_in_answers_match_the_reference(tf):
+    from grader.oracle import ReferenceOracle
+
+    oracle, answers = ReferenceOracle(), tf1.answers()
+    expected = oracle.leaky_relu(answers["lrelu_x"], None)
+    np.testing.assert_allclose(answers["lrelu_y"], expected, rtol=1e-6)
+    d_loss, g_loss = oracle.loss("gan_loss", answers["logits_real"], answers["logits_fake"])
+    assert answers["d_loss_true"] == pytest.approx(d_loss, rel=1e-9)
+    assert answers["g_loss_true"] == pytest.approx(g_loss, rel=1e-9)
+    d_loss, g_loss = oracle.loss("lsgan_loss", answers["logits_real"], answers["logits_fake"])
+    assert answers["d_loss_lsgan_true"] == pytest.approx(d_loss, rel=1e-9)
+    assert answers["g_loss_lsgan_true"] == pytest.approx(g_loss, rel=1e-9)
+
+
+def test_stand_ins_never_replace_the_submitted_file(tmp_path):
+    assert tf1.write_stand_ins(tmp_path) == [tf1.CHECKS_FILE]
+    with np.load(tmp_path / tf1.CHECKS_FILE) as data:
+        assert set(data.files) == {"lrelu_x", "lrelu_y", "logits_real", "logits_fake",
+                                   "d_loss_true", "g_loss_true", "d_loss_lsgan_true",
+                                   "g_loss_lsgan_true"}
+    (tmp_path / tf1.CHECKS_FILE).write_bytes(b"the course's own file")
+    assert tf1.write_stand_ins(tmp_path) == []
+    assert (tmp_path / tf1.CHECKS_FILE).read_bytes() == b"the course's own file"
+
+
+def test_messages_use_the_notebooks_names():
+    item = ItemResult("dc_discriminator", 3, 10, "failed",
+                      "building or calling dc_discriminator() raised ValueError; "
+                      "dc_generator must return a Keras model")
+    assert tf1.speak(item).message == ("building or calling discriminator(x) of the DCGAN part "
+                                       "raised ValueError; generator (DCGAN part) must return "
+                                       "the output tensor")
+
+
+def test_derivations_without_answer_functions_go_to_the_instructor():
+    absent = ItemResult("vae_kl", 0, 4, "error", "raised LookupError: vae_kl is not defined in "
+                                                "the notebook for case 1")
+    pending = tf1.theory_left_to_instructor(absent, "vae_kl")
+    assert pending.status == "manual" and pending.max_points == 4 and pending.points == 0
+    wrong = ItemResult("vae_kl", 1, 4, "failed", "case 2 differs from scipy")
+    assert tf1.theory_left_to_instructor(wrong, "vae_kl") is wrong
+
+
+# -- the engine on the TF1 fixtures --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, mnist_dir):
+    """Every TF1 fixture graded in one quick batch with two workers."""
+    from grader.batch import grade_batch
+    from grader.grade import Options, prepare_mnist
+    from grader.load import find_notebooks
+    from grader.rubric import load_rubric
+
+    root = tmp_path_factory.mktemp("tf1")
+    (root / "submissions").mkdir()
+    for name in TF1_NAMES:
+        tf1_notebooks.write(name, root / "submissions")
+    options = Options(rubric=load_rubric(), seed=5, cell_timeout=120, threads=1)
+    options.mnist_npz = prepare_mnist(str(mnist_dir), root / "cache")
+    results = grade_batch(find_notebooks([root / "submissions"]), root / "out", options,
+                          workers=2)
+    return {Path(result.submission).stem: result for result in results}
+
+
+@pytest.mark.parametrize("name", TF1_NAMES)
+def test_tf1_points_are_lost_exactly_where_they_should_be(graded, name):
+    result = graded[name]
+    assert result.error is None and result.profile.startswith("tf1-")
+    for item_id in TF1_UNITS:
+        item = result.item(item_id)
+        if item_id in tf1_notebooks.EXPECTED_LOSSES[name]:
+            assert item.points < item.max_points, f"{item_id} should lose points: {item}"
+        else:
+            assert item.points == item.max_points, f"{item_id} lost points: {item.message}"
+    for item_id in THEORY:
+        assert result.item(item_id).status == "manual"
+
+
+def test_correct_tf1_notebook_has_full_autograded_marks(graded):
+    result = graded["correct_2018"]
+    assert result.autograded_full_marks(), [i for i in result.items if i.status == "failed"]
+    assert result.item("runs_clean").status == "passed"
+    # its three training loops (3,000 iterations each) were cut by the budget, not by time
+    cut = [cell for cell in result.cells if cell.status == "budget"]
+    assert len(cut) == 3 and all(cell.seconds < 60 for cell in cut)
+    assert any("gan-checks-tf.npz" in warning for warning in result.warnings)
+
+
+def test_tf1_messages_name_the_tf1_functions(graded):
+    message = graded["same_padding"].item("dc_discriminator").message
+    assert "discriminator (DCGAN part)" in message and "1,102,721" in message
+    assert "dc_discriminator" not in message
+    assert "NameError" in graded["lsgan_name_error"].item("lsgan_loss").message
+    assert "numerically stable" in graded["sigmoid_then_log"].item("gan_loss").message
+
+
+def test_the_2017_reader_and_argument_names_work(graded):
+    result = graded["correct_2017"]
+    assert result.profile == "tf1-2017"
+    assert all(cell.status in ("ok", "budget") for cell in result.cells), result.cells
+
+
+def test_tf1_convergence_trains_the_graph_mode_parts(tmp_path, mnist_dir):
+    """Full mode on a TF1 notebook with tiny budgets: the grader's graph-mode loop trains
+    the MLP and the DCGAN definitions, and attribution swaps in the TF1 reference."""
+    from tests.test_convergence import _full_grade
+
+    notebook = tf1_notebooks.write("averaged_once", tmp_path)
+    result = _full_grade(tmp_path, mnist_dir, notebook, budgets={"gan": 15, "lsgan": 15,
+                                                                 "dcgan": 2})
+    assert result.profile == "tf1-2018"
+    for item_id, steps in (("gan_convergence", 15), ("lsgan_convergence", 15),
+                           ("dcgan_convergence", 2)):
+        item = result.item(item_id)
+        assert item.status in ("passed", "failed"), item.message
+        assert item.details["steps"] == steps and item.details["fcd"] > 0
+    attribution = result.item("gan_convergence").details["attribution"]
+    assert attribution[0]["swapped"] == "loss"  # the unit check found gan_loss wrong
+    assert attribution[0]["error"] is None and attribution[0]["fcd"] > 0
+
+
+@pytest.mark.slow
+def test_correct_tf1_notebook_converges_at_full_budget(tmp_path, mnist_dir):
+    from tests.test_convergence import _full_grade
+
+    result = _full_grade(tmp_path, mnist_dir, tf1_notebooks.write("correct_2018", tmp_path))
+    for item_id in ("gan_convergence", "lsgan_convergence", "dcgan_convergence"):
+        assert result.item(item_id).status == "passed", result.item(item_id).message
