@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ PARTS = {  # model -> role -> the notebook's function
 ITEM_MODEL = {"gan_convergence": "gan", "lsgan_convergence": "lsgan",
               "dcgan_convergence": "dcgan"}
 D_COLLAPSE = 1e-3  # a discriminator loss below this at the end of training has collapsed
+REFERENCE_RUNS_DIR = Path(__file__).with_name("data") / "reference_runs"
 
 
 @dataclass
@@ -204,10 +206,24 @@ def loss_plot(losses: np.ndarray, title: str) -> str:
     return png_base64(figure)
 
 
+def reference_run_path(device: str, model: str, steps: int) -> Path:
+    """Where ``reference.reference_runs`` keeps the reference's run at this budget."""
+    return REFERENCE_RUNS_DIR / f"{device}-{model}-{steps}.npz"
+
+
+def load_reference_run(device: str, model: str, steps: int) -> dict[str, np.ndarray] | None:
+    """The stored reference run (samples, losses, fcd) at exactly this budget, or None."""
+    path = reference_run_path(device, model, steps)
+    if not path.is_file():
+        return None
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files}
+
+
 def grade_convergence(item: Item, prober: Prober, rng: np.random.Generator, *, steps: int,
                       thresholds: Thresholds, mnist_npz: str, n_images: int,
                       unit_failures: list[str], max_attribution_runs: int,
-                      max_seconds: float) -> ItemResult:
+                      max_seconds: float, device: str = "cpu") -> ItemResult:
     """Train, judge and (on failure) attribute one convergence item."""
     model = ITEM_MODEL[item.id]
     seed = int(rng.integers(2**31))
@@ -221,10 +237,18 @@ def grade_convergence(item: Item, prober: Prober, rng: np.random.Generator, *, s
                        min_class_fraction=round(scores.min_class_fraction, 4),
                        confident_fraction=round(scores.confident_fraction, 4))
     images = {}
+    reference = load_reference_run(device, model, steps)
     if run.samples is not None and np.isfinite(run.samples).all():
         images["your generator's samples"] = sample_grid(run.samples, f"{model}: your samples")
+    if reference is not None:
+        details["reference_fcd"] = round(float(reference["fcd"]), 3)
+        images["the reference's samples at the same budget"] = sample_grid(
+            reference["samples"].astype(np.float32), f"{model}: reference, {steps} steps")
     if run.losses is not None and len(run.losses) and np.isfinite(run.losses).all():
         images["loss curves"] = loss_plot(run.losses, f"{model}: losses (grader's training)")
+    if reference is not None:
+        images["the reference's loss curves"] = loss_plot(reference["losses"],
+                                                          f"{model}: reference losses")
     message = describe(run, thresholds)
     if fraction < 1.0:
         suspects = [role for role, name in PARTS[model].items() if name in unit_failures]

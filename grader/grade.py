@@ -223,7 +223,7 @@ def _grade_convergence(prober: probe.Prober, rng: np.random.Generator, options: 
                                                   settings.min_class_entropy),
                 mnist_npz=str(options.mnist_npz), n_images=n_images,
                 unit_failures=unit_failures, max_attribution_runs=settings.attribution_runs,
-                max_seconds=settings.max_seconds)
+                max_seconds=settings.max_seconds, device=options.device)
         except Exception as error:
             print(f"hw4grade: training {model} failed: {traceback.format_exc(limit=-3)}",
                   file=sys.stderr)

@@ -8,7 +8,8 @@ It sets up:
 * ``import tensorflow as tf`` gives ``tensorflow.compat.v1`` with v2 behaviour disabled
   (graph mode, ``tf.placeholder``, ``tf.Session``, ``tf.train.AdamOptimizer`` ...);
 * the 2017 notebooks' MNIST reader, ``tensorflow.examples.tutorials.mnist.input_data``,
-  backed by the grader's offline MNIST (Keras' ``load_data`` is patched by the prelude);
+  backed by the grader's offline MNIST (Keras' ``load_data`` is patched by the prelude),
+  and the ``tf.contrib.layers`` initializer they used;
 * a training budget: every ``Session.run`` that fetches an optimizer's update op counts
   as a step, and a run past the budget raises ``TrainingBudgetReached`` in the cell;
 * a record of the graded functions after every cell, because the DCGAN part of these
@@ -93,6 +94,18 @@ def read_data_sets(train_dir=None, fake_data=False, one_hot=False, dtype=None, r
     return splits
 
 
+def _install_contrib(tf) -> None:
+    """The two ``tf.contrib.layers`` helpers these notebooks used (contrib is gone in TF2)."""
+    if hasattr(tf, "contrib"):
+        return
+    layers = types.SimpleNamespace(
+        xavier_initializer=lambda uniform=True, seed=None, dtype=None:
+            tf.glorot_uniform_initializer(seed=seed) if uniform
+            else tf.glorot_normal_initializer(seed=seed),
+        flatten=tf.layers.flatten)
+    tf.contrib = types.SimpleNamespace(layers=layers)
+
+
 def _install_old_reader() -> None:
     names = ["tensorflow.examples", "tensorflow.examples.tutorials",
              "tensorflow.examples.tutorials.mnist"]
@@ -114,12 +127,17 @@ def _install_old_reader() -> None:
 
 
 def _fetch_names(fetches) -> list:
+    """Names of the fetched ops, and of the ops they group (``tf.group``, control deps)."""
     if isinstance(fetches, dict):
         fetches = list(fetches.values())
     if isinstance(fetches, (list, tuple)):
         return [name for fetch in fetches for name in _fetch_names(fetch)]
     name = getattr(fetches, "name", None)
-    return [name] if isinstance(name, str) else []
+    if not isinstance(name, str):
+        return []
+    op = getattr(fetches, "op", fetches)
+    grouped = [getattr(inner, "name", None) for inner in getattr(op, "control_inputs", [])]
+    return [name, getattr(op, "name", name), *grouped]
 
 
 def _guard_session(tf) -> None:
@@ -203,6 +221,7 @@ def resolve(name: str):
 def setup() -> None:
     """Install everything described in the module docstring."""
     tf = _install_v1()
+    _install_contrib(tf)
     _install_old_reader()
     _ = tf.keras.datasets.mnist  # load legacy Keras' dataset module so the prelude patches it
     if _prelude().CONFIG.get("mnist_npz"):

@@ -41,7 +41,7 @@ from grader.rubric import Rubric
 
 RESULTS_DIR = "results"
 FEEDBACK_DIR = "feedback"
-INFO_COLUMNS = ("status", "error", "seed", "mode", "notebook_sha256")
+INFO_COLUMNS = ("status", "error", "seed", "mode", "profile", "notebook_sha256")
 PENDING = "pending (graded by hand)"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -295,6 +295,7 @@ def _gradebook_row(result: SubmissionResult, rubric: Rubric) -> list[str]:
         error,
         str(result.seed),
         result.mode,
+        result.profile,
         result.notebook_sha256 or "",
     ]
 
@@ -772,7 +773,9 @@ def classroom_base64(result: SubmissionResult) -> str:
 
 def render_text(result: SubmissionResult) -> str:
     """A compact report for the terminal: a line per item, then cells, warnings, total."""
-    header = f"{_one_line(result.submission)}  ({result.mode}, seed {result.seed}, {result.device})"
+    profile = "" if result.profile == "tf2" else f", {result.profile} notebook"
+    header = (f"{_one_line(result.submission)}  ({result.mode}, seed {result.seed}, "
+              f"{result.device}{profile})")
     width = max((len(item.id) for item in result.items), default=0)
     lines = [header]
     for item in _shown_items(result):

@@ -140,3 +140,41 @@ def test_broken_gans_fail_and_are_attributed(tmp_path, mnist_dir, name):
     result = _full_grade(tmp_path, mnist_dir, notebook)
     item = result.item("gan_convergence")
     assert item.points < item.max_points
+
+
+def test_stored_reference_runs_match_the_rubric_budgets():
+    """Feedback shows the reference's run at the budget in force: one is stored for each CPU
+    budget of the shipped rubric, and it passes its own item."""
+    from grader.rubric import load_rubric
+
+    settings = load_rubric().convergence
+    for model, steps in settings.budgets["cpu"].items():
+        run = convergence.load_reference_run("cpu", model, steps)
+        assert run is not None, f"no stored reference run for {model} at {steps} steps"
+        assert run["samples"].shape == (49, 784) and len(run["losses"]) == steps
+        assert float(run["fcd"]) <= settings.thresholds["cpu"][model][0]
+    assert convergence.load_reference_run("cpu", "gan", 7) is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["ignores_noise", "swapped_labels", "g_loss_zero"])
+def test_broken_reference_variants_fail_at_full_budget(mnist_dir, fault):
+    """The issue's broken GANs, trained by the grader's loop at the CPU budget, earn nothing."""
+    from benchmarks.convergence_calibration import broken_parts
+    from grader import evaluator, kernel_train
+    from grader.mnist import load_mnist
+    from grader.rubric import load_rubric
+
+    settings = load_rubric().convergence
+    steps = settings.budgets["cpu"]["gan"]
+    pass_fcd, fail_fcd = settings.thresholds["cpu"]["gan"]
+    images = evaluator.mnist_as_samples(load_mnist(str(mnist_dir)).x_train)
+    plan = draw_plan(np.random.default_rng(0), steps, len(images))
+    outcome = kernel_train.train(broken_parts("gan", fault), images, plan["order"],
+                                 plan["eval_noise"], seed=0)
+    run = TrainingRun("gan", None, steps=outcome["steps"], losses=outcome["losses"],
+                      samples=outcome["samples"])
+    run.scores = evaluator.score_samples(run.samples)
+    run.problems = training_problems(run)
+    assert credit(run, Thresholds(pass_fcd, fail_fcd, settings.min_class_entropy)) == 0.0, \
+        (run.scores, run.problems)

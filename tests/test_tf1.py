@@ -174,6 +174,13 @@ def test_tf1_messages_name_the_tf1_functions(graded):
     assert "numerically stable" in graded["sigmoid_then_log"].item("gan_loss").message
 
 
+def test_an_endless_training_loop_is_stopped_by_the_budget(graded):
+    result = graded["endless_training"]
+    cut = [cell for cell in result.cells if cell.status == "budget"]
+    assert len(cut) == 3 and all(cell.seconds < 60 for cell in cut)
+    assert result.item("runs_clean").status == "passed"
+
+
 def test_the_2017_reader_and_argument_names_work(graded):
     result = graded["correct_2017"]
     assert result.profile == "tf1-2017"

@@ -1,0 +1,69 @@
+"""Train the reference GANs with the grader's own loop at the rubric's budgets and keep what
+feedback pages show beside a student's run: 49 samples, the loss curves and the FCD.
+
+    HW4_MNIST_DIR=../shared/data/mnist python -m reference.reference_runs [--device cpu]
+
+Writes ``grader/data/reference_runs/<device>-<model>-<steps>.npz`` (about 90 KB each). The
+grader shows a stored run only when its budget equals the one in force, so after changing
+the rubric's budgets, run this again. Deterministic for a given seed and machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SHOWN_SAMPLES = 49
+
+
+def reference_parts(model: str) -> dict:
+    """The reference's parts for one model, as the grader's training loop takes them."""
+    from reference import hw4
+
+    loss = hw4.lsgan_loss if model == "lsgan" else hw4.gan_loss
+    if model == "dcgan":
+        return {"discriminator": hw4.dc_discriminator, "generator": hw4.dc_generator,
+                "loss": loss, "sample_noise": hw4.sample_noise, "get_solvers": hw4.get_solvers}
+    return {"discriminator": hw4.discriminator, "generator": hw4.generator, "loss": loss,
+            "sample_noise": hw4.sample_noise, "get_solvers": hw4.get_solvers}
+
+
+def main() -> None:
+    """Train each model at the rubric's budget for ``--device`` and save its run."""
+    from grader import evaluator, kernel_train
+    from grader.convergence import REFERENCE_RUNS_DIR, draw_plan, reference_run_path
+    from grader.mnist import load_mnist
+    from grader.rubric import load_rubric
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    parser.add_argument("--models", nargs="+", default=["gan", "lsgan", "dcgan"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mnist", help="MNIST folder or npz (default: $HW4_MNIST_DIR)")
+    args = parser.parse_args()
+    budgets = load_rubric().convergence.budgets[args.device]
+    images = evaluator.mnist_as_samples(load_mnist(args.mnist).x_train)
+    REFERENCE_RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    for model in args.models:
+        steps = budgets[model]
+        plan = draw_plan(np.random.default_rng(args.seed), steps, len(images))
+        started = time.perf_counter()
+        outcome = kernel_train.train(reference_parts(model), images, plan["order"],
+                                     plan["eval_noise"], seed=args.seed)
+        scores = evaluator.score_samples(outcome["samples"])
+        path = reference_run_path(args.device, model, steps)
+        np.savez_compressed(path, samples=outcome["samples"][:SHOWN_SAMPLES].astype(np.float16),
+                            losses=outcome["losses"].astype(np.float32),
+                            fcd=np.float64(scores.fcd), seed=np.int64(args.seed))
+        print(f"{model}: {steps} steps in {time.perf_counter() - started:.0f} s, "
+              f"FCD {scores.fcd:.1f} -> {Path(path).name} ({Path(path).stat().st_size:,} bytes)")
+
+
+if __name__ == "__main__":
+    main()
