@@ -181,6 +181,13 @@ def test_an_endless_training_loop_is_stopped_by_the_budget(graded):
     assert result.item("runs_clean").status == "passed"
 
 
+def test_a_cell_that_kills_the_kernel_costs_runs_clean_only(graded):
+    result = graded["kills_kernel"]
+    died = [cell for cell in result.cells if cell.status == "died"]
+    assert len(died) == 1 and "died" in result.item("runs_clean").message
+    assert result.item("dc_discriminator").status == "passed"
+
+
 def test_the_2017_reader_and_argument_names_work(graded):
     result = graded["correct_2017"]
     assert result.profile == "tf1-2017"
