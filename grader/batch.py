@@ -49,10 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def still_valid(previous: SubmissionResult, sha256: str, options: Options) -> bool:
-    """True when an earlier result can stand: same notebook, rubric, grader version and mode."""
+    """True when an earlier result can stand: same notebook, rubric, grader version and mode
+    (and the profile asked for, when ``--profile`` names one)."""
+    profile_ok = options.profile == "auto" or previous.profile.split("-")[0] == options.profile
     return not previous.retry and previous.notebook_sha256 == sha256 \
         and previous.rubric_sha256 == options.rubric.text_sha256 \
-        and previous.grader_version == __version__ and previous.mode == options.mode
+        and previous.grader_version == __version__ and previous.mode == options.mode \
+        and profile_ok
 
 
 def _previous_results(out: Path) -> dict[str, SubmissionResult]:

@@ -150,7 +150,7 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
               "profile": profile.name}
     setup_code, after_cell = (), None
     if profile.name == "tf1":
-        extra_env, setup_code, after_cell = tf1.kernel_setup(submission.notebook, config)
+        extra_env, setup_code, after_cell = tf1.kernel_setup(submission.notebook)
         env.update(extra_env)
         written = tf1.write_stand_ins(work)
         if written:

@@ -61,15 +61,17 @@ def _forget(store: dict, key: str) -> None:
 
 def _call(spec: dict, inputs) -> dict:
     if spec.get("again"):  # run the previous call's tensors once more (fresh noise per run?)
+        if "call" not in _last:
+            raise RuntimeError("the previous call failed, so it cannot be run again")
         graph, session, value = _last["call"]
         return _probe._to_numpy(_evaluate(session, value))
+    _forget(_last, "call")
     function = _probe._lookup(spec["function"])
     graph = tf.Graph()
     with graph.as_default():
         args, kwargs = _probe._arguments(spec, inputs)
         value = function(*args, **kwargs)
     session = _new_session(graph)
-    _forget(_last, "call")
     _last["call"] = (graph, session, value)
     return _probe._to_numpy(_evaluate(session, value))
 

@@ -40,11 +40,14 @@ WORDING = (
     (r"\bgenerator\(\)", "generator(z)"),
     (r"must return a Keras model", "must return the output tensor"),
     (r"\bAdam optimizers\b", "tf.train.AdamOptimizer objects"),
+    (r"two calls with the same arguments returned the same values: draw new noise on every "
+     r"call", "running the returned tensor twice gave the same values: return a random op "
+              "(tf.random_uniform), not a constant made from numpy"),
 )
 
 
-def kernel_setup(notebook: nbformat.NotebookNode, config: dict) -> tuple[dict[str, str],
-                                                                        tuple[str, ...], str]:
+def kernel_setup(notebook: nbformat.NotebookNode) -> tuple[dict[str, str], tuple[str, ...],
+                                                            str]:
     """Environment additions, setup code and the after-cell code for a TF1 kernel."""
     tf1_config = {"graded_names": list(GRADED_NAMES), "dcgan_start": dcgan_start(notebook)}
     setup = kernel_module_source("kernel_tf1.py", TF1_MODULE, tf1_config)

@@ -112,3 +112,13 @@ def test_unusable_files_keep_their_hash_so_a_rerun_skips_them(tmp_path):
     assert batch.still_valid(result, file_sha256(broken), options)
     missing = grade_notebook(tmp_path / "missing.ipynb", options, oracle=None)
     assert missing.error and missing.notebook_sha256 is None
+
+
+def test_a_requested_profile_regrades_results_of_another():
+    options = _options()
+    graded_as_tf2 = failed_result("a.ipynb", options, "ab" * 32, "x")
+    assert batch.still_valid(graded_as_tf2, "ab" * 32, _options(profile="tf2"))
+    assert not batch.still_valid(graded_as_tf2, "ab" * 32, _options(profile="tf1"))
+    graded_as_tf2.profile = "tf1-2017"
+    assert batch.still_valid(graded_as_tf2, "ab" * 32, _options(profile="tf1"))
+    assert batch.still_valid(graded_as_tf2, "ab" * 32, options)  # auto keeps what was detected

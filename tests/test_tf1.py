@@ -171,6 +171,8 @@ def test_tf1_messages_name_the_tf1_functions(graded):
     assert "discriminator (DCGAN part)" in message and "1,102,721" in message
     assert "dc_discriminator" not in message
     assert "NameError" in graded["lsgan_name_error"].item("lsgan_loss").message
+    assert "running the returned tensor twice" in \
+        graded["constant_noise"].item("sample_noise").message
     assert "numerically stable" in graded["sigmoid_then_log"].item("gan_loss").message
 
 
