@@ -63,9 +63,10 @@ def train(parts: dict, images: np.ndarray, order: np.ndarray, eval_noise: np.nda
     losses = []
     started = time.monotonic()
     for indices in order:
-        real = images[indices]
-        _, d_value = session.run([d_step, d_loss], {x: real})
-        _, g_value = session.run([g_step, g_loss], {x: real})
+        # One noise batch per step, fed to both updates, as in the TF2 loop (``kernel_train``).
+        feed = {x: images[indices], z: session.run(z)}
+        _, d_value = session.run([d_step, d_loss], feed)
+        _, g_value = session.run([g_step, g_loss], feed)
         losses.append((float(np.mean(d_value)), float(np.mean(g_value))))
         if time.monotonic() - started > max_seconds:
             break
