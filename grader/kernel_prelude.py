@@ -164,15 +164,14 @@ def patched_functions() -> list[str]:
 
     current = {"numpy.allclose": np.allclose, "numpy.save": np.save, "numpy.savez": np.savez,
                "numpy.load": np.load}
-    try:
-        import keras
+    if any(name.startswith("keras.") for name in _originals):  # not recorded for TF1
+        try:
+            import keras
 
-        if CONFIG.get("profile") == "tf1":
-            raise ImportError("keras 3 is not used by TF1 notebooks")
-        current["keras.Model.count_params"] = keras.Model.count_params
-        current["keras.layers.Layer.count_params"] = keras.layers.Layer.count_params
-    except Exception:
-        pass
+            current["keras.Model.count_params"] = keras.Model.count_params
+            current["keras.layers.Layer.count_params"] = keras.layers.Layer.count_params
+        except Exception:
+            pass
     return sorted(name for name, fn in _originals.items() if current.get(name) is not fn)
 
 
