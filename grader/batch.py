@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -30,6 +31,7 @@ from grader.grade import (
     prepare_mnist,
 )
 from grader.load import file_sha256, find_notebooks
+from grader.quiet import LOG_NAME, native_stderr_to, quiet_tensorflow
 from grader.result import SubmissionResult
 from grader.rubric import RubricError
 
@@ -75,15 +77,21 @@ def _grade_in_worker(path: str, label: str, options: Options) -> dict:
     return grade_notebook(path, options, _worker_oracle, label).to_dict()
 
 
-def _save(result: SubmissionResult, out: Path) -> None:
+def _save(result: SubmissionResult, out: Path,
+          manual: report.ManualScores | None = None) -> SubmissionResult:
+    """Apply the hand-graded scores merged so far, write the result and its feedback pages;
+    return the result as written."""
+    points = (manual or {}).get(result.submission)
+    if points:
+        result = report.apply_manual_scores(result, points)
     report.write_result_json(result, out)
     report.write_feedback(result, out)
+    return result
 
 
 def _progress(done: int, total: int, result: SubmissionResult, started: float) -> None:
     name = report.submission_name(result.submission)
-    verdict = f"error: {result.error[:80]}" if result.error else \
-        f"{result.score:g}/{result.max_score:g}"
+    verdict = report.verdict(result)
     elapsed = time.monotonic() - started
     bar = "#" * int(20 * done / total)
     print(f"[{bar:<20}] {done}/{total}  {name}: {verdict}  ({elapsed:.0f} s so far)",
@@ -94,6 +102,7 @@ def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers
                 force: bool = False) -> list[SubmissionResult]:
     """Grade every notebook (path -> label) not already graded; return all results."""
     previous = {} if force else _previous_results(out)
+    manual = report.read_manual_record(out, options.rubric)
     results: dict[str, SubmissionResult] = {}
     todo: dict[Path, str] = {}
     for path, label in notebooks.items():
@@ -113,12 +122,11 @@ def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers
 
             oracle = load_oracle()
             for done, (path, label) in enumerate(todo.items(), start=1):
-                result = grade_notebook(path, options, oracle, label)
-                _save(result, out)
+                result = _save(grade_notebook(path, options, oracle, label), out, manual)
                 results[label] = result
                 _progress(done, len(todo), result, started)
         else:
-            _grade_parallel(todo, out, options, workers, gpus, results, started)
+            _grade_parallel(todo, out, options, workers, gpus, results, started, manual)
     except KeyboardInterrupt:
         print("\nhw4grade: interrupted; finished results are kept, rerun to resume",
               file=sys.stderr)
@@ -126,11 +134,13 @@ def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers
     finally:
         finished = [results[label] for label in notebooks.values() if label in results]
         report.write_gradebook(finished, out / "gradebook.csv", options.rubric)
+        report.write_manual_template(finished, out, options.rubric, manual)
     return finished
 
 
 def _grade_parallel(todo: dict[Path, str], out: Path, options: Options, workers: int, gpus: int,
-                    results: dict[str, SubmissionResult], started: float) -> None:
+                    results: dict[str, SubmissionResult], started: float,
+                    manual: report.ManualScores) -> None:
     context = multiprocessing.get_context("spawn")
     pending: dict[Future, tuple[Path, str]] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
@@ -151,7 +161,7 @@ def _grade_parallel(todo: dict[Path, str], out: Path, options: Options, workers:
                         result = failed_result(label, options, file_sha256(path),
                                                f"the grading process failed ({error!r})")
                         result.retry = True
-                    _save(result, out)
+                    result = _save(result, out, manual)
                     results[label] = result
                     done += 1
                     _progress(done, len(todo), result, started)
@@ -160,9 +170,17 @@ def _grade_parallel(todo: dict[Path, str], out: Path, options: Options, workers:
             raise
 
 
+def absolute(path: str | os.PathLike[str] | None) -> Path | None:
+    """``path`` made absolute against the current folder (None stays None): every path
+    handed to a kernel, a worker or a subprocess must not depend on where it runs."""
+    return None if path is None else Path(os.path.abspath(os.fspath(path)))
+
+
 def run(args: argparse.Namespace) -> int:
     """Grade a batch; exit 0 when it completes (whatever the grades), 130 when interrupted."""
-    notebooks = find_notebooks(args.paths)
+    quiet_tensorflow()
+    paths = [absolute(path) for path in args.paths]
+    notebooks = find_notebooks(paths)
     if not notebooks:
         print("hw4grade grade: no notebooks found in " + ", ".join(args.paths), file=sys.stderr)
         return 2
@@ -173,25 +191,29 @@ def run(args: argparse.Namespace) -> int:
               "reference package); students use hw4grade check", file=sys.stderr)
         return 2
     workers = max(1, args.workers)
+    out = absolute(args.out)
+    args.rubric, args.mnist = absolute(args.rubric), absolute(args.mnist)
     try:
         options = options_from_args(args, workers)
     except RubricError as error:
         print(f"hw4grade grade: {error}", file=sys.stderr)
         return 2
     options = replace(options, threads=default_threads(workers))
-    args.out.mkdir(parents=True, exist_ok=True)
-    options.mnist_npz = prepare_mnist(args.mnist, args.out / ".cache")
-    print(f"hw4grade: grading {len(notebooks)} notebook(s), mode {options.mode}, "
-          f"seed {options.seed}, "
-          f"device {options.device}, {workers} worker(s)", file=sys.stderr)
-    try:
-        results = grade_batch(notebooks, args.out, options, workers, args.force)
-    except KeyboardInterrupt:
-        return 130
+    out.mkdir(parents=True, exist_ok=True)
+    with native_stderr_to(out / LOG_NAME):
+        options.mnist_npz = prepare_mnist(args.mnist, out / ".cache")
+        print(f"hw4grade: grading {len(notebooks)} notebook(s), mode {options.mode}, "
+              f"seed {options.seed}, device {options.device}, {workers} worker(s); "
+              f"TensorFlow's log: {args.out / LOG_NAME}", file=sys.stderr)
+        try:
+            results = grade_batch(notebooks, out, options, workers, args.force)
+        except KeyboardInterrupt:
+            return 130
     for result in results:
         name = report.submission_name(result.submission)
-        verdict = f"ERROR {result.error}" if result.error else \
-            f"{result.score:g} / {result.max_score:g}"
-        print(f"{name:<40} {verdict}")
+        print(f"{name:<40} {report.verdict(result)}")
     print(f"gradebook: {args.out / 'gradebook.csv'}")
+    print(f"feedback pages: {args.out / report.FEEDBACK_DIR}/; hand-graded items: fill in "
+          f"{args.out / report.MANUAL_TEMPLATE}, then run "
+          f"hw4grade gradebook {args.out} --manual FILE")
     return 0

@@ -113,8 +113,8 @@ def prepare_sandbox(notebook_path: Path, root: Path) -> Path:
 def grade_notebook(path: str | Path, options: Options, oracle,
                    label: str | None = None) -> SubmissionResult:
     """Grade one notebook; always returns a result (``label`` names it in reports)."""
-    path = Path(path)
     label = label or str(path)
+    path = Path(os.path.abspath(path))  # the kernel and its sandbox run elsewhere
     started = time.monotonic()
     try:
         submission = load_submission(path)
@@ -328,4 +328,4 @@ def prepare_mnist(path: str | None, cache_dir: Path) -> Path:
     """Resolve MNIST once (printing the source) and give the npz a kernel loads."""
     from grader.mnist import kernel_npz
 
-    return kernel_npz(path, cache_dir)
+    return Path(os.path.abspath(kernel_npz(path, cache_dir)))  # a kernel runs elsewhere

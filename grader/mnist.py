@@ -127,10 +127,17 @@ def keras_cache_file() -> Path:
 
 
 def download_with_keras() -> Mnist:
-    """Let Keras download MNIST (needs internet)."""
+    """Let Keras download MNIST (needs internet); Keras's progress goes to stderr, never to
+    stdout (which may carry a command's machine-readable output)."""
+    import contextlib
+
+    from grader.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
     import keras
 
-    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    with contextlib.redirect_stdout(sys.stderr):
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     return Mnist(x_train, y_train, x_test, y_test, source="Keras download",
                  location=str(keras_cache_file()))
 
