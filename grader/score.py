@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from grader import diagnose
 from grader.probe import MODEL_ITEMS, Observation
 from grader.result import CellResult, ItemResult
 from grader.rubric import Item
@@ -228,7 +229,7 @@ def score_loss(observation: Observation, oracle, item: Item) -> ItemResult:
         return unusable
     rtol, atol = _tolerance(item, LOSS_TOLERANCE)
     right = {"D_loss": 0, "G_loss": 0}
-    problems = []
+    problems, wrong, answered = [], {"D_loss": [], "G_loss": []}, {"D_loss": [], "G_loss": []}
     for case, call, value in zip(LOSS_CASES, observation.calls, values):
         pair = _pair(value)
         if isinstance(pair, str):
@@ -236,17 +237,18 @@ def score_loss(observation: Observation, oracle, item: Item) -> ItemResult:
             continue
         expected = oracle.loss(name, call["real"], call["fake"])
         for label, got, want in zip(("D_loss", "G_loss"), pair, expected):
+            answered[label].append((call, got))
             if np.isclose(got, want, rtol=rtol, atol=atol):
                 right[label] += 1
-            elif not np.isfinite(got):
-                problems.append(f"{label} is {got} with {case}: compute it in a numerically "
-                                "stable way (from logits, not sigmoid then log)")
             else:
-                problems.append(f"{label} is wrong with {case}")
+                wrong[label].append(case if np.isfinite(got) else f"{case} ({got})")
+    for label, cases in wrong.items():
+        if cases:  # which common mistake it is, judged on every case it answered
+            calls, got = zip(*answered[label])
+            problems.append(f"{label} is wrong with {', '.join(cases)}; "
+                            + diagnose.explain_loss(name, label, calls, got))
     fraction = (right["D_loss"] + right["G_loss"]) / (2 * len(values))
-    hint = (" Each term must be averaged over its own batch: the real and fake batches the "
-            "grader uses have different sizes.") if problems else ""
-    return _scaled(item, fraction, f"{name}: " + "; ".join(dict.fromkeys(problems)) + "." + hint,
+    return _scaled(item, fraction, f"{name}: " + "; ".join(dict.fromkeys(problems)) + ".",
                    {"right": right, "cases": len(values)})
 
 
@@ -325,6 +327,10 @@ def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
         problems.append(f"the model has {count:,} parameters{at}; the architecture described "
                         f"has {expected_count:,}")
     mapping = observation.info.get("mapping")
+    if count != expected_count or mapping is None:
+        where = _first_layer_difference(oracle, item.id, kwargs, built["variables"])
+        if where:
+            problems.append(where)
     if mapping is None:
         problems.append("its variables do not line up with the layers described, so its "
                         "behaviour could not be compared with the reference")
@@ -344,6 +350,17 @@ def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
                             f"differ from the reference network's: {MODEL_HINTS[item.id]}")
     return _scaled(item, fraction, f"{name}: " + "; ".join(problems),
                    {"parameters": count, "expected_parameters": expected_count})
+
+
+def _first_layer_difference(oracle, item_id: str, kwargs: dict,
+                            variables: list[dict]) -> str | None:
+    """``diagnose.first_layer_difference`` against the oracle's layer list (None when the
+    oracle cannot describe the layers, e.g. public checks recorded without them)."""
+    try:
+        spec = oracle.layer_specs(item_id, kwargs)
+    except Exception:  # an oracle without layer descriptions: the count says enough
+        return None
+    return diagnose.first_layer_difference(spec, [v["shape"] for v in variables])
 
 
 # -- derivation answers -------------------------------------------------------------------------

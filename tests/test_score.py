@@ -106,7 +106,9 @@ def test_loss_scoring_splits_d_and_g_and_flags_non_finite():
     assert score.score_loss(d_only, FakeOracle(), item).points == pytest.approx(item.points / 2)
     unstable = Observation("gan_loss", calls, [_pair(2.0, 2.0)] * 2 + [_pair(np.inf, 2.0)])
     result = score.score_loss(unstable, FakeOracle(), item)
-    assert "numerically stable" in result.message
+    assert "D_loss is wrong with extreme scores (about +-100) (inf)" in result.message
+    assert "matches none of the common mistakes" in result.message  # FakeOracle's formula
+    assert "own batch" not in result.message  # no hint that does not apply
     assert result.points == pytest.approx(item.points * 5 / 6, abs=0.01)
 
 
