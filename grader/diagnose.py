@@ -144,6 +144,21 @@ def explain_loss(item: str, label: str, calls: Sequence[dict[str, Any]],
             + "; ".join(checked) + "): compare it with the formula term by term")
 
 
+def explain_losses(item: str, wrong: dict[str, tuple[Sequence[dict[str, Any]],
+                                                    Sequence[float]]]) -> str:
+    """``explain_loss`` for each wrong output (label -> calls and values), with D and G
+    said together when they match the same mistake."""
+    found = {label: matching_mistakes(item, label, calls, got)
+             for label, (calls, got) in wrong.items()}
+    names = {label: mistakes[0].name for label, mistakes in found.items() if mistakes}
+    if len(wrong) > 1 and len(names) == len(wrong) and len(set(names.values())) == 1:
+        mistake = next(iter(found.values()))[0]
+        return (f"{' and '.join(wrong)} match a common mistake, {mistake.name}: "
+                f"{mistake.advice}")
+    return "; ".join(explain_loss(item, label, calls, got)
+                     for label, (calls, got) in wrong.items())
+
+
 # --------------------------------------------------------------------------- architecture
 
 

@@ -242,11 +242,11 @@ def score_loss(observation: Observation, oracle, item: Item) -> ItemResult:
                 right[label] += 1
             else:
                 wrong[label].append(case if np.isfinite(got) else f"{case} ({got})")
-    for label, cases in wrong.items():
-        if cases:  # which common mistake it is, judged on every case it answered
-            calls, got = zip(*answered[label])
-            problems.append(f"{label} is wrong with {', '.join(cases)}; "
-                            + diagnose.explain_loss(name, label, calls, got))
+    problems += [f"{label} is wrong with {', '.join(cases)}" for label, cases in wrong.items()
+                 if cases]
+    if any(wrong.values()):  # which common mistake it is, judged on every case answered
+        problems.append(diagnose.explain_losses(
+            name, {label: tuple(zip(*answered[label])) for label in wrong if wrong[label]}))
     fraction = (right["D_loss"] + right["G_loss"]) / (2 * len(values))
     return _scaled(item, fraction, f"{name}: " + "; ".join(dict.fromkeys(problems)) + ".",
                    {"right": right, "cases": len(values)})
