@@ -98,3 +98,17 @@ def test_an_architecture_mismatch_names_the_first_layer(oracle, variant, item, k
     right = load_function(tf, SOLUTION, item)(**kwargs)
     assert diagnose.first_layer_difference(oracle.layer_specs(item, kwargs),
                                            [tuple(v.shape) for v in right.weights]) is None
+
+
+def test_the_model_item_message_carries_the_layer(oracle):
+    """The issue's case: SAME padding in the DCGAN discriminator, scored as the grader does."""
+    tf = oracle.tf
+    model = load_function(tf, build("dc_discriminator_same_padding"), "dc_discriminator")()
+    x = np.zeros((4, 784), np.float32)
+    built = {"kind": "model", "output": {"kind": "array", "array": model(x).numpy()},
+             "variables": [{"shape": list(v.shape)} for v in model.weights]}
+    observation = Observation("dc_discriminator", [{"kwargs": {}, "x": x}], [built],
+                              info={"mapping": None})
+    result = score.score_model(observation, oracle, RUBRIC.item("dc_discriminator"))
+    assert "3,265,409 parameters" in result.message
+    assert "the first difference is at layer 9 of the specification, a Dense" in result.message
