@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,8 @@ def native_stderr_to(log_path: str | os.PathLike[str]) -> Iterator[Path]:
     original = sys.stderr
     saved = os.dup(2)
     log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    os.write(log, f"--- {' '.join(sys.argv[1:2]) or 'hw4grade'} run, {started}\n".encode())
     os.dup2(log, 2)
     os.close(log)
     if _writes_to_fd2(original):

@@ -351,7 +351,7 @@ def test_public_checks_are_for_the_public_seed_only(bundle, tmp_path):
     models = {"discriminator", "generator", "dc_discriminator", "dc_generator"}
     assert by_method == {"leaky_relu": {"leaky_relu"}, "loss": {"gan_loss", "lsgan_loss"},
                          "model_weights": models, "model_output": models,
-                         "parameter_count": models}
+                         "parameter_count": models, "layer_specs": models}
 
 
 # --------------------------------------------------------------------------- leaks
