@@ -179,6 +179,9 @@ def notebook_parts(notebook: nbformat.NotebookNode) -> NotebookParts:
             parts.notes.append(f"no heading marks the DCGAN part and {name} is defined once "
                                "before the extra-credit part, so the DCGAN "
                                f"{name} is graded as missing")
+    if dcgan is None and any(len(where) > 1 for where in definitions.values()):
+        parts.notes.append("without part headings every other graded function is graded on "
+                           "its last definition, wherever it is")
     return parts
 
 

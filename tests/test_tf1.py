@@ -35,7 +35,7 @@ TF1_UNITS = tuple(item for item in UNIT_ITEMS if item not in THEORY)
 def test_tf1_notebooks_are_detected_with_their_year(name):
     profile = detect_profile(tf1_notebooks.build(name))
     assert profile.name == "tf1", profile.evidence
-    assert profile.variant == ("2017" if name == "correct_2017" else "2018")
+    assert profile.variant == ("2017" if name in tf1_notebooks.YEAR_2017 else "2018")
     assert profile.label() == f"tf1-{profile.variant}"
 
 
