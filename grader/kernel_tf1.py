@@ -202,16 +202,6 @@ def _part(cell_index: int) -> str:
     return parts[cell_index] if 0 <= cell_index < len(parts) else "gan"
 
 
-def definition(name: str):
-    """(cell index, part) of the definition ``resolve(name)`` gives, or None."""
-    function = resolve(name)
-    for base in (name, name[3:]):
-        for index, candidate in _definitions.get(base, []):
-            if candidate is function:
-                return index, _part(index)
-    return None
-
-
 def resolve(name: str):
     """The function a graded name means in a TF1 notebook, or None.
 

@@ -209,7 +209,7 @@ def test_noise_dims_are_never_the_notebooks_own():
 # -- notebooks graded at five seeds ------------------------------------------------------------
 
 
-TF2_DEFAULT = ("gan_loss_concatenated_batch", "leaky_relu_fixed_alpha", "get_solvers_hard_coded")
+TF2_DEFAULT = ("gan_loss_concatenated_batch", "leaky_relu_fixed_alpha")
 TF1_DEFAULT = ("correct_2017_wgangp", "sigmoid_then_log")
 
 
