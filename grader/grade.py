@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -117,40 +117,55 @@ def prepare_sandbox(notebook_path: Path, root: Path) -> Path:
 def grade_notebook(path: str | Path, options: Options, oracle,
                    label: str | None = None) -> SubmissionResult:
     """Grade one notebook; always returns a result (``label`` names it in reports)."""
+    return grade_notebook_at_seeds(path, options, oracle, [options.seed], label)[0]
+
+
+def grade_notebook_at_seeds(path: str | Path, options: Options, oracle, seeds: list[int],
+                            label: str | None = None) -> list[SubmissionResult]:
+    """Grade one notebook, executed once, with the hidden inputs of each seed in turn.
+
+    One result per seed, as ``grade_notebook`` with ``options.seed`` set to it would give,
+    except that the kernel (and so the notebook's own random state) is the first seed's:
+    this is how a test shows that a grade does not depend on the hidden draw.
+    """
     label = label or str(path)
     path = Path(os.path.abspath(path))  # the kernel and its sandbox run elsewhere
     started = time.monotonic()
+    runs = [replace(options, seed=seed) for seed in seeds]
     try:
         submission = load_submission(path)
     except SubmissionError as error:  # named as the caller named it, not by absolute path
-        return failed_result(label, options, _readable_sha256(path),
-                             str(error).replace(str(path), label))
-    result = new_result(label, options, submission.sha256)
+        message = str(error).replace(str(path), label)
+        return [failed_result(label, run, _readable_sha256(path), message) for run in runs]
+    results = [new_result(label, run, submission.sha256) for run in runs]
     root = Path(tempfile.mkdtemp(prefix="hw4grade-"))
     try:
-        _grade_in_sandbox(submission, options, oracle, root, result)
+        _grade_in_sandbox(submission, runs[0], oracle, root, results)
     except Exception as error:  # a grader fault: say so rather than lose the batch
         detail = traceback.format_exc(limit=-4)
         print(f"hw4grade: internal error grading {path}:\n{detail}", file=sys.stderr)
-        result = failed_result(label, options, submission.sha256,
-                               f"the grader failed on this submission ({error!r}); "
-                               "please report it to the course staff")
-        result.retry = True
+        results = [failed_result(label, run, submission.sha256,
+                                 f"the grader failed on this submission ({error!r}); "
+                                 "please report it to the course staff") for run in runs]
+        for result in results:
+            result.retry = True
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    result.timing["total"] = round(time.monotonic() - started, 2)
-    return result
+    for result in results:
+        result.timing["total"] = round(time.monotonic() - started, 2)
+    return results
 
 
 def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
-                      result: SubmissionResult) -> None:
+                      results: list[SubmissionResult]) -> None:
+    """Execute the notebook once, then probe and score it for each result's seed."""
     work = prepare_sandbox(submission.path, root)
     home = root / "home"
     home.mkdir()
     env = kernel_environment(home, options.device, options.threads, options.gpu_index)
     env.update(options.extra_env)
     profile = detect_profile(submission.notebook, options.profile)
-    result.profile = profile.label()
+    warnings = []
     config = {"seed": options.seed, "mnist_npz": str(options.mnist_npz or ""),
               "profile": profile.name}
     setup_code, after_cell = (), None
@@ -159,30 +174,42 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
         env.update(extra_env)
         written = tf1.write_stand_ins(work)
         if written:
-            result.warnings.append("the submission came without " + ", ".join(written)
-                                   + "; the grader supplied a stand-in so its check cells run")
-    rng = np.random.default_rng(options.seed)
-    rubric = options.rubric
+            warnings.append("the submission came without " + ", ".join(written)
+                            + "; the grader supplied a stand-in so its check cells run")
+        warnings.extend(tf1.part_notes(submission.notebook))
     clock = time.monotonic()
     with KernelSession(submission.notebook, work, options.bounds(), env, config,
                        setup_code=setup_code, after_cell=after_cell) as session:
-        result.timing["kernel_start"] = round(time.monotonic() - clock, 2)
+        timing = {"kernel_start": round(time.monotonic() - clock, 2)}
         clock = time.monotonic()
         execution = session.run_notebook()
-        result.timing["execute"] = round(time.monotonic() - clock, 2)
-        result.cells = execution.cells
-        clock = time.monotonic()
+        timing["execute"] = round(time.monotonic() - clock, 2)
         prober = probe.Prober(session, root / "probe", timeout=options.probe_timeout,
                               profile=profile.name)
-        graded = {item.id: _grade_item(item, prober, rng, oracle) for item in rubric.items
-                  if item.id in UNIT_ITEMS + THEORY_ITEMS}
-        result.timing["probe"] = round(time.monotonic() - clock, 2)
-        if options.mode == "full":
-            clock = time.monotonic()
-            graded.update(_grade_convergence(prober, rng, options, graded))
-            result.timing["convergence"] = round(time.monotonic() - clock, 2)
+        for result in results:
+            result.profile = profile.label()
+            result.warnings.extend(warnings)
+            result.timing.update(timing)
+            result.cells = execution.cells
+            _probe_and_score(prober, replace(options, seed=result.seed), oracle, profile.name,
+                             execution, result)
+
+
+def _probe_and_score(prober: probe.Prober, options: Options, oracle, profile: str,
+                     execution, result: SubmissionResult) -> None:
+    """Probe the executed notebook with ``options.seed``'s hidden inputs; fill ``result``."""
+    rng = np.random.default_rng(options.seed)
+    rubric = options.rubric
+    clock = time.monotonic()
+    graded = {item.id: _grade_item(item, prober, rng, oracle) for item in rubric.items
+              if item.id in UNIT_ITEMS + THEORY_ITEMS}
+    result.timing["probe"] = round(time.monotonic() - clock, 2)
+    if options.mode == "full":
+        clock = time.monotonic()
+        graded.update(_grade_convergence(prober, rng, options, graded))
+        result.timing["convergence"] = round(time.monotonic() - clock, 2)
     graded["runs_clean"] = score.score_runs_clean(execution.cells, rubric.item("runs_clean"))
-    if profile.name == "tf1":
+    if profile == "tf1":
         graded = {item_id: tf1.speak(tf1.theory_left_to_instructor(item, item_id)
                                      if item_id in THEORY_ITEMS else item)
                   for item_id, item in graded.items()}

@@ -307,8 +307,8 @@ def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
     kwargs, x = observation.calls[0]["kwargs"], observation.calls[0]["x"]
     width = 1 if name.endswith("discriminator") else 784
     expected_shape = (len(x), width)
-    problems, fraction = [], 0.0
-    output = to_value(built["output"])
+    problems, fraction, values_match = [], 0.0, False
+    output, found_shape = as_expected_shape(to_value(built["output"]), expected_shape)
     if isinstance(output, Failure) or output is None:
         problems.append("calling the model on a batch did not return a tensor")
     elif np.asarray(output).shape != expected_shape:
@@ -336,6 +336,7 @@ def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
                         "behaviour could not be compared with the reference")
     elif len(observation.outputs) > 1:
         ran = to_value(observation.outputs[1])
+        ran, _ = as_expected_shape(ran, expected_shape)
         call = observation.calls[1]
         expected = oracle.model_output(item.id, kwargs, call["weights"], call["x"])
         rtol, atol = _tolerance(item, MODEL_TOLERANCE)
@@ -345,11 +346,50 @@ def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
         elif np.asarray(ran).shape == expected.shape and np.allclose(ran, expected, rtol=rtol,
                                                                       atol=atol):
             fraction += 0.4
+            values_match = True
         else:
             problems.append("with the reference weights copied into your model its outputs "
                             f"differ from the reference network's: {MODEL_HINTS[item.id]}")
-    return _scaled(item, fraction, f"{name}: " + "; ".join(problems),
-                   {"parameters": count, "expected_parameters": expected_count})
+    result = _scaled(item, fraction, f"{name}: " + "; ".join(problems),
+                     {"parameters": count, "expected_parameters": expected_count})
+    if found_shape is not None:
+        return deduct_for_shape(result, item, found_shape, expected_shape, values_match)
+    return result
+
+
+def as_expected_shape(value: Any, expected_shape: tuple[int, ...]) -> tuple[Any, tuple | None]:
+    """A network's output in ``expected_shape`` when it holds the same values per sample in
+    another shape (``[N, 28, 28, 1]`` or ``[N, 784, 1]`` for ``[N, 784]``), with the shape it
+    had; anything else unchanged, with None."""
+    if isinstance(value, Failure) or value is None:
+        return value, None
+    array = np.asarray(value)
+    if array.shape == tuple(expected_shape) or array.ndim == 0 \
+            or array.shape[0] != expected_shape[0] or array.size != int(np.prod(expected_shape)):
+        return value, None
+    return array.reshape(expected_shape), array.shape
+
+
+def deduct_for_shape(result: ItemResult, item: Item, found: tuple[int, ...],
+                     expected: tuple[int, ...], values_match: bool) -> ItemResult:
+    """Take the rubric's ``shape_deduction`` off a network whose output had the right values
+    per sample in another shape (compared after flattening), and say both things."""
+    def shown(shape: tuple[int, ...]) -> str:
+        return "[" + ", ".join(["N", *map(str, shape[1:])]) + "]"
+
+    name = MODEL_ITEMS[item.id][0]
+    shape = (f"{name}: its output has shape {shown(found)} where {shown(expected)} is "
+             f"specified (reshape it before returning)")
+    values = ("; its values match the reference network's" if values_match else
+              "; its values were compared with the reference after flattening")
+    rest = "" if result.status == "passed" else "; " + result.message.split(": ", 1)[-1]
+    points = round(max(0.0, result.points - item.shape_deduction), 2)
+    status = "passed" if points >= item.points else "failed"
+    details = {**result.details, "output_shape": list(found),
+               "shape_deduction": item.shape_deduction}
+    return ItemResult(item.id, points, item.points, status,
+                      "all checks passed" if status == "passed" else shape + values + rest,
+                      details)
 
 
 def _first_layer_difference(oracle, item_id: str, kwargs: dict,
