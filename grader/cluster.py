@@ -161,10 +161,18 @@ def settings_from_args(args: argparse.Namespace) -> ClusterSettings:
 # --------------------------------------------------------------------------- Slurm
 
 
-def slurm_cluster(settings: ClusterSettings):
+def worker_environment(rubric: str | None) -> dict[str, str]:
+    """Environment for workers hw4grade starts: the driver's ``--rubric``, when it has one."""
+    from grader.cluster_worker import RUBRIC_ENV
+
+    return {RUBRIC_ENV: str(Path(rubric).resolve())} if rubric else {}
+
+
+def slurm_cluster(settings: ClusterSettings, rubric: str | None = None):
     """A ``dask_jobqueue.SLURMCluster`` of the settings' job size (no job submitted yet)."""
     from dask_jobqueue import SLURMCluster
 
+    prologue = [f"export {key}={value}" for key, value in worker_environment(rubric).items()]
     directives = list(settings.job_extra)
     worker_args: list[str] = []
     if settings.gpus_per_job:
@@ -176,7 +184,8 @@ def slurm_cluster(settings: ClusterSettings):
             cores=settings.notebooks_at_once(), job_cpu=settings.cores, processes=1,
             memory=settings.memory, walltime=settings.walltime,
             job_extra_directives=directives, worker_extra_args=worker_args,
-            job_script_prologue=settings.job_prologue, python=settings.python or sys.executable,
+            job_script_prologue=prologue + settings.job_prologue,
+            python=settings.python or sys.executable,
             log_directory=settings.log_directory, job_name="hw4grade",
             scheduler_options={"dashboard_address": ":0"},
         )
@@ -190,7 +199,7 @@ def print_dry_run(args: argparse.Namespace) -> int:
         settings = settings_from_args(args)
         if settings.target != "slurm":
             raise ClusterError("--dry-run prints a Slurm job script: use it with --cluster slurm")
-        cluster = slurm_cluster(settings)
+        cluster = slurm_cluster(settings, getattr(args, "rubric", None))
     except ClusterError as error:
         print(f"hw4grade grade: {error}", file=sys.stderr)
         return 2
@@ -208,15 +217,21 @@ def print_dry_run(args: argparse.Namespace) -> int:
 
 def dask_backend(args: argparse.Namespace, workers: int) -> DaskBackend:
     """The Dask backend for ``--cluster`` (validated; nothing is started until it is entered)."""
-    return DaskBackend(settings_from_args(args), workers)
+    return DaskBackend(settings_from_args(args), workers, getattr(args, "rubric", None))
 
 
 class DaskBackend:
-    """Grades on a Dask cluster: joined (an address) or started (local, slurm)."""
+    """Grades on a Dask cluster: joined (an address) or started (local, slurm).
 
-    def __init__(self, settings: ClusterSettings, workers: int) -> None:
+    ``rubric`` is the driver's ``--rubric`` file, handed to the workers hw4grade starts;
+    workers of a running cluster read theirs from ``$HW4GRADE_RUBRIC`` or their install.
+    """
+
+    def __init__(self, settings: ClusterSettings, workers: int,
+                 rubric: str | None = None) -> None:
         self.settings = settings
         self.workers = workers
+        self.rubric = rubric
         self.client = None
         self.cluster = None
 
@@ -235,9 +250,10 @@ class DaskBackend:
 
                     self.cluster = LocalCluster(
                         n_workers=self.workers, threads_per_worker=1, processes=True,
-                        dashboard_address=":0", silence_logs=logging.ERROR)
+                        dashboard_address=":0", silence_logs=logging.ERROR,
+                        env=worker_environment(self.rubric))
                 elif target == "slurm":
-                    self.cluster = slurm_cluster(self.settings)
+                    self.cluster = slurm_cluster(self.settings, self.rubric)
                     self.cluster.scale(jobs=self.settings.jobs)
                 elif "://" not in target and ":" not in target:
                     raise ClusterError(f"--cluster {target}: expected a scheduler address "
@@ -292,7 +308,8 @@ class DaskBackend:
         try:
             number = 0
             while queued or pending:
-                while queued and len(pending) < self._window():
+                window = self._window() if queued else 0
+                while queued and len(pending) < window:
                     path, label = queued.pop(0)
                     task_options = replace(
                         options, gpu_index=number % local_gpus if local_gpus else None)

@@ -310,3 +310,39 @@ def test_one_real_grade_through_slurm(tmp_path, mnist_dir):
     [result] = _results(out).values()
     assert not result["error"] and not result["retry"]
     assert all(item["status"] in ("passed", "manual", "skipped") for item in result["items"])
+
+
+def test_a_local_cluster_grades_with_the_drivers_own_rubric(tmp_path):
+    rubric = tmp_path / "my-rubric.yaml"
+    rubric.write_text((ROOT / "rubric.yaml").read_text().replace("points: 5", "points: 6", 1))
+    out = tmp_path / "out"
+    assert main(["grade", str(EXAMPLES / "erin.ipynb"), "--out", str(out), "--cluster",
+                 "local", "--workers", "1", "--rubric", str(rubric), "--seed", "1"]) == 0
+    [result] = _results(out).values()
+    from grader.rubric import load_rubric
+
+    assert result["rubric_sha256"] == load_rubric(rubric).text_sha256
+    assert "not valid JSON" in result["error"] and str(EXAMPLES / "erin.ipynb") in result["error"]
+
+
+def test_the_progress_display_counts_done_running_and_failed():
+    import io
+
+    from rich.console import Console
+
+    from grader.grade import Options, failed_result
+    from grader.progress import BatchProgress
+    from grader.rubric import load_rubric
+
+    stream = io.StringIO()
+    options = Options(rubric=load_rubric())
+    with BatchProgress(3, console=Console(file=stream, width=200)) as progress:
+        progress.set_running(2)
+        progress.finished(failed_result("a/HW4.ipynb", options, None, "not valid JSON"))
+        assert (progress.done, progress.running, progress.failed) == (1, 2, 1)
+        ok = failed_result("b.ipynb", options, None, "x")
+        ok.error = None
+        progress.finished(ok)
+    text = stream.getvalue()
+    assert "1/3  a__HW4: error: not valid JSON" in text and "2/3  b: 0/" in text
+    assert "2/3" in text and "running 1" in text and "failed 1" in text
