@@ -81,17 +81,21 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
                             "(Slurm jobs through dask-jobqueue)")
     group.add_argument("--cluster-config", metavar="FILE", type=Path,
                        help="YAML file whose 'cluster:' section sets the options below")
-    group.add_argument("--jobs", type=int, help="Slurm jobs to submit (default 1)")
+    group.add_argument("--jobs", type=int, metavar="N", help="Slurm jobs to submit (default 1)")
     group.add_argument("--partition", help="Slurm partition")
     group.add_argument("--account", help="Slurm account")
-    group.add_argument("--job-cores", type=int, help="CPU cores per Slurm job (default 2)")
-    group.add_argument("--job-memory", help="memory per Slurm job, e.g. 8GiB (default 8GiB)")
-    group.add_argument("--walltime", help="Slurm job time limit, HH:MM:SS (default 02:00:00)")
-    group.add_argument("--gpus-per-job", type=int, help="GPUs per Slurm job (--gres=gpu:N)")
-    group.add_argument("--notebooks-per-job", type=int,
+    group.add_argument("--job-cores", type=int, metavar="N",
+                       help="CPU cores per Slurm job (default 2)")
+    group.add_argument("--job-memory", metavar="SIZE",
+                       help="memory per Slurm job, e.g. 8GiB (default 8GiB)")
+    group.add_argument("--walltime", metavar="HH:MM:SS",
+                       help="Slurm job time limit (default 02:00:00)")
+    group.add_argument("--gpus-per-job", type=int, metavar="N",
+                       help="GPUs per Slurm job (--gres=gpu:N)")
+    group.add_argument("--notebooks-per-job", type=int, metavar="N",
                        help="notebooks a Slurm job grades at once (default: one per GPU, "
                             "else one per two cores)")
-    group.add_argument("--allowed-failures", type=int,
+    group.add_argument("--allowed-failures", type=int, metavar="N",
                        help="reruns of a task whose worker died, on a cluster hw4grade starts "
                             f"(default {DEFAULT_ALLOWED_FAILURES}; a running scheduler uses "
                             "its own distributed.scheduler.allowed-failures)")
@@ -158,6 +162,17 @@ def settings_from_args(args: argparse.Namespace) -> ClusterSettings:
     return settings
 
 
+def require(module: str) -> None:
+    """Fail with a clear message when the ``cluster`` extra is not installed."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise ClusterError(f"--cluster needs the Python package '{module}': "
+                           "pip install 'hw4grade[cluster]'") from None
+
+
 # --------------------------------------------------------------------------- Slurm
 
 
@@ -170,6 +185,7 @@ def worker_environment(rubric: str | None) -> dict[str, str]:
 
 def slurm_cluster(settings: ClusterSettings, rubric: str | None = None):
     """A ``dask_jobqueue.SLURMCluster`` of the settings' job size (no job submitted yet)."""
+    require("dask_jobqueue")
     from dask_jobqueue import SLURMCluster
 
     prologue = [f"export {key}={value}" for key, value in worker_environment(rubric).items()]
@@ -217,6 +233,7 @@ def print_dry_run(args: argparse.Namespace) -> int:
 
 def dask_backend(args: argparse.Namespace, workers: int) -> DaskBackend:
     """The Dask backend for ``--cluster`` (validated; nothing is started until it is entered)."""
+    require("distributed")
     return DaskBackend(settings_from_args(args), workers, getattr(args, "rubric", None))
 
 
