@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -329,6 +330,7 @@ class DaskBackend:
         local_gpus = count_gpus() if options.device == "gpu" and \
             self.settings.target == "local" else 0
         pending: dict[Any, tuple[Path, str]] = {}
+        batch = uuid.uuid4().hex[:8]  # task keys of two batches on one scheduler never clash
         try:
             number = 0
             while queued or pending:
@@ -339,7 +341,8 @@ class DaskBackend:
                         options, gpu_index=number % local_gpus if local_gpus else None)
                     future = self.client.submit(
                         cluster_worker.grade_on_worker, _payload(path), label, task_options,
-                        key=f"hw4grade-{report.submission_name(label)}-{number}", pure=False,
+                        key=f"hw4grade-{batch}-{number}-{report.submission_name(label)}",
+                        pure=False,
                         resources={"GPU": 1} if options.device == "gpu" and not local_gpus
                         else None)
                     pending[future] = (path, label)
