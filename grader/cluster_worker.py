@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from dask.system import CPU_COUNT  # this worker's cores (CPU affinity and cgroups heeded)
 from distributed import WorkerPlugin, get_worker
 
 import grader
@@ -219,7 +220,7 @@ def grade_on_worker(payload: NotebookPayload, label: str, options: Options) -> d
     if setup.problem:
         raise GraderMismatch(setup.problem)
     rubric = local_rubric()
-    threads = options.threads or max(1, (os.cpu_count() or 1) // max(1, worker.state.nthreads))
+    threads = options.threads or max(1, CPU_COUNT // max(1, worker.state.nthreads))
     device = setup.take_gpu() if options.device == "gpu" and options.gpu_index is None else None
     try:
         task_options = replace(options, rubric=rubric, mnist_npz=setup.mnist_npz,
