@@ -263,7 +263,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         backend = choose_backend(args, workers)
         with backend:
-            options = options_from_args(args, workers, gpus=backend.gpus())
+            gpus = backend.gpus() if args.device != "cpu" else 0
+            options = options_from_args(args, workers, gpus=gpus)
             options = replace(options, threads=backend.kernel_threads())
             args.out.mkdir(parents=True, exist_ok=True)
             options.mnist_npz = prepare_mnist(args.mnist, args.out / ".cache")
