@@ -303,13 +303,17 @@ def _sbatch_works() -> bool:
 @pytest.mark.skipif(not _sbatch_works(), reason="needs a working Slurm (sbatch, an idle node)")
 def test_one_real_grade_through_slurm(tmp_path, mnist_dir):
     out = tmp_path / "out"
+    config = tmp_path / "hw4grade.yaml"
+    config.write_text(f"cluster:\n  log_directory: {tmp_path / 'slurm-logs'}\n")
     code = main(["grade", str(EXAMPLES / "alice.ipynb"), "--out", str(out), "--cluster",
-                 "slurm", "--job-cores", "2", "--job-memory", "6GiB", "--walltime", "00:20:00",
-                 "--seed", "3", "--timeout", "60"])
+                 "slurm", "--cluster-config", str(config), "--job-cores", "2",
+                 "--job-memory", "6GiB", "--walltime", "00:20:00", "--seed", "3",
+                 "--timeout", "60"])
     assert code == 0
     [result] = _results(out).values()
     assert not result["error"] and not result["retry"]
     assert all(item["status"] in ("passed", "manual", "skipped") for item in result["items"])
+    assert list((tmp_path / "slurm-logs").glob("*.out")), "the grade did not run in a Slurm job"
 
 
 def test_a_local_cluster_grades_with_the_drivers_own_rubric(tmp_path):
