@@ -22,6 +22,7 @@ import argparse
 import logging
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -375,9 +376,9 @@ class DaskBackend:
         problems = [info["problem"] for info in described.values() if info["problem"]]
         if problems:
             raise ClusterError("; ".join(problems))
-        for address, info in sorted(described.items()):
-            print(f"hw4grade: worker {address} ready, MNIST from {info['mnist']}",
-                  file=sys.stderr)
+        sources = Counter(info["mnist"] for info in described.values())
+        for source, count in sorted(sources.items()):
+            print(f"hw4grade: {count} worker(s) ready, MNIST from {source}", file=sys.stderr)
 
     def _window(self) -> int:
         """Tasks kept on the cluster at once: twice its notebook slots, at least 8."""
