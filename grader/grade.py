@@ -98,19 +98,26 @@ def _readable_sha256(path: Path) -> str | None:
         return None
 
 
-def prepare_sandbox(notebook_path: Path, root: Path) -> Path:
-    """Copy the submission's folder (small files, no other notebooks) into ``root/work``."""
-    work = root / "work"
-    work.mkdir(parents=True)
-    copied = 0
+def companion_files(notebook_path: Path) -> list[Path]:
+    """The files of the submission's folder its kernel gets (small files, no notebooks)."""
+    chosen, copied = [], 0
     for entry in sorted(notebook_path.parent.iterdir()):
         if not entry.is_file() or entry.suffix == ".ipynb" or entry.is_symlink():
             continue
         size = entry.stat().st_size
         if copied + size > MAX_COPIED_BYTES:
             continue
-        shutil.copy2(entry, work / entry.name)
+        chosen.append(entry)
         copied += size
+    return chosen
+
+
+def prepare_sandbox(notebook_path: Path, root: Path) -> Path:
+    """Copy the submission's folder (small files, no other notebooks) into ``root/work``."""
+    work = root / "work"
+    work.mkdir(parents=True)
+    for entry in companion_files(notebook_path):
+        shutil.copy2(entry, work / entry.name)
     return work
 
 
@@ -336,12 +343,18 @@ def count_gpus() -> int:
     return sum(1 for line in listing.splitlines() if line.startswith("GPU "))
 
 
-def options_from_args(args, workers: int = 1) -> Options:
-    """Build Options from parsed command-line arguments (the rubric is loaded here)."""
+def options_from_args(args, workers: int = 1, gpus: int | None = None) -> Options:
+    """Build Options from parsed command-line arguments (the rubric is loaded here).
+
+    ``gpus`` is the number of GPUs the notebooks can use (default: those of this machine).
+    """
     from grader.rubric import load_rubric, parse_size
 
     rubric = load_rubric(args.rubric)
-    gpus = count_gpus() if args.device in ("auto", "gpu") else 0
+    if args.device not in ("auto", "gpu"):
+        gpus = 0
+    elif gpus is None:
+        gpus = count_gpus()
     if args.device == "gpu" and gpus == 0:
         raise SystemExit("hw4grade: --device gpu, but no GPU is visible (nvidia-smi finds none)")
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
