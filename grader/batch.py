@@ -220,7 +220,11 @@ def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers
     """
     backend = backend or (ProcessPoolBackend(workers) if workers > 1 else SerialBackend())
     previous = {} if force else _previous_results(out)
-    manual = report.read_manual_record(out, options.rubric)
+    try:
+        manual = report.read_manual_record(out, options.rubric)
+    except report.ManualScoreError as error:  # a damaged record: say so, never lose it
+        print(f"hw4grade: hand-graded scores not applied: {error}", file=sys.stderr)
+        manual = {}
     results: dict[str, SubmissionResult] = {}
     todo: dict[Path, str] = {}
     for path, label in notebooks.items():
