@@ -15,6 +15,7 @@ import multiprocessing
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 
@@ -131,8 +132,44 @@ def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers
 
 def _grade_parallel(todo: dict[Path, str], out: Path, options: Options, workers: int, gpus: int,
                     results: dict[str, SubmissionResult], started: float) -> None:
+    """Grade in a pool of worker processes. A worker that dies breaks the pool: the
+    submissions it took down are graded once more in a fresh pool, and whatever fails again
+    is recorded as a failure of the grader (marked for retry)."""
+    progress = {"done": 0, "total": len(todo)}
+    lost = _grade_round(todo, out, options, workers, gpus, results, started, progress)
+    if lost:
+        print(f"hw4grade: a grading process died; grading {len(lost)} submission(s) again",
+              file=sys.stderr)
+        lost = _grade_round(lost, out, options, workers, gpus, results, started, progress)
+    for path, label in lost.items():
+        result = failed_result(label, options, _sha256_or_none(path),
+                               "the grading process died twice on this submission")
+        result.retry = True
+        _record(result, out, results, label, progress, started)
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
+
+
+def _record(result: SubmissionResult, out: Path, results: dict[str, SubmissionResult],
+            label: str, progress: dict[str, int], started: float) -> None:
+    _save(result, out)
+    results[label] = result
+    progress["done"] += 1
+    _progress(progress["done"], progress["total"], result, started)
+
+
+def _grade_round(todo: dict[Path, str], out: Path, options: Options, workers: int, gpus: int,
+                 results: dict[str, SubmissionResult], started: float,
+                 progress: dict[str, int]) -> dict[Path, str]:
+    """One pool's worth of grading; returns the submissions lost to a broken pool."""
     context = multiprocessing.get_context("spawn")
     pending: dict[Future, tuple[Path, str]] = {}
+    lost: dict[Path, str] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
                              initializer=_init_worker) as pool:
         try:
@@ -140,24 +177,24 @@ def _grade_parallel(todo: dict[Path, str], out: Path, options: Options, workers:
                 task_options = replace(options, gpu_index=number % gpus if gpus else None)
                 future = pool.submit(_grade_in_worker, str(path), label, task_options)
                 pending[future] = (path, label)
-            done = 0
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     path, label = pending.pop(future)
                     try:
                         result = SubmissionResult.from_dict(future.result())
-                    except Exception as error:  # a worker died: record it, go on
-                        result = failed_result(label, options, file_sha256(path),
+                    except BrokenProcessPool:
+                        lost[path] = label
+                        continue
+                    except Exception as error:  # the grading itself failed: record it, go on
+                        result = failed_result(label, options, _sha256_or_none(path),
                                                f"the grading process failed ({error!r})")
                         result.retry = True
-                    _save(result, out)
-                    results[label] = result
-                    done += 1
-                    _progress(done, len(todo), result, started)
+                    _record(result, out, results, label, progress, started)
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+    return lost
 
 
 def run(args: argparse.Namespace) -> int:
@@ -179,6 +216,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"hw4grade grade: {error}", file=sys.stderr)
         return 2
     options = replace(options, threads=default_threads(workers))
+    from grader.sandbox import bubblewrap_problem
+
+    problem = bubblewrap_problem() if options.sandbox else None
+    if problem:
+        print(f"hw4grade grade: {problem}; submissions are only graded in a sandbox (pass "
+              "--no-sandbox to grade without one, at your own risk)", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     options.mnist_npz = prepare_mnist(args.mnist, args.out / ".cache")
     print(f"hw4grade: grading {len(notebooks)} notebook(s), mode {options.mode}, "
