@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -258,12 +259,7 @@ class KernelSession:
         workdir = Path(workdir)
         self.layout = layout or Layout(root=workdir.parent, files=workdir, workdir=workdir,
                                        home=workdir.parent / "home")
-        self.ipc_dir = self.layout.root / "ipc"
-        self.ipc_dir.mkdir(exist_ok=True)
-        self.layout = Layout(root=self.layout.root, files=self.layout.files,
-                             workdir=self.layout.workdir, home=self.layout.home,
-                             exchange=(self.ipc_dir, *self.layout.exchange),
-                             readable=self.layout.readable)
+        self.ipc_dir: Path | None = None
         self.setup_code = setup_code
         self.after_cell = after_cell
         self.workdir = Path(workdir)
@@ -294,7 +290,12 @@ class KernelSession:
         client.output_limit = self.bounds.output_limit
         client.kernel_manager_class = _SandboxedKernelManager
         km = client.km = client.create_kernel_manager()
-        km.sandbox, km.layout, km.kernel_env = self.sandbox, self.layout, dict(self.env)
+        # A fresh folder per kernel for its sockets and connection file, made here where no
+        # kernel can write: nothing an earlier kernel left can redirect what the grader writes.
+        self.ipc_dir = self.layout.root / f"ipc-{self.restarts}"
+        self.ipc_dir.mkdir()
+        layout = replace(self.layout, exchange=(self.ipc_dir, *self.layout.exchange))
+        km.sandbox, km.layout, km.kernel_env = self.sandbox, layout, dict(self.env)
         km.stderr_tail = _StderrTail()
         km.stderr_tail.start()
         # Local sockets instead of TCP: nothing else on the machine can reach the kernel.
@@ -313,7 +314,7 @@ class KernelSession:
         self.watcher = _ResourceWatcher(
             self._kernel_pid(), self.bounds.memory_limit,
             tasks=limits.tasks if self.sandbox.name != "none" else None,
-            exchange=self.layout.exchange, exchange_bytes=limits.exchange_bytes)
+            exchange=layout.exchange, exchange_bytes=limits.exchange_bytes)
         self.watcher.start()
         for code in (prelude_source(self.config), *self.setup_code):
             run, _ = self.run_code(code, timeout=max(120.0, self.bounds.cell_timeout))
@@ -335,6 +336,8 @@ class KernelSession:
         except Exception as error:  # the kernel may already be gone
             print(f"hw4grade: kernel shutdown: {error}", file=sys.stderr)
         self.client = None
+        if self.ipc_dir is not None:
+            shutil.rmtree(self.ipc_dir, ignore_errors=True)
 
     def restart(self) -> None:
         """Replace a dead kernel with a fresh one (prelude included)."""

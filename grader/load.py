@@ -37,13 +37,16 @@ class Submission:
     sha256: str
 
 
-def _open_regular(path: Path) -> int:
+def _open_regular(path: Path, follow_symlinks: bool = True) -> int:
     """A read-only descriptor of ``path`` if it is a regular file (OSError otherwise).
 
     A FIFO or device is never opened for reading: the descriptor is opened non-blocking
     and checked with ``fstat`` before anything is read.
     """
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
+    descriptor = os.open(path, flags)
     if not stat.S_ISREG(os.fstat(descriptor).st_mode):
         os.close(descriptor)
         raise OSError(0, "not a regular file", str(path))
@@ -57,6 +60,13 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_exchanged(path: str | Path) -> bytes:
+    """The bytes of a file a kernel wrote into a folder it shares with the grader: only a
+    regular file, never through a symlink (which the kernel could point anywhere)."""
+    with open(_open_regular(Path(path), follow_symlinks=False), "rb") as stream:
+        return stream.read()
 
 
 def check_file(path: Path, folder: Path | None = None) -> None:

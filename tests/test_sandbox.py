@@ -377,3 +377,67 @@ def test_check_exits_2_for_unloadable_files(tmp_path, kind):
     assert run.returncode == 2, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
     assert "ERROR (not graded)" in run.stdout
+
+
+def test_grade_refuses_to_run_without_bubblewrap(tmp_path):
+    """Where bubblewrap cannot run, ``grade`` grades nothing unless told --no-sandbox."""
+    shutil.copy(HONEST, tmp_path / "alice.ipynb")
+    env = {"PATH": str(tmp_path / "no-bin")}  # no bwrap on this PATH
+    run = run_hw4grade("grade", str(tmp_path / "alice.ipynb"), "--out", str(tmp_path / "out"),
+                       env=env, timeout=120)
+    assert run.returncode == 2
+    assert "bubblewrap" in run.stderr and "--no-sandbox" in run.stderr
+    assert not (tmp_path / "out" / "results").exists()
+
+
+def test_check_without_bubblewrap(monkeypatch, capsys):
+    """A student's check runs unsandboxed with one notice; an install with the reference
+    refuses unless --no-sandbox."""
+    from grader.check import choose_isolation
+    from grader.grade import Options
+    from grader.rubric import load_rubric
+
+    monkeypatch.setattr("grader.sandbox.bubblewrap_problem", lambda: "bwrap is missing")
+    monkeypatch.setattr("grader.oracle.reference_available", lambda: False)
+    options = Options(rubric=load_rubric())
+    assert choose_isolation(options) and options.sandbox is False
+    assert capsys.readouterr().err.count("without a sandbox") == 1
+    monkeypatch.setattr("grader.oracle.reference_available", lambda: True)
+    options = Options(rubric=load_rubric())
+    assert not choose_isolation(options)
+    assert "--no-sandbox" in capsys.readouterr().err
+    options = Options(rubric=load_rubric(), sandbox=False)  # --no-sandbox
+    assert choose_isolation(options) and options.sandbox is False
+
+
+@needs_bwrap
+@pytest.mark.usefixtures("mnist_dir")
+def test_batch_survives_a_worker_that_dies(tmp_path):
+    """A grading worker killed in the middle of a batch: its sandboxed kernel dies with it,
+    the submissions it took down are graded again, and every one gets its full marks."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    for name in ("a", "b", "c"):
+        shutil.copy(HONEST, subs / f"{name}.ipynb")
+    batch = subprocess.Popen(
+        [sys.executable, "-m", "grader", "grade", str(subs), "--out", str(out), "--seed", "5",
+         "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    try:
+        for _ in range(600):
+            kernels = [proc for proc in psutil.Process(batch.pid).children(recursive=True)
+                       if proc.name() == "bwrap"]
+            if kernels:
+                killed = kernels[0].parent()
+                killed.kill()
+                break
+            threading.Event().wait(0.2)
+        stdout, stderr = batch.communicate(timeout=900)
+    finally:
+        batch.kill()
+    assert killed is not None, "no sandboxed kernel was seen"
+    assert batch.returncode == 0, stderr[-3000:]
+    assert "grading process died" in stderr
+    results = [json.loads(path.read_text()) for path in (out / "results").glob("*.json")]
+    assert len(results) == 3 and all(r["score"] == 90 and not r["retry"] for r in results)
+    assert len((out / "gradebook.csv").read_text().strip().splitlines()) == 4
