@@ -5,7 +5,10 @@
 Grades the same honest notebook (``examples/submissions/alice.ipynb``) with
 ``hw4grade check --mode quick``, alternately in the bubblewrap sandbox and with
 ``--no-sandbox``, and prints for each the median wall time of the whole command and the
-grader's own timings (kernel start, execution, probing), then the difference.
+grader's own timings (kernel start, execution, probing), then the difference. On a busy
+machine those differences drown in noise, so it also times the fixed cost alone: starting
+a bare interpreter with the grader's sandbox command line against starting it directly
+(``--launches`` times each, median).
 """
 
 from __future__ import annotations
@@ -38,11 +41,37 @@ def one_check(sandboxed: bool, result_file: Path) -> dict[str, float]:
     return {"wall": wall, **result["timing"]}
 
 
+def launch_cost(launches: int) -> tuple[float, float]:
+    """Median seconds to run ``python -c pass`` directly and through the sandbox's command."""
+    sys.path.insert(0, str(ROOT))
+    from grader.sandbox import Layout, choose_sandbox
+
+    sandbox = choose_sandbox(True)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp).resolve()
+        layout = Layout(root=root, files=root / "files", workdir=root / "work",
+                        home=root / "home")
+        layout.files.mkdir()
+        plain = [sys.executable, "-c", "pass"]
+        wrapped = sandbox.wrap(plain, {"PATH": "/usr/bin:/bin"}, layout)
+        times: dict[str, list[float]] = {"plain": [], "sandboxed": []}
+        for _ in range(launches):
+            for name, command in (("plain", plain), ("sandboxed", wrapped)):
+                started = time.perf_counter()
+                subprocess.run(command, check=True)
+                times[name].append(time.perf_counter() - started)
+    return statistics.median(times["plain"]), statistics.median(times["sandboxed"])
+
+
 def main() -> None:
     """Time the checks and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--launches", type=int, default=20)
     args = parser.parse_args()
+    plain, sandboxed = launch_cost(args.launches)
+    print(f"interpreter launch (median of {args.launches}): {plain:.3f} s directly, "
+          f"{sandboxed:.3f} s in the sandbox: {sandboxed - plain:+.3f} s per kernel start")
     runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
     with tempfile.TemporaryDirectory() as tmp:
         one_check(True, Path(tmp) / "warm.json")  # caches (MNIST, bytecode) warm for both
