@@ -441,3 +441,33 @@ def test_batch_survives_a_worker_that_dies(tmp_path):
     results = [json.loads(path.read_text()) for path in (out / "results").glob("*.json")]
     assert len(results) == 3 and all(r["score"] == 90 and not r["retry"] for r in results)
     assert len((out / "gradebook.csv").read_text().strip().splitlines()) == 4
+
+
+LEAK_CELL = """
+_graded_discriminator = discriminator
+def discriminator(*args, **kwargs):
+    import sys
+    reference = sys.modules.get("_hw4grade_reference")
+    if reference is not None:
+        names = sorted(name for name in vars(reference) if not name.startswith("__"))
+        raise RuntimeError("LEAKED-REFERENCE " + " ".join(names))
+    return _graded_discriminator(*args, **kwargs)
+"""
+
+
+@needs_bwrap
+def test_nothing_from_a_kernel_holding_the_reference_reaches_the_report(tmp_path, mnist_dir):
+    """Attribution puts the reference into the kernel: a notebook that then reports what it
+    finds there gets none of it into its result, and later items run in a clean kernel."""
+    from tests.test_convergence import _full_grade
+
+    notebook = tmp_path / "leaky.ipynb"
+    nbformat.write(hostile(LEAK_CELL), notebook)
+    result = _full_grade(tmp_path, mnist_dir, notebook,
+                         budgets={"gan": 10, "lsgan": 10, "dcgan": 2})
+    attributed = [item for item in result.items
+                  if item.id.endswith("_convergence") and item.details.get("attribution")]
+    assert attributed, "no attribution ran: the test would not see a leak"
+    assert "LEAKED-REFERENCE" not in result.to_json()
+    for item_id in ("gan_convergence", "lsgan_convergence"):
+        assert result.item(item_id).details.get("fcd", 0) > 0  # trained without the leak cell
