@@ -128,8 +128,9 @@ class BubblewrapSandbox:
         args = [self.bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID),
                 "--gid", str(SANDBOX_UID), "--hostname", "sandbox", "--die-with-parent",
                 "--new-session", "--cap-drop", "ALL", "--clearenv"]
-        for key, value in sorted(env.items()):
-            args += ["--setenv", key, value]
+        for key, value in sorted({**env, **({"TMPDIR": "/tmp"} if "TMPDIR" in env else {})}
+                                 .items()):
+            args += ["--setenv", key, value]  # a host TMPDIR does not exist inside
         for path in SYSTEM_DIRS:
             if os.path.islink(path):
                 args += ["--symlink", os.readlink(path), path]
