@@ -223,7 +223,9 @@ def test_hostile_batch_is_contained(tmp_path, listener):
 
     run = run_hw4grade("grade", str(subs), "--out", str(out), "--seed", "5", "--workers", "2")
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "forged" not in run.stdout and "FORGED" not in run.stdout + run.stderr
+    fake_payload = base64.b64encode(json.dumps({"forged": True}).encode()).decode()
+    assert fake_payload not in run.stdout + run.stderr
+    assert "FORGED" not in run.stdout + run.stderr
 
     results = {path.stem: json.loads(path.read_text())
                for path in (out / "results").glob("*.json")}
