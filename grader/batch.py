@@ -21,6 +21,7 @@ import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
@@ -173,10 +174,27 @@ class ProcessPoolBackend:
 
     def grade(self, todo: dict[Path, str], options: Options, deliver: Deliver,
               progress: BatchProgress) -> None:
-        """Grade the notebooks in a pool of ``workers`` processes."""
+        """Grade the notebooks in a pool of ``workers`` processes. A worker that dies breaks
+        the pool: the submissions it took down are graded once more in a fresh pool, and
+        whatever is lost again is recorded as a failure of the grader (marked for retry)."""
+        lost = self._grade_round(todo, options, deliver, progress)
+        if lost:
+            print(f"hw4grade: a grading process died; grading {len(lost)} submission(s) again",
+                  file=sys.stderr)
+            lost = self._grade_round(lost, options, deliver, progress)
+        for path, label in lost.items():
+            result = failed_result(label, options, _sha256_or_none(path),
+                                   "the grading process died twice on this submission")
+            result.retry = True
+            deliver(result)
+
+    def _grade_round(self, todo: dict[Path, str], options: Options, deliver: Deliver,
+                     progress: BatchProgress) -> dict[Path, str]:
+        """One pool's worth of grading; returns the submissions lost to a broken pool."""
         gpus = count_gpus() if options.device == "gpu" else 0
         context = multiprocessing.get_context("spawn")
         pending: dict[Future, tuple[Path, str]] = {}
+        lost: dict[Path, str] = {}
         with ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
                                  initializer=_init_worker) as pool:
             try:
@@ -191,14 +209,25 @@ class ProcessPoolBackend:
                         path, label = pending.pop(future)
                         try:
                             result = SubmissionResult.from_dict(future.result())
-                        except Exception as error:  # a worker died: record it, go on
-                            result = failed_result(label, options, file_sha256(path),
+                        except BrokenProcessPool:
+                            lost[path] = label
+                            continue
+                        except Exception as error:  # the grading itself failed: record it
+                            result = failed_result(label, options, _sha256_or_none(path),
                                                    f"the grading process failed ({error!r})")
                             result.retry = True
                         deliver(result)
             except KeyboardInterrupt:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
+        return lost
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
 
 
 def choose_backend(args: argparse.Namespace, workers: int) -> Backend:
@@ -282,6 +311,14 @@ def run(args: argparse.Namespace) -> int:
     workers = max(1, args.workers)
     out = absolute(args.out)
     args.rubric, args.mnist = absolute(args.rubric), absolute(args.mnist)
+    if not getattr(args, "no_sandbox", False):
+        from grader.sandbox import bubblewrap_problem
+
+        problem = bubblewrap_problem()
+        if problem:
+            print(f"hw4grade grade: {problem}; submissions are only graded in a sandbox (pass "
+                  "--no-sandbox to grade without one, at your own risk)", file=sys.stderr)
+            return 2
     from grader.cluster import ClusterError
 
     try:

@@ -64,6 +64,26 @@ def write_github_outputs(result: SubmissionResult) -> None:
                       file=sys.stderr)
 
 
+def choose_isolation(options) -> bool:
+    """Use the sandbox where bubblewrap runs. Where it cannot, a student's own check runs
+    without it (said once); an install with the reference refuses unless --no-sandbox."""
+    from grader.oracle import reference_available
+    from grader.sandbox import bubblewrap_problem
+
+    problem = bubblewrap_problem() if options.sandbox else None
+    if problem is None:
+        return True
+    if reference_available():
+        print(f"hw4grade check: {problem}; this install has the reference solution, so "
+              "notebooks are only graded in a sandbox (pass --no-sandbox to grade without "
+              "one)", file=sys.stderr)
+        return False
+    print(f"hw4grade check: {problem}; the notebook runs without a sandbox, with your own "
+          "rights", file=sys.stderr)
+    options.sandbox = False
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     """Grade one notebook and report it; see the module docstring for exit codes."""
     from grader.batch import absolute
@@ -77,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         options = options_from_args(args)
     except RubricError as error:
         print(f"hw4grade check: {error}", file=sys.stderr)
+        return 2
+    if not choose_isolation(options):
         return 2
     with tempfile.TemporaryDirectory(prefix="hw4grade-check-") as cache, \
             native_stderr_to(os.devnull):  # TensorFlow's native chatter, not for users

@@ -147,21 +147,40 @@ def install_reference(prober: Prober) -> bool:
     return True
 
 
+def remove_reference(prober: Prober) -> None:
+    """Replace the kernel that holds the reference by a clean one (the notebook replayed,
+    the grader's modules installed again), so no later output can come from code that
+    could read the reference."""
+    if prober.installed.pop(REFERENCE_MODULE, None) is None:
+        return
+    prober.session.restart()
+    prober._reinstall_after_restart()
+
+
 def attribute(prober: Prober, model: str, plan: dict[str, np.ndarray], seed: int,
               mnist_npz: str, thresholds: Thresholds, suspects: list[str], max_runs: int,
               max_seconds: float) -> tuple[str | None, list[TrainingRun]]:
-    """Retrain with one reference part at a time; return the first role whose swap converges."""
+    """Retrain with one reference part at a time; return the first role whose swap converges.
+
+    Only what the grader computes itself comes out of these runs (steps, the scores of the
+    samples): an error text is replaced by a fixed one, and the kernel is replaced after.
+    """
     runs = []
     if not install_reference(prober):
         return None, runs
-    ordered = suspects + [role for role in ROLES if role not in suspects]
-    for role in ordered[:max_runs]:
-        run = train_in_kernel(prober, model, plan, seed, mnist_npz, swapped=role,
-                              max_seconds=max_seconds)
-        runs.append(run)
-        if credit(run, thresholds) >= 0.99:
-            return role, runs
-    return None, runs
+    try:
+        ordered = suspects + [role for role in ROLES if role not in suspects]
+        for role in ordered[:max_runs]:
+            run = train_in_kernel(prober, model, plan, seed, mnist_npz, swapped=role,
+                                  max_seconds=max_seconds)
+            if run.error:
+                run.error = "the training with this reference part did not finish"
+            runs.append(run)
+            if credit(run, thresholds) >= 0.99:
+                return role, runs
+        return None, runs
+    finally:
+        remove_reference(prober)
 
 
 def png_base64(figure) -> str:
@@ -260,10 +279,7 @@ def grade_convergence(item: Item, prober: Prober, rng: np.random.Generator, *, s
             name = PARTS[model][role]
             message += (f". With the reference {name} in place of yours it converges, so look "
                         f"at {name}")
-            fixed = runs[-1]
-            if fixed.samples is not None:
-                images[f"samples with the reference {name}"] = sample_grid(
-                    fixed.samples, f"{model}: with the reference {name}")
+            # no image of that run: its samples come from a kernel that held the reference
         elif runs:
             message += (". Swapping in the reference's parts one at a time ("
                         + ", ".join(PARTS[model][r.swapped] for r in runs)

@@ -9,6 +9,11 @@ these bounds, each hit reported against its cell:
 * a cap on captured output per cell (in the kernel and again here);
 * a training budget (see ``kernel_prelude``): cut-offs are not the student's error.
 
+The kernel is launched through a sandbox (``grader.sandbox``): bubblewrap unless grading
+was explicitly asked to run without one. Its stdout is discarded and its stderr kept
+(the last few KiB, for error messages) by the grader, so nothing a kernel prints can reach
+the grader's own output.
+
 A cell that kills the kernel is skipped: the kernel is restarted, the cells before it
 are replayed silently, and execution goes on, so every unit the notebook defines can
 still be graded.
@@ -18,20 +23,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import psutil
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from grader.result import CellResult
+from grader.sandbox import Layout, NoSandbox, Sandbox
 
 BUDGET_ERROR = "TrainingBudgetReached"
 PRELUDE_MODULE = "_hw4grade_kernel"
@@ -121,13 +129,16 @@ class _BoundedClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
-class _MemoryWatcher(threading.Thread):
-    """Kill a kernel process (and its children) whose memory passes a limit."""
+class _ResourceWatcher(threading.Thread):
+    """Kill a kernel process (and its children) whose memory, number of tasks (processes
+    and threads) or files in the folders it shares with the grader pass their limits."""
 
-    def __init__(self, pid: int, limit: int):
-        super().__init__(daemon=True, name="hw4grade-memory")
+    def __init__(self, pid: int, limit: int, tasks: int | None = None,
+                 exchange: tuple[Path, ...] = (), exchange_bytes: int | None = None):
+        super().__init__(daemon=True, name="hw4grade-watcher")
         self.pid, self.limit = pid, limit
-        self.exceeded = False
+        self.tasks, self.exchange, self.exchange_bytes = tasks, exchange, exchange_bytes
+        self.exceeded: str | None = None  # memory | tasks | disk
         self.peak = 0
         self._stop = threading.Event()
 
@@ -136,16 +147,25 @@ class _MemoryWatcher(threading.Thread):
             process = psutil.Process(self.pid)
         except psutil.Error:
             return
+        polls = 0
         while not self._stop.wait(0.1):
+            polls += 1
             try:
-                rss = process.memory_info().rss
-                rss += sum(child.memory_info().rss for child in process.children(recursive=True))
+                tree = [process, *process.children(recursive=True)]
+                rss = sum(proc.memory_info().rss for proc in tree)
+                tasks = sum(proc.num_threads() for proc in tree) if self.tasks else 0
             except psutil.Error:
                 return
             self.peak = max(self.peak, rss)
             if rss > self.limit:
-                self.exceeded = True
-                for proc in [*process.children(recursive=True), process]:
+                self.exceeded = "memory"
+            elif self.tasks and tasks > self.tasks:
+                self.exceeded = "tasks"
+            elif self.exchange_bytes and polls % 5 == 0 \
+                    and sum(map(_folder_bytes, self.exchange)) > self.exchange_bytes:
+                self.exceeded = "disk"
+            if self.exceeded:
+                for proc in [process, *tree[1:]]:  # the sandbox's init first: it ends them all
                     try:
                         proc.kill()
                     except psutil.Error:
@@ -154,6 +174,66 @@ class _MemoryWatcher(threading.Thread):
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _folder_bytes(folder: Path) -> int:
+    """Bytes of the regular files directly in ``folder`` (0 when it is gone)."""
+    total = 0
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+    except OSError:
+        return total
+    return total
+
+
+class _StderrTail(threading.Thread):
+    """Read a kernel's stderr from a pipe, keeping only its last few KiB."""
+
+    def __init__(self, keep: int = 8192):
+        super().__init__(daemon=True, name="hw4grade-stderr")
+        self.read_fd, self.write_fd = os.pipe()
+        self.keep = keep
+        self.tail = b""
+
+    def run(self) -> None:
+        with os.fdopen(self.read_fd, "rb", buffering=0) as stream:
+            for block in iter(lambda: stream.read(65536), b""):
+                self.tail = (self.tail + block)[-self.keep:]
+
+    def text(self) -> str:
+        """The kept tail, decoded."""
+        return self.tail.decode("utf-8", "replace").strip()
+
+
+class _SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager that launches the kernel through a sandbox, with its stdout
+    discarded and its stderr sent to the grader's tail reader only."""
+
+    sandbox: Sandbox = NoSandbox()
+    layout: Layout | None = None
+    kernel_env: dict[str, str] = {}
+    stderr_tail: _StderrTail | None = None
+
+    @property
+    def kernel_spec(self):
+        spec = super().kernel_spec
+        if spec is not None:
+            spec.interrupt_mode = self.sandbox.interrupt_mode
+        return spec
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        command = self.sandbox.wrap(kernel_cmd, self.kernel_env, self.layout)
+        kw["stdout"] = subprocess.DEVNULL
+        kw["stdin"] = subprocess.DEVNULL
+        kw["stderr"] = self.stderr_tail.write_fd if self.stderr_tail else subprocess.DEVNULL
+        try:
+            await super()._async_launch_kernel(command, **kw)
+        finally:
+            if self.stderr_tail:
+                os.close(self.stderr_tail.write_fd)
 
 
 class KernelSession:
@@ -168,10 +248,18 @@ class KernelSession:
 
     def __init__(self, notebook: nbformat.NotebookNode, workdir: Path, bounds: Bounds,
                  env: dict[str, str], config: dict[str, Any], setup_code: tuple[str, ...] = (),
-                 after_cell: str | None = None):
+                 after_cell: str | None = None, sandbox: Sandbox | None = None,
+                 layout: Layout | None = None):
         """``setup_code`` runs silently after the prelude in every kernel started;
-        ``after_cell`` (formatted with ``index``) after every notebook cell that ran."""
+        ``after_cell`` (formatted with ``index``) after every notebook cell that ran.
+        The kernel runs in ``sandbox`` (default: none) over the folders of ``layout``
+        (default: ``workdir`` with its files already in place)."""
         self.notebook = notebook
+        self.sandbox = sandbox or NoSandbox()
+        workdir = Path(workdir)
+        self.layout = layout or Layout(root=workdir.parent, files=workdir, workdir=workdir,
+                                       home=workdir.parent / "home")
+        self.ipc_dir: Path | None = None
         self.setup_code = setup_code
         self.after_cell = after_cell
         self.workdir = Path(workdir)
@@ -180,7 +268,7 @@ class KernelSession:
         self.config = {**config, "training_steps": bounds.training_steps,
                        "output_limit": bounds.output_limit}
         self.client: _BoundedClient | None = None
-        self.watcher: _MemoryWatcher | None = None
+        self.watcher: _ResourceWatcher | None = None
         self.restarts = 0
         self.completed: list[int] = []  # cells run so far that did not kill the kernel
 
@@ -200,15 +288,33 @@ class KernelSession:
                                 shutdown_kernel="immediate",
                                 resources={"metadata": {"path": str(self.workdir)}})
         client.output_limit = self.bounds.output_limit
-        client.km = client.create_kernel_manager()
+        client.kernel_manager_class = _SandboxedKernelManager
+        km = client.km = client.create_kernel_manager()
+        # A fresh folder per kernel for its sockets and connection file, made here where no
+        # kernel can write: nothing an earlier kernel left can redirect what the grader writes.
+        self.ipc_dir = self.layout.root / f"ipc-{self.restarts}"
+        self.ipc_dir.mkdir()
+        layout = replace(self.layout, exchange=(self.ipc_dir, *self.layout.exchange))
+        km.sandbox, km.layout, km.kernel_env = self.sandbox, layout, dict(self.env)
+        km.stderr_tail = _StderrTail()
+        km.stderr_tail.start()
         # Local sockets instead of TCP: nothing else on the machine can reach the kernel.
-        client.km.transport = "ipc"
-        client.km.ip = str(self.workdir.parent / f"kernel-{self.restarts}")
-        # The kernel's own stderr is TensorFlow's C++ logging; cells' errors come by messages.
-        client.start_new_kernel(cwd=str(self.workdir), env=self.env, stderr=subprocess.DEVNULL)
-        client.start_new_kernel_client()
+        km.transport = "ipc"
+        km.ip = str(self.ipc_dir / f"kernel-{self.restarts}")
+        km.connection_file = str(self.ipc_dir / f"kernel-{self.restarts}.json")
         self.client = client
-        self.watcher = _MemoryWatcher(self._kernel_pid(), self.bounds.memory_limit)
+        try:
+            client.start_new_kernel(cwd=str(self.workdir), env=self.env)
+            client.start_new_kernel_client()
+        except Exception as error:
+            detail = km.stderr_tail.text()[-1000:]
+            raise RuntimeError(f"the kernel did not start ({error})"
+                               + (f": {detail}" if detail else "")) from error
+        limits = self.sandbox.limits
+        self.watcher = _ResourceWatcher(
+            self._kernel_pid(), self.bounds.memory_limit,
+            tasks=limits.tasks if self.sandbox.name != "none" else None,
+            exchange=layout.exchange, exchange_bytes=limits.exchange_bytes)
         self.watcher.start()
         for code in (prelude_source(self.config), *self.setup_code):
             run, _ = self.run_code(code, timeout=max(120.0, self.bounds.cell_timeout))
@@ -230,9 +336,16 @@ class KernelSession:
         except Exception as error:  # the kernel may already be gone
             print(f"hw4grade: kernel shutdown: {error}", file=sys.stderr)
         self.client = None
+        if self.ipc_dir is not None:
+            shutil.rmtree(self.ipc_dir, ignore_errors=True)
 
     def restart(self) -> None:
         """Replace a dead kernel with a fresh one (prelude included)."""
+        if self.watcher and self.watcher.exceeded == "disk":
+            for folder in self.layout.exchange:  # what the killed kernel left there
+                for entry in folder.iterdir():
+                    if entry.is_file() or entry.is_symlink():
+                        entry.unlink(missing_ok=True)
         self._shutdown()
         self.restarts += 1
         self._start()
@@ -253,7 +366,8 @@ class KernelSession:
         except CellTimeoutError:
             status = "timeout"
         except DeadKernelError:
-            status = "memory" if self.watcher and self.watcher.exceeded else "died"
+            exceeded = self.watcher.exceeded if self.watcher else None
+            status = "memory" if exceeded == "memory" else "died"
         run = CellResult(index=index, status=status, seconds=time.monotonic() - started,
                       output_truncated=index in client.truncated)
         error = next((out for out in cell.get("outputs", []) if out.output_type == "error"), None)
@@ -270,6 +384,14 @@ class KernelSession:
             limit_mib = self.bounds.memory_limit / 2**20
             run.error_name = "MemoryLimit"
             run.error_message = f"the kernel passed the memory limit of {limit_mib:.0f} MiB"
+        elif run.status == "died" and self.watcher and self.watcher.exceeded == "tasks":
+            run.error_name = "ProcessLimit"
+            run.error_message = (f"the kernel started more than {self.sandbox.limits.tasks} "
+                                 "processes and threads")
+        elif run.status == "died" and self.watcher and self.watcher.exceeded == "disk":
+            run.error_name = "DiskLimit"
+            run.error_message = ("the kernel wrote too much into the folders it shares with "
+                                 "the grader")
         elif run.status == "died":
             run.error_name = "KernelDied"
             run.error_message = "the kernel died while running this cell"

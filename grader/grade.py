@@ -20,10 +20,11 @@ import numpy as np
 
 from grader import __version__, probe, score, tf1
 from grader.execute import Bounds, KernelSession, kernel_environment
-from grader.load import SubmissionError, load_submission
+from grader.load import SubmissionError, load_submission, named_folder
 from grader.profile import PROFILES, detect_profile
 from grader.result import ItemResult, SubmissionResult
 from grader.rubric import Rubric
+from grader.sandbox import Layout, choose_sandbox
 
 UNIT_ITEMS = ("leaky_relu", "sample_noise", "discriminator", "generator", "gan_loss",
               "get_solvers", "lsgan_loss", "dc_discriminator", "dc_generator")
@@ -52,6 +53,7 @@ class Options:
     output_limit: int | None = None
     probe_timeout: float = 120.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    sandbox: bool = True  # False only when the instructor passes --no-sandbox
 
     def bounds(self) -> Bounds:
         """The bounds in force: command-line values first, then the rubric's."""
@@ -93,7 +95,7 @@ def _readable_sha256(path: Path) -> str | None:
     from grader.load import file_sha256
 
     try:
-        return file_sha256(path)
+        return file_sha256(path) if not path.is_symlink() else None
     except OSError:
         return None
 
@@ -102,7 +104,7 @@ def companion_files(notebook_path: Path) -> list[Path]:
     """The files of the submission's folder its kernel gets (small files, no notebooks)."""
     chosen, copied = [], 0
     for entry in sorted(notebook_path.parent.iterdir()):
-        if not entry.is_file() or entry.suffix == ".ipynb" or entry.is_symlink():
+        if entry.is_symlink() or not entry.is_file() or entry.suffix == ".ipynb":
             continue
         size = entry.stat().st_size
         if copied + size > MAX_COPIED_BYTES:
@@ -113,8 +115,9 @@ def companion_files(notebook_path: Path) -> list[Path]:
 
 
 def prepare_sandbox(notebook_path: Path, root: Path) -> Path:
-    """Copy the submission's folder (small files, no other notebooks) into ``root/work``."""
-    work = root / "work"
+    """Copy the submission's folder (small regular files, no notebooks) into ``root/files``,
+    which the kernel's launch copies into its own writable folder."""
+    work = root / "files"
     work.mkdir(parents=True)
     for entry in companion_files(notebook_path):
         shutil.copy2(entry, work / entry.name)
@@ -138,14 +141,16 @@ def grade_notebook_at_seeds(path: str | Path, options: Options, oracle, seeds: l
     label = label or str(path)
     path = Path(os.path.abspath(path))  # the kernel and its sandbox run elsewhere
     started = time.monotonic()
+    if options.mnist_npz:  # the kernel sees the data set by this exact path
+        options = replace(options, mnist_npz=Path(options.mnist_npz).resolve())
     runs = [replace(options, seed=seed) for seed in seeds]
     try:
-        submission = load_submission(path)
+        submission = load_submission(path, named_folder(path, label))
     except SubmissionError as error:  # named as the caller named it, not by absolute path
         message = str(error).replace(str(path), label)
         return [failed_result(label, run, _readable_sha256(path), message) for run in runs]
     results = [new_result(label, run, submission.sha256) for run in runs]
-    root = Path(tempfile.mkdtemp(prefix="hw4grade-"))
+    root = Path(tempfile.mkdtemp(prefix="hw4grade-")).resolve()
     try:
         _grade_in_sandbox(submission, runs[0], oracle, root, results)
     except Exception as error:  # a grader fault: say so rather than lose the batch
@@ -166,35 +171,45 @@ def grade_notebook_at_seeds(path: str | Path, options: Options, oracle, seeds: l
 def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
                       results: list[SubmissionResult]) -> None:
     """Execute the notebook once, then probe and score it for each result's seed."""
-    work = prepare_sandbox(submission.path, root)
-    home = root / "home"
-    home.mkdir()
+    files = prepare_sandbox(submission.path, root)
+    work, home, probe_dir = root / "work", root / "home", root / "probe"
+    for folder in (work, home, probe_dir):
+        folder.mkdir()
+    sandbox = choose_sandbox(options.sandbox, options.device, options.gpu_index)
+    warnings = []
+    if sandbox.name == "none":
+        warnings.append("graded without a sandbox: the notebook's code ran with the "
+                        "grader's own rights")
+    readable = (Path(options.mnist_npz).resolve(),) if options.mnist_npz else ()
+    layout = Layout(root=root, files=files, workdir=work, home=home, exchange=(probe_dir,),
+                    readable=readable)
     env = kernel_environment(home, options.device, options.threads, options.gpu_index)
     env.update(options.extra_env)
     profile = detect_profile(submission.notebook, options.profile)
-    warnings = []
     config = {"seed": options.seed, "mnist_npz": str(options.mnist_npz or ""),
               "profile": profile.name}
     setup_code, after_cell = (), None
     if profile.name == "tf1":
         extra_env, setup_code, after_cell = tf1.kernel_setup(submission.notebook)
         env.update(extra_env)
-        written = tf1.write_stand_ins(work)
+        written = tf1.write_stand_ins(files)
         if written:
             warnings.append("the submission came without " + ", ".join(written)
                             + "; the grader supplied a stand-in so its check cells run")
         warnings.extend(tf1.part_notes(submission.notebook))
     clock = time.monotonic()
     with KernelSession(submission.notebook, work, options.bounds(), env, config,
-                       setup_code=setup_code, after_cell=after_cell) as session:
+                       setup_code=setup_code, after_cell=after_cell, sandbox=sandbox,
+                       layout=layout) as session:
         timing = {"kernel_start": round(time.monotonic() - clock, 2)}
         clock = time.monotonic()
         execution = session.run_notebook()
         timing["execute"] = round(time.monotonic() - clock, 2)
-        prober = probe.Prober(session, root / "probe", timeout=options.probe_timeout,
+        prober = probe.Prober(session, probe_dir, timeout=options.probe_timeout,
                               profile=profile.name)
         for result in results:
             result.profile = profile.label()
+            result.sandbox = sandbox.name
             result.warnings.extend(warnings)
             result.timing.update(timing)
             result.cells = execution.cells
@@ -327,6 +342,9 @@ def add_grading_arguments(parser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                         help="where the notebook's TensorFlow runs (default: a GPU if there "
                              "is one)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run notebooks without the bubblewrap sandbox (only where it "
+                             "cannot run; every result records it)")
 
 
 def count_gpus() -> int:
@@ -365,6 +383,7 @@ def options_from_args(args, workers: int = 1, gpus: int | None = None) -> Option
         cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout,
         memory_limit=parse_size(args.memory_limit, "--memory-limit") if args.memory_limit else None,
         output_limit=parse_size(args.output_limit, "--output-limit") if args.output_limit else None,
+        sandbox=not getattr(args, "no_sandbox", False),
     )
 
 

@@ -2,13 +2,18 @@
 
 Anything that is not a usable notebook (not JSON, not a notebook, a wrong nbformat, no
 code) raises ``SubmissionError`` with a message for the result: the submission scores 0
-and a batch goes on with the next one.
+and a batch goes on with the next one. So does anything that is not a regular file inside
+the folder named on the command line (a symlink leading out of it, a device, a FIFO, a
+socket: refused from ``lstat``/``stat`` without being opened), a file over the size limit
+and JSON nested deeper than any notebook is.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +21,7 @@ from pathlib import Path
 import nbformat
 
 MAX_NOTEBOOK_BYTES = 100 * 2**20
+MAX_JSON_DEPTH = 64  # a notebook's JSON is about 6 deep; rich outputs add a few levels
 
 
 class SubmissionError(ValueError):
@@ -31,25 +37,90 @@ class Submission:
     sha256: str
 
 
+def _open_regular(path: Path, follow_symlinks: bool = True) -> int:
+    """A read-only descriptor of ``path`` if it is a regular file (OSError otherwise).
+
+    A FIFO or device is never opened for reading: the descriptor is opened non-blocking
+    and checked with ``fstat`` before anything is read.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
+    descriptor = os.open(path, flags)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise OSError(0, "not a regular file", str(path))
+    return descriptor
+
+
 def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
+    """SHA-256 of a regular file's bytes (OSError for anything else)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as stream:
+    with open(_open_regular(path), "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_exchanged(path: str | Path) -> bytes:
+    """The bytes of a file a kernel wrote into a folder it shares with the grader: only a
+    regular file, never through a symlink (which the kernel could point anywhere)."""
+    with open(_open_regular(Path(path), follow_symlinks=False), "rb") as stream:
+        return stream.read()
+
+
+def check_file(path: Path, folder: Path | None = None) -> None:
+    """Raise SubmissionError unless ``path`` is a regular file inside ``folder`` (when given),
+    without opening it."""
+    try:
+        link = path.lstat()
+    except OSError as error:
+        raise SubmissionError(f"{path}: cannot read ({error.strerror})") from None
+    if stat.S_ISLNK(link.st_mode) and folder is not None:
+        target, inside = os.path.realpath(path), os.path.realpath(folder)
+        if os.path.commonpath([target, inside]) != inside:
+            raise SubmissionError(f"{path}: a symbolic link to {target}, outside {folder}; "
+                                  "submit the notebook itself")
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        raise SubmissionError(f"{path}: cannot read ({error.strerror})") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "a device"
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        raise SubmissionError(f"{path}: {kind}, not a notebook file")
+
+
+def json_depth(data) -> int:
+    """How deeply lists and dicts nest in parsed JSON (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, depth)
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children
+                         if isinstance(child, (dict, list)))
+    return deepest
 
 
 def parse_notebook(raw: bytes, where: str) -> nbformat.NotebookNode:
     """Parse notebook bytes, raising SubmissionError with a plain explanation."""
     try:
         data = json.loads(raw.decode("utf-8-sig"))
+    except RecursionError:
+        raise SubmissionError(f"{where}: the JSON is nested too deeply to be a notebook") \
+            from None
     except UnicodeDecodeError:
         raise SubmissionError(f"{where}: not a text file (is it a .ipynb notebook?)") from None
     except json.JSONDecodeError as error:
         raise SubmissionError(
             f"{where}: not valid JSON at line {error.lineno}, column {error.colno} "
             "(the file may be truncated or edited by hand)") from None
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise SubmissionError(f"{where}: the JSON is nested more than {MAX_JSON_DEPTH} levels "
+                              "deep, which no notebook is")
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise SubmissionError(f"{where}: JSON, but not a Jupyter notebook (no 'cells')")
     major = data.get("nbformat")
@@ -70,16 +141,18 @@ def parse_notebook(raw: bytes, where: str) -> nbformat.NotebookNode:
     return notebook
 
 
-def load_submission(path: str | Path) -> Submission:
-    """Read and validate one submission."""
+def load_submission(path: str | Path, folder: str | Path | None = None) -> Submission:
+    """Read and validate one submission: a regular file (inside ``folder``, when given)."""
     path = Path(path)
+    check_file(path, Path(folder) if folder is not None else None)
     try:
-        size = path.stat().st_size
-        if size > MAX_NOTEBOOK_BYTES:
-            raise SubmissionError(f"{path}: {size / 2**20:.0f} MiB is too large for a notebook")
-        raw = path.read_bytes()
+        with open(_open_regular(path), "rb") as stream:
+            raw = stream.read(MAX_NOTEBOOK_BYTES + 1)
     except OSError as error:
         raise SubmissionError(f"{path}: cannot read ({error.strerror})") from None
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        raise SubmissionError(f"{path}: more than {MAX_NOTEBOOK_BYTES / 2**20:.0f} MiB, too "
+                              "large for a notebook")
     if not raw.strip():
         raise SubmissionError(f"{path}: the file is empty")
     notebook = parse_notebook(raw, str(path))
@@ -104,3 +177,11 @@ def find_notebooks(paths: list[str | Path]) -> dict[Path, str]:
         else:
             found.setdefault(entry, entry.name)
     return found
+
+
+def named_folder(path: Path, label: str) -> Path:
+    """The folder named on the command line that ``path`` was found in (from its label,
+    which is the path relative to that folder)."""
+    depth = len(Path(label).parts)
+    return Path(*path.parts[:-depth]) if 0 < depth < len(path.parts) else path.parent
+

@@ -230,9 +230,12 @@ def grading_options(rubric_path: Path, mnist: str | None, cache_dir: Path,
     """Quick-mode, CPU grading options with ``seed`` and this rubric (MNIST resolved)."""
     from grader.grade import Options, default_threads, prepare_mnist
     from grader.rubric import load_rubric
+    from grader.sandbox import bubblewrap_problem
 
+    # the solution notebook is the instructor's own: sandboxed where bubblewrap runs
     return Options(rubric=load_rubric(rubric_path), mode="quick", seed=seed, device="cpu",
-                   threads=default_threads(1), mnist_npz=prepare_mnist(mnist, cache_dir))
+                   threads=default_threads(1), mnist_npz=prepare_mnist(mnist, cache_dir),
+                   sandbox=bubblewrap_problem() is None)
 
 
 def record_public_checks(solution: Path, options: Options) -> PublicChecks:

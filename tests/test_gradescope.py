@@ -115,7 +115,8 @@ def test_setup_sh_installs_the_bundled_wheel(autograder):
     assert f"python -m pip install --quiet {wheel}[tf,sample]" in calls
     assert "hw4grade mnist" in calls  # no MNIST bundled: fetched into the Keras cache
     if os.geteuid() == 0:
-        assert any(call.startswith("apt-get install") for call in calls)
+        assert any(call.startswith("apt-get install") and "bubblewrap" in call.split()
+                   for call in calls)
 
 
 def test_run_autograder_grades_the_solution(autograder, mnist_dir):
@@ -156,3 +157,18 @@ def test_run_autograder_reports_a_crashing_grader(autograder, tmp_path):
     assert done.returncode == 0
     results = json.loads((autograder / "results" / "results.json").read_text())
     assert results["score"] == 0 and "autograder itself failed" in results["output"]
+
+
+@pytest.mark.parametrize(("no_sandbox", "expected"), [("0", False), ("1", True)])
+def test_run_autograder_grades_in_the_sandbox_unless_told(autograder, tmp_path, no_sandbox,
+                                                          expected):
+    """run_autograder passes --no-sandbox only when HW4GRADE_NO_SANDBOX=1."""
+    (autograder / "submission" / "HW4.ipynb").write_text("{}")
+    fake, log = tmp_path / "bin", tmp_path / "args.log"
+    fake.mkdir()
+    (fake / "hw4grade").write_text(f'#!/bin/sh\necho "$*" > {log}\necho {{}}\n')
+    (fake / "hw4grade").chmod(0o755)
+    done = run_script(autograder, "run_autograder", f"{fake}:/usr/bin:/bin",
+                      {"HW4GRADE_NO_SANDBOX": no_sandbox})
+    assert done.returncode == 0, done.stderr
+    assert ("--no-sandbox" in log.read_text().split()) is expected

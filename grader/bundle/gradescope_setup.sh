@@ -9,7 +9,9 @@ WHEEL="$SOURCE/@WHEEL@"
 
 if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
     apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-pip python3-venv
+    # bubblewrap: every notebook is graded in its sandbox
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-pip python3-venv \
+        bubblewrap
 fi
 python3 -m venv "$ROOT/venv"
 "$ROOT/venv/bin/python" -m pip install --quiet --upgrade pip

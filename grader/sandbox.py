@@ -1,0 +1,252 @@
+"""Where a submission's kernel runs: inside a bubblewrap sandbox, or (explicitly) without one.
+
+A sandbox turns the kernel's launch command into one that starts the kernel isolated.
+``BubblewrapSandbox`` prefixes ``prlimit ... bwrap ...``; inside the kernel has
+
+* its own user (an unprivileged uid), PID, IPC, UTS, cgroup and network namespaces
+  (loopback only), a new session, no capabilities, and it dies with the grader;
+* a read-only view of the Python installation, the environment's packages, the system
+  libraries and the files it is given (MNIST), and nothing else: not the project tree,
+  not the submissions, not OUT, not the grader's caches, not the ``reference`` package;
+* writable: a size-capped tmpfs holding its own copy of the submission's folder and its
+  HOME, another for ``/tmp``, and the exchange folders it shares with the grader (IPC
+  sockets, probe requests), whose size the grader's watcher bounds;
+* limits on open files and file size, core dumps off, and an environment made only of
+  the allow-list the grader passes.
+
+``NoSandbox`` runs the command as it is (``--no-sandbox``, or ``check`` where bubblewrap
+cannot run). ``choose_sandbox`` is the one place that picks between them.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SANDBOX_UID = 65534  # "nobody" inside the sandbox
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+SYSTEM_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+              "/etc/alternatives", "/etc/fonts", "/etc/hosts", "/etc/nsswitch.conf")
+HIDDEN_PACKAGES = ("reference",)  # importable by the grader, never by a kernel
+GPU_SHARED_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
+                    "/dev/nvidia-modeset")
+BLOCKED_MODULE = 'raise ImportError("this module is not available to graded notebooks")\n'
+# Copies the submission's files into the kernel's writable folder, then becomes the kernel.
+LAUNCHER = (
+    "import os, shutil, sys\n"
+    "source, target = sys.argv[1], sys.argv[2]\n"
+    "for name in sorted(os.listdir(source)):\n"
+    "    shutil.copy2(os.path.join(source, name), os.path.join(target, name))\n"
+    "os.chdir(target)\n"
+    "os.execv(sys.argv[3], sys.argv[3:])\n"
+)
+
+
+class SandboxUnavailable(RuntimeError):
+    """Bubblewrap is missing or cannot create its namespaces here; the message says which."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed kernel."""
+
+    open_files: int = 4096
+    file_size: int = 1 * 2**30
+    disk: int = 2 * 2**30  # each writable tmpfs: the kernel's folder + HOME, and /tmp
+    tasks: int = 2048  # processes and threads, enforced by the grader's watcher
+    exchange_bytes: int = 1 * 2**30  # the folders shared with the grader, also watched
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The host folders of one kernel's run (all under ``root``).
+
+    ``files`` holds the copy of the submission's folder, ``workdir`` and ``home`` are
+    where the kernel runs and lives, ``exchange`` are shared with the grader (read-write),
+    ``readable`` are extra files the kernel may read (the MNIST npz).
+    """
+
+    root: Path
+    files: Path
+    workdir: Path
+    home: Path
+    exchange: tuple[Path, ...] = ()
+    readable: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class NoSandbox:
+    """Run the kernel as an ordinary child process (only the grader's own bounds apply)."""
+
+    name: str = "none"
+    interrupt_mode: str = "signal"
+    limits: Limits = field(default_factory=Limits)
+
+    def wrap(self, command: list[str], env: dict[str, str], layout: Layout) -> list[str]:
+        """The command unchanged; the submission's files are copied to its folder here."""
+        if layout.files != layout.workdir:
+            _copy_files(layout.files, layout.workdir)
+        return list(command)
+
+
+@dataclass(frozen=True)
+class BubblewrapSandbox:
+    """Run the kernel inside ``bwrap`` (see the module docstring for what it sees)."""
+
+    bwrap: str = "bwrap"
+    prlimit: str | None = "prlimit"
+    device: str = "cpu"
+    gpu_index: int | None = None
+    limits: Limits = field(default_factory=Limits)
+    name: str = "bubblewrap"
+    interrupt_mode: str = "message"  # a signal to bwrap would not reach the kernel
+
+    def wrap(self, command: list[str], env: dict[str, str], layout: Layout) -> list[str]:
+        """``command`` (the kernel's argv) as an argv that runs it in the sandbox."""
+        _write_identity(layout.root, layout.home)
+        command = [kernel_python() if command[0] == sys.executable else command[0], *command[1:]]
+        launch = [command[0], "-I", "-S", "-c", LAUNCHER, str(layout.files), str(layout.workdir),
+                  *command]
+        return [*self._rlimits(), *self.bwrap_arguments(env, layout), "--", *launch]
+
+    def _rlimits(self) -> list[str]:
+        if not self.prlimit:
+            return []
+        limits = self.limits
+        return [self.prlimit, f"--nofile={limits.open_files}", f"--fsize={limits.file_size}",
+                "--core=0", "--"]
+
+    def bwrap_arguments(self, env: dict[str, str], layout: Layout) -> list[str]:
+        """Everything of the bwrap command line before ``--``."""
+        args = [self.bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID),
+                "--gid", str(SANDBOX_UID), "--hostname", "sandbox", "--die-with-parent",
+                "--new-session", "--cap-drop", "ALL", "--clearenv"]
+        for key, value in sorted({**env, **({"TMPDIR": "/tmp"} if "TMPDIR" in env else {})}
+                                 .items()):
+            args += ["--setenv", key, value]  # a host TMPDIR does not exist inside
+        for path in SYSTEM_DIRS:
+            if os.path.islink(path):
+                args += ["--symlink", os.readlink(path), path]
+            elif os.path.isdir(path):
+                args += ["--ro-bind", path, path]
+        for path in SYSTEM_ETC:
+            args += ["--ro-bind-try", path, path]
+        identity = layout.root / ".identity"
+        args += ["--ro-bind", str(identity / "passwd"), "/etc/passwd",
+                 "--ro-bind", str(identity / "group"), "/etc/group"]
+        python_dirs = python_installation()
+        for path in python_dirs:
+            args += ["--ro-bind", path, path]
+        args += hide_packages(python_dirs, identity / "blocked.py")
+        args += ["--proc", "/proc", "--dev", "/dev", "--ro-bind-try", "/sys/devices/system/cpu",
+                 "/sys/devices/system/cpu"]
+        args += self._gpu_nodes()
+        size = str(self.limits.disk)
+        args += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", str(layout.root),
+                 "--dir", str(layout.workdir), "--dir", str(layout.home),
+                 "--ro-bind", str(layout.files), str(layout.files)]
+        for path in layout.exchange:
+            args += ["--bind", str(path), str(path)]
+        for path in layout.readable:
+            args += ["--ro-bind", str(path), str(path)]
+        args += ["--chdir", str(layout.workdir)]
+        return args
+
+    def _gpu_nodes(self) -> list[str]:
+        if self.device != "gpu":
+            return []
+        nodes = [*GPU_SHARED_NODES, f"/dev/nvidia{self.gpu_index or 0}"]
+        return [arg for node in nodes for arg in ("--dev-bind-try", node, node)]
+
+
+Sandbox = NoSandbox | BubblewrapSandbox
+
+
+def kernel_python() -> str:
+    """The environment's interpreter by a path that stays valid inside the sandbox (the
+    environment's folder resolved, the interpreter link itself kept: it marks the venv)."""
+    candidate = os.path.join(os.path.realpath(sys.prefix), "bin", os.path.basename(sys.executable))
+    return candidate if os.path.exists(candidate) else sys.executable
+
+
+def _copy_files(source: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(source.iterdir()):
+        shutil.copy2(entry, target / entry.name)
+
+
+def _write_identity(root: Path, home: Path) -> None:
+    """A passwd and group naming only the sandbox user, and the stand-in for hidden modules."""
+    identity = root / ".identity"
+    identity.mkdir(exist_ok=True)
+    (identity / "passwd").write_text(
+        f"sandbox:x:{SANDBOX_UID}:{SANDBOX_UID}:sandbox:{home}:/bin/sh\n", encoding="utf-8")
+    (identity / "group").write_text(f"sandbox:x:{SANDBOX_UID}:\n", encoding="utf-8")
+    (identity / "blocked.py").write_text(BLOCKED_MODULE, encoding="utf-8")
+
+
+def python_installation() -> list[str]:
+    """Real paths of the Python installation and the environment's packages (no duplicates,
+    none inside another)."""
+    candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                  *(sysconfig.get_paths().get(key, "") for key in ("purelib", "platlib"))}
+    real = sorted({os.path.realpath(path) for path in candidates if path and os.path.isdir(path)})
+    kept: list[str] = []
+    for path in real:
+        if not any(path == parent or path.startswith(parent + os.sep) for parent in kept):
+            kept.append(path)
+    return kept
+
+
+def hide_packages(bound: list[str], blocked_module: Path) -> list[str]:
+    """bwrap arguments that replace every hidden package found under a bound folder by a
+    package whose import fails."""
+    args: list[str] = []
+    for name in HIDDEN_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        for location in map(os.path.realpath, locations):
+            if any(location.startswith(parent + os.sep) for parent in bound):
+                args += ["--size", "65536", "--tmpfs", location,
+                         "--ro-bind", str(blocked_module), os.path.join(location, "__init__.py")]
+    return args
+
+
+@functools.lru_cache(maxsize=1)
+def bubblewrap_problem() -> str | None:
+    """None when bubblewrap can build a sandbox here; otherwise why not."""
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    try:
+        run = subprocess.run(["bwrap", "--unshare-all", "--unshare-user", "--die-with-parent",
+                              "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"],
+                             capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"bubblewrap cannot run here ({error})"
+    if run.returncode != 0:
+        detail = run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "no message"
+        return f"bubblewrap cannot create its namespaces here ({detail})"
+    return None
+
+
+def choose_sandbox(use_sandbox: bool, device: str = "cpu",
+                   gpu_index: int | None = None) -> Sandbox:
+    """The sandbox a kernel runs in: bubblewrap unless ``use_sandbox`` is False.
+
+    Raises ``SandboxUnavailable`` when a sandbox is asked for and bubblewrap cannot run.
+    """
+    if not use_sandbox:
+        return NoSandbox()
+    problem = bubblewrap_problem()
+    if problem:
+        raise SandboxUnavailable(problem)
+    return BubblewrapSandbox(bwrap=shutil.which("bwrap") or "bwrap",
+                             prlimit=shutil.which("prlimit"), device=device,
+                             gpu_index=gpu_index)

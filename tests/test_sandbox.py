@@ -1,0 +1,475 @@
+"""The sandbox: hostile notebooks are stopped, and the rest of their batch is not touched.
+
+Every hostile notebook is an honest, full-marks submission (``examples/submissions/
+alice.ipynb``) with attack cells appended. An attack cell that reaches something raises
+``ESCAPED``, and the harm it would do (a forged result, an overwritten classmate, a
+surviving process, a connection) is checked from outside as well. Real bubblewrap, real
+kernels, a real ``hw4grade grade`` batch with two workers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+from grader.load import SubmissionError, load_submission
+from grader.sandbox import BubblewrapSandbox, Layout, bubblewrap_problem, hide_packages
+
+ROOT = Path(__file__).resolve().parent.parent
+HONEST = ROOT / "examples" / "submissions" / "alice.ipynb"
+SECRET = f"hw4grade-secret-{uuid.uuid4().hex}"
+SURVIVOR = f"hw4grade-survivor-{uuid.uuid4().hex}"
+
+needs_bwrap = pytest.mark.skipif(
+    bubblewrap_problem() is not None and not os.environ.get("CI"),
+    reason=f"bubblewrap cannot run here: {bubblewrap_problem()}")
+
+
+def hostile(*cells: str) -> nbformat.NotebookNode:
+    """The honest notebook with ``cells`` appended."""
+    notebook = nbformat.read(HONEST, as_version=4)
+    notebook.cells.extend(nbformat.v4.new_code_cell(source) for source in cells)
+    return notebook
+
+
+def escape_cell(read: list[Path], write: list[Path], port: int) -> str:
+    """Try to import the reference, read and write outside, read the grader's environment,
+    connect to the host's loopback; raise ESCAPED naming whatever worked."""
+    return f"""
+import os, socket
+reached = []
+try:
+    import reference
+    reached.append("import reference")
+except ImportError:
+    pass
+for path in {[str(p) for p in read]!r}:
+    try:
+        with open(path, "rb") as stream:
+            stream.read(16)
+        reached.append("read " + path)
+    except OSError:
+        pass
+for path in {[str(p) for p in write]!r}:
+    try:
+        with open(path, "w") as stream:
+            stream.write("forged")
+        reached.append("write " + path)
+    except OSError:
+        pass
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open(f"/proc/{{pid}}/environ", "rb") as stream:
+            if {SECRET!r}.encode() in stream.read():
+                reached.append("environ of " + pid)
+    except OSError:
+        pass
+if {SECRET!r} in str(os.environ):
+    reached.append("the grader's environment")
+connection = socket.socket()
+connection.settimeout(3)
+try:
+    connection.connect(("127.0.0.1", {port}))
+    reached.append("network")
+except OSError:
+    pass
+if reached:
+    raise RuntimeError("ESCAPED: " + ", ".join(reached))
+"""
+
+
+SURVIVOR_CELL = f"""
+import os, sys
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(600)",
+                                  {SURVIVOR!r}])
+    os._exit(0)
+"""
+
+KILL_PARENTS_CELL = """
+import os, signal
+pid, chain = os.getpid(), []
+while True:
+    with open(f"/proc/{pid}/stat") as stream:
+        pid = int(stream.read().rsplit(")", 1)[1].split()[1])
+    if pid <= 1:
+        break
+    chain.append(pid)
+for pid in chain + [1]:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+THREAD_BOMB_CELL = """
+import threading, time
+for _ in range(5000):
+    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+"""
+
+FD_PAYLOAD_CELL = """
+import base64, json, os
+fake = base64.b64encode(json.dumps({"forged": True}).encode()).decode()
+os.write(1, (fake + "\\n").encode())
+os.write(2, b"FORGED-STDERR\\n")
+for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+    path = os.environ.get(name) or %r
+    try:
+        with open(path, "a") as stream:
+            stream.write("result=" + fake + "\\n")
+    except OSError:
+        pass
+"""
+
+FILL_DISK_CELL = """
+import os
+for folder in (".", "/tmp", os.environ["HOME"]):
+    path = os.path.join(folder, "fill.bin")
+    try:
+        with open(path, "wb") as stream:
+            for _ in range(48):  # 3 GiB
+                stream.write(b"\\0" * (64 << 20))
+        raise RuntimeError("ESCAPED: wrote 3 GiB into " + folder)
+    except OSError:
+        pass
+    finally:
+        if os.path.exists(path):
+            os.remove(path)
+"""
+
+FILL_EXCHANGE_CELL = """
+import os
+shared = os.path.join(os.path.dirname(os.getcwd()), "probe")
+for number in range(40):  # 2.5 GiB in files of 64 MiB, each under the file-size limit
+    with open(os.path.join(shared, f"fill-{number}.bin"), "wb") as stream:
+        stream.write(b"\\0" * (64 << 20))
+"""
+
+
+@pytest.fixture(scope="module")
+def listener():
+    """A TCP listener on the host's loopback; records every connection it accepts."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.5)
+    accepted: list = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept())
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def run_hw4grade(*args: str, env: dict[str, str] | None = None,
+                 timeout: float = 1200) -> subprocess.CompletedProcess:
+    """``hw4grade ARGS`` in a subprocess with ``SECRET`` in its environment."""
+    full_env = {**os.environ, "HW4_TEST_TOKEN": SECRET, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True,
+                          text=True, timeout=timeout, env=full_env, check=False)
+
+
+@needs_bwrap
+@pytest.mark.usefixtures("mnist_dir")
+def test_hostile_batch_is_contained(tmp_path, listener):
+    """A batch of hostile notebooks and an honest one: every attack is stopped, the honest
+    notebook keeps its full marks, every submission gets a result and the gradebook all."""
+    port, accepted = listener
+    subs, out, elsewhere = tmp_path / "subs", tmp_path / "out", tmp_path / "elsewhere"
+    for folder in (subs, out, elsewhere):
+        folder.mkdir()
+    victim = subs / "victim.ipynb"
+    shutil.copy(HONEST, victim)
+    victim_bytes = victim.read_bytes()
+    shutil.copy(HONEST, elsewhere / "solution.ipynb")
+    project_marker = ROOT / f"forged-{uuid.uuid4().hex}.txt"
+    read = [victim, ROOT / "grader" / "__init__.py", ROOT / "reference" / "hw4.py", out,
+            Path(os.environ.get("HW4_MNIST_DIR", "/nonexistent")) / "train-images-idx3-ubyte.gz"]
+    write = [victim, out / "results" / "victim.json", out / "gradebook.csv", project_marker,
+             ROOT / "grader" / "__init__.py"]
+    nbformat.write(hostile(escape_cell(read, write, port), SURVIVOR_CELL), subs / "escape.ipynb")
+    nbformat.write(hostile(KILL_PARENTS_CELL, THREAD_BOMB_CELL), subs / "killer.ipynb")
+    nbformat.write(hostile(FILL_DISK_CELL, FILL_EXCHANGE_CELL), subs / "disk.ipynb")
+    nbformat.write(hostile(FD_PAYLOAD_CELL % str(out / "gradebook.csv")), subs / "payload.ipynb")
+    (subs / "deep.ipynb").write_text('{"cells": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    os.mkfifo(subs / "fifo.ipynb")
+    (subs / "zero.ipynb").symlink_to("/dev/zero")
+    (subs / "outside.ipynb").symlink_to(elsewhere / "solution.ipynb")
+
+    run = run_hw4grade("grade", str(subs), "--out", str(out), "--seed", "5", "--workers", "2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    fake_payload = base64.b64encode(json.dumps({"forged": True}).encode()).decode()
+    assert fake_payload not in run.stdout + run.stderr
+    assert "FORGED" not in run.stdout + run.stderr
+
+    results = {path.stem: json.loads(path.read_text())
+               for path in (out / "results").glob("*.json")}
+    assert set(results) == {"victim", "escape", "killer", "disk", "payload", "deep", "fifo",
+                            "zero", "outside"}
+    gradebook = (out / "gradebook.csv").read_text()
+    assert all(name in gradebook for name in results)
+
+    def points(name):
+        return {item["id"]: item["points"] for item in results[name]["items"]}
+
+    victim_points = points("victim")
+    assert results["victim"]["score"] == 90 and results["victim"]["error"] is None
+    assert victim.read_bytes() == victim_bytes
+    assert not project_marker.exists()
+    for name in ("victim", "escape", "payload"):
+        assert points(name) == victim_points, (name, results[name]["cells"][-3:])
+        assert results[name]["sandbox"] == "bubblewrap"
+    for name in ("killer", "disk"):  # only runs_clean differs: a cell was stopped
+        assert {k: v for k, v in points(name).items() if k != "runs_clean"} == \
+            {k: v for k, v in victim_points.items() if k != "runs_clean"}
+        assert points(name)["runs_clean"] == 0
+    stopped = {cell["error_name"] for cell in results["killer"]["cells"] + results["disk"]["cells"]}
+    assert {"ProcessLimit", "DiskLimit"} <= stopped
+    assert not any("ESCAPED" in (cell["error_message"] or "")
+                   for result in results.values() for cell in result["cells"])
+    assert not accepted
+    assert not [proc for proc in psutil.process_iter(["cmdline"])
+                if SURVIVOR in " ".join(proc.info["cmdline"] or [])]
+    messages = {name: results[name]["error"] for name in ("deep", "fifo", "zero", "outside")}
+    assert "nested too deeply" in messages["deep"]
+    assert "a FIFO" in messages["fifo"]
+    assert "outside" in messages["zero"] and "outside" in messages["outside"]
+    assert all(results[name]["score"] == 0 for name in messages)
+
+
+@needs_bwrap
+@pytest.mark.usefixtures("mnist_dir")
+def test_classroom_payload_cannot_be_forged(tmp_path):
+    """A notebook printing a payload on fd 1 and appending to $GITHUB_OUTPUT: the payload
+    check prints is its own, and the workflow's files are untouched."""
+    github_output, summary = tmp_path / "github_output", tmp_path / "summary.md"
+    github_output.write_text("")
+    notebook = tmp_path / "HW4.ipynb"
+    nbformat.write(hostile(FD_PAYLOAD_CELL % str(github_output)), notebook)
+    run = run_hw4grade("check", str(notebook), "--format", "classroom", "--seed", "5",
+                       env={"GITHUB_OUTPUT": str(github_output),
+                            "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_ACTIONS": "true"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    payload = json.loads(base64.b64decode(run.stdout.strip(), validate=True))
+    assert "forged" not in json.dumps(payload)
+    assert payload["tests"] and "FORGED" not in run.stderr
+    assert github_output.read_text() == ""
+    assert "forged" not in summary.read_text()
+
+
+@needs_bwrap
+def test_hidden_package_cannot_be_imported_in_the_sandbox(tmp_path, monkeypatch):
+    """A package like a wheel-installed ``reference`` inside a bound folder is replaced by
+    one whose import fails; its neighbours stay importable."""
+    site = tmp_path / "site"
+    for name in ("secretpkg", "neighbour"):
+        (site / name).mkdir(parents=True)
+        (site / name / "__init__.py").write_text("VALUE = 42\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr("grader.sandbox.HIDDEN_PACKAGES", ("secretpkg",))
+    blocked = tmp_path / "blocked.py"
+    blocked.write_text("raise ImportError('hidden')\n")
+    args = ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
+            "--proc", "/proc", "--dev", "/dev", "--ro-bind", str(site), str(site),
+            *hide_packages([str(site)], blocked), "--", sys.executable, "-I", "-c",
+            f"import sys; sys.path.insert(0, {str(site)!r}); import neighbour\n"
+            "try:\n    import secretpkg\nexcept ImportError:\n    print('hidden')\n"
+            "else:\n    print('visible')\n"]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    assert run.stdout.strip() == "hidden", run.stderr
+
+
+def test_sandbox_arguments(tmp_path):
+    """The bwrap command: namespaces, no capabilities, a cleared environment, capped
+    tmpfs, only the worker's GPU, and no bind of the project tree or its parents."""
+    layout = Layout(root=tmp_path, files=tmp_path / "files", workdir=tmp_path / "work",
+                    home=tmp_path / "home", exchange=(tmp_path / "probe",),
+                    readable=(tmp_path / "mnist.npz",))
+    sandbox = BubblewrapSandbox(device="gpu", gpu_index=1)
+    args = sandbox.bwrap_arguments({"PATH": "/usr/bin", "HOME": str(layout.home)}, layout)
+    joined = " ".join(args)
+    for flag in ("--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
+                 "--cap-drop ALL", "--clearenv", "--proc /proc", "--dev /dev"):
+        assert flag in joined
+    assert "--setenv HOME" in joined and args.count("--setenv") == 2
+    assert f"--size {sandbox.limits.disk} --tmpfs /tmp" in joined
+    assert f"--size {sandbox.limits.disk} --tmpfs {tmp_path}" in joined
+    assert "--dev-bind-try /dev/nvidia1 /dev/nvidia1" in joined
+    assert "/dev/nvidia0" not in joined and "--dev-bind-try /dev/nvidiactl" in joined
+    assert "/dev/nvidia" not in " ".join(BubblewrapSandbox().bwrap_arguments({}, layout))
+    sources = [args[i + 1] for i, arg in enumerate(args) if arg in ("--bind", "--ro-bind")]
+    project = os.path.realpath(ROOT)
+    environment = os.path.realpath(sys.prefix)
+    for source in sources:
+        real = os.path.realpath(source)
+        assert not project.startswith(real + os.sep) and real != project, source
+        assert not real.startswith(project + os.sep) or real.startswith(environment), source
+    assert ["--bind", str(tmp_path / "probe"), str(tmp_path / "probe")] == \
+        args[args.index(str(tmp_path / "probe")) - 1:][:3]
+    command = sandbox.wrap([sys.executable, "-m", "ipykernel_launcher"], {}, layout)
+    assert command[0].endswith("prlimit") and "--core=0" in command
+    assert command[command.index("--") + 1].endswith("bwrap")
+
+
+@pytest.mark.parametrize("kind", ["deep", "fifo", "symlink-out", "socket", "big"])
+def test_unloadable_files_are_refused_with_a_clear_message(tmp_path, kind, monkeypatch):
+    """Special files and symlinks leaving the folder are refused without being opened;
+    too large or too deeply nested JSON with a message, never a traceback."""
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    path = folder / "HW4.ipynb"
+    if kind == "deep":
+        path.write_text('{"cells": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        expected = "nested too deeply"
+    elif kind == "fifo":
+        os.mkfifo(path)
+        expected = "a FIFO"
+    elif kind == "symlink-out":
+        shutil.copy(HONEST, tmp_path / "solution.ipynb")
+        path.symlink_to(tmp_path / "solution.ipynb")
+        expected = "outside"
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        expected = "a socket"
+    else:
+        monkeypatch.setattr("grader.load.MAX_NOTEBOOK_BYTES", 1000)
+        shutil.copy(HONEST, path)
+        expected = "too large"
+    with pytest.raises(SubmissionError, match=expected):
+        load_submission(path, folder)
+
+
+@pytest.mark.parametrize("kind", ["deep", "fifo", "devzero"])
+def test_check_exits_2_for_unloadable_files(tmp_path, kind):
+    """``hw4grade check`` ends with exit code 2 and a message for each unloadable file."""
+    path = tmp_path / "HW4.ipynb"
+    if kind == "deep":
+        path.write_text('{"cells": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    run = run_hw4grade("check", str(path), timeout=120)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    assert "ERROR (not graded)" in run.stdout
+
+
+def test_grade_refuses_to_run_without_bubblewrap(tmp_path):
+    """Where bubblewrap cannot run, ``grade`` grades nothing unless told --no-sandbox."""
+    shutil.copy(HONEST, tmp_path / "alice.ipynb")
+    env = {"PATH": str(tmp_path / "no-bin")}  # no bwrap on this PATH
+    run = run_hw4grade("grade", str(tmp_path / "alice.ipynb"), "--out", str(tmp_path / "out"),
+                       env=env, timeout=120)
+    assert run.returncode == 2
+    assert "bubblewrap" in run.stderr and "--no-sandbox" in run.stderr
+    assert not (tmp_path / "out" / "results").exists()
+
+
+def test_check_without_bubblewrap(monkeypatch, capsys):
+    """A student's check runs unsandboxed with one notice; an install with the reference
+    refuses unless --no-sandbox."""
+    from grader.check import choose_isolation
+    from grader.grade import Options
+    from grader.rubric import load_rubric
+
+    monkeypatch.setattr("grader.sandbox.bubblewrap_problem", lambda: "bwrap is missing")
+    monkeypatch.setattr("grader.oracle.reference_available", lambda: False)
+    options = Options(rubric=load_rubric())
+    assert choose_isolation(options) and options.sandbox is False
+    assert capsys.readouterr().err.count("without a sandbox") == 1
+    monkeypatch.setattr("grader.oracle.reference_available", lambda: True)
+    options = Options(rubric=load_rubric())
+    assert not choose_isolation(options)
+    assert "--no-sandbox" in capsys.readouterr().err
+    options = Options(rubric=load_rubric(), sandbox=False)  # --no-sandbox
+    assert choose_isolation(options) and options.sandbox is False
+
+
+@needs_bwrap
+@pytest.mark.usefixtures("mnist_dir")
+def test_batch_survives_a_worker_that_dies(tmp_path):
+    """A grading worker killed in the middle of a batch: its sandboxed kernel dies with it,
+    the submissions it took down are graded again, and every one gets its full marks."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    for name in ("a", "b", "c"):
+        shutil.copy(HONEST, subs / f"{name}.ipynb")
+    batch = subprocess.Popen(
+        [sys.executable, "-m", "grader", "grade", str(subs), "--out", str(out), "--seed", "5",
+         "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    try:
+        for _ in range(600):
+            kernels = [proc for proc in psutil.Process(batch.pid).children(recursive=True)
+                       if proc.name() == "bwrap"]
+            if kernels:
+                killed = kernels[0].parent()
+                killed.kill()
+                break
+            threading.Event().wait(0.2)
+        stdout, stderr = batch.communicate(timeout=900)
+    finally:
+        batch.kill()
+    assert killed is not None, "no sandboxed kernel was seen"
+    assert batch.returncode == 0, stderr[-3000:]
+    assert "grading process died" in stderr
+    results = [json.loads(path.read_text()) for path in (out / "results").glob("*.json")]
+    assert len(results) == 3 and all(r["score"] == 90 and not r["retry"] for r in results)
+    assert len((out / "gradebook.csv").read_text().strip().splitlines()) == 4
+
+
+LEAK_CELL = """
+_graded_discriminator = discriminator
+def discriminator(*args, **kwargs):
+    import sys
+    reference = sys.modules.get("_hw4grade_reference")
+    if reference is not None:
+        names = sorted(name for name in vars(reference) if not name.startswith("__"))
+        raise RuntimeError("LEAKED-REFERENCE " + " ".join(names))
+    return _graded_discriminator(*args, **kwargs)
+"""
+
+
+@needs_bwrap
+def test_nothing_from_a_kernel_holding_the_reference_reaches_the_report(tmp_path, mnist_dir):
+    """Attribution puts the reference into the kernel: a notebook that then reports what it
+    finds there gets none of it into its result, and later items run in a clean kernel."""
+    from tests.test_convergence import _full_grade
+
+    notebook = tmp_path / "leaky.ipynb"
+    nbformat.write(hostile(LEAK_CELL), notebook)
+    result = _full_grade(tmp_path, mnist_dir, notebook,
+                         budgets={"gan": 10, "lsgan": 10, "dcgan": 2})
+    attributed = [item for item in result.items
+                  if item.id.endswith("_convergence") and item.details.get("attribution")]
+    assert attributed, "no attribution ran: the test would not see a leak"
+    assert "LEAKED-REFERENCE" not in result.to_json()
+    for item_id in ("gan_convergence", "lsgan_convergence"):
+        assert result.item(item_id).details.get("fcd", 0) > 0  # trained without the leak cell
