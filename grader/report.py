@@ -225,7 +225,13 @@ BUDGET_NOTE = ("The grader stops the notebook's own training after a fixed numbe
 
 
 def _budget_note(cells: list[CellResult]) -> str:
-    return BUDGET_NOTE.format(cells=", ".join(str(cell.index) for cell in cells))
+    return BUDGET_NOTE.format(cells=", ".join(str(cell_number(cell)) for cell in cells))
+
+
+def cell_number(cell: CellResult) -> int:
+    """A cell as the pages and ``runs_clean`` number it: counted from 1, every cell of the
+    notebook included."""
+    return cell.index + 1
 
 
 def _skipped_cells(result: SubmissionResult) -> int:
@@ -571,7 +577,7 @@ def render_markdown(result: SubmissionResult) -> str:
         out += ["## Cells that failed", ""]
         out += ["| Cell | Status | Error | Message |", "|---:|---|---|---|"]
         out += [
-            f"| {cell.index} | {_md_text(cell.status)} | {_md_text(cell.error_name or '')} "
+            f"| {cell_number(cell)} | {_md_text(cell.status)} | {_md_text(cell.error_name or '')} "
             f"| {_md_text(cell.error_message or '')} |"
             for cell in failed
         ]
@@ -639,7 +645,8 @@ def _html_cells_table(cells: list[CellResult]) -> list[str]:
     out = ["<table>", "<tr><th>Cell</th><th>Status</th><th>Error</th><th>Message</th></tr>"]
     for cell in cells:
         out.append(
-            f'<tr><td class="num">{_e(cell.index)}</td><td class="error">{_e(cell.status)}</td>'
+            f'<tr><td class="num">{_e(cell_number(cell))}</td>'
+            f'<td class="error">{_e(cell.status)}</td>'
             f"<td>{_e(cell.error_name or '')}</td>"
             f"<td><pre>{_e(cell.error_message or '')}</pre></td></tr>"
         )
@@ -722,9 +729,9 @@ def _summary_lines(result: SubmissionResult, with_error: bool = True) -> list[st
     lines = []
     for cell in _failed_cells(result):
         detail = " ".join(filter(None, [cell.error_name, cell.error_message]))
-        lines.append(f"cell {cell.index}: {_one_line(cell.status)} {_one_line(detail, 100)}")
+        lines.append(f"cell {cell_number(cell)}: {_one_line(cell.status)} {_one_line(detail, 100)}")
     if _budget_cells(result):
-        cells = ", ".join(str(cell.index) for cell in _budget_cells(result))
+        cells = ", ".join(str(cell_number(cell)) for cell in _budget_cells(result))
         lines.append(f"cell(s) {cells}: training stopped by the grader's step budget "
                      "(expected, no points lost)")
     if _skipped_cells(result):

@@ -400,7 +400,7 @@ def test_markdown_keeps_student_text_inert(rubric):
     page = render_markdown(result)
     # the message's own fence cannot close the block it is shown in
     assert "````text\nlook:\n```\n<script>x</script>\n```\nend\n````" in page
-    row = next(line for line in page.splitlines() if line.startswith("| 7 |"))
+    row = next(line for line in page.splitlines() if line.startswith("| 8 |"))  # from 1
     assert len(re.findall(r"(?<!\\)\|", row)) == 5  # still exactly four cells
     assert "<img" not in row and "\\[click\\]" in row
 
@@ -525,7 +525,7 @@ def test_render_text_lists_items_and_ends_with_total(rubric):
     assert "\x1b" not in text  # no terminal escape sequences from student text
     derivation = next(line for line in lines if "problem1_derivation" in line)
     assert "-/15" in derivation and "pending (graded by hand)" in derivation
-    assert any("cell 7" in line and "NameError" in line for line in lines)
+    assert any("cell 8" in line and "NameError" in line for line in lines)  # from 1
     for item in rubric.items:  # one line per item, in rubric order
         assert sum(line.split()[:1] == [item.id] for line in lines) == 1, item.id
     assert [line.split()[0] for line in lines[1:19]] == [item.id for item in rubric.items]
