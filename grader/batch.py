@@ -6,18 +6,25 @@
 * ``--workers N`` grades N submissions at once, each in a process of its own (and each
   notebook in a kernel of its own), with the CPU threads shared out and one GPU each
   where there are GPUs.
+* ``--cluster ADDRESS|local|slurm`` grades them on a Dask cluster instead (``grader.cluster``).
+
+Where the notebooks are graded is a :class:`Backend`: in this process, in a local process
+pool, or on Dask; :func:`choose_backend` is the one place that picks it. Every backend calls
+the same ``grade_notebook`` and hands each result back as it arrives; this module saves it.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
-import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 from grader import __version__, report
 from grader.grade import (
@@ -31,8 +38,12 @@ from grader.grade import (
     prepare_mnist,
 )
 from grader.load import file_sha256, find_notebooks
+from grader.progress import BatchProgress
+from grader.quiet import LOG_NAME, native_stderr_to, quiet_tensorflow
 from grader.result import SubmissionResult
 from grader.rubric import RubricError
+
+Deliver = Callable[[SubmissionResult], None]
 
 _worker_oracle = None
 
@@ -47,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="regrade even submissions whose result is still valid")
     add_grading_arguments(parser)
+    from grader.cluster import add_cluster_arguments
+
+    add_cluster_arguments(parser)
 
 
 def still_valid(previous: SubmissionResult, sha256: str, options: Options) -> bool:
@@ -76,25 +90,166 @@ def _grade_in_worker(path: str, label: str, options: Options) -> dict:
     return grade_notebook(path, options, _worker_oracle, label).to_dict()
 
 
-def _save(result: SubmissionResult, out: Path) -> None:
+def _save(result: SubmissionResult, out: Path,
+          manual: report.ManualScores | None = None) -> SubmissionResult:
+    """Apply the hand-graded scores merged so far, write the result and its feedback pages;
+    return the result as written."""
+    points = (manual or {}).get(result.submission)
+    if points:
+        result = report.apply_manual_scores(result, points)
     report.write_result_json(result, out)
     report.write_feedback(result, out)
+    return result
 
 
-def _progress(done: int, total: int, result: SubmissionResult, started: float) -> None:
-    name = report.submission_name(result.submission)
-    verdict = f"error: {result.error[:80]}" if result.error else \
-        f"{result.score:g}/{result.max_score:g}"
-    elapsed = time.monotonic() - started
-    bar = "#" * int(20 * done / total)
-    print(f"[{bar:<20}] {done}/{total}  {name}: {verdict}  ({elapsed:.0f} s so far)",
-          file=sys.stderr, flush=True)
+class Backend(Protocol):
+    """Where a batch's notebooks are graded (this process, a process pool, a Dask cluster).
+
+    Used as a context manager around the batch (a cluster is started or joined on entry and
+    left on exit); ``grade`` calls ``deliver`` with each result the moment it is known.
+    """
+
+    def __enter__(self) -> Backend: ...
+
+    def __exit__(self, *exc_info) -> None: ...
+
+    def gpus(self) -> int:
+        """GPUs the backend can give notebooks (0: none)."""
+
+    def kernel_threads(self) -> int | None:
+        """CPU threads per kernel (None: each worker decides from its own cores)."""
+
+    def grade(self, todo: dict[Path, str], options: Options, deliver: Deliver,
+              progress: BatchProgress) -> None:
+        """Grade every notebook of ``todo`` (path -> label), delivering each result."""
 
 
-def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers: int,
-                force: bool = False) -> list[SubmissionResult]:
-    """Grade every notebook (path -> label) not already graded; return all results."""
+class SerialBackend:
+    """One notebook after the other, in this process."""
+
+    def __enter__(self) -> SerialBackend:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+    def gpus(self) -> int:
+        """GPUs visible on this machine."""
+        return count_gpus()
+
+    def kernel_threads(self) -> int | None:
+        """Every core of this machine."""
+        return default_threads(1)
+
+    def grade(self, todo: dict[Path, str], options: Options, deliver: Deliver,
+              progress: BatchProgress) -> None:
+        """Grade the notebooks in order."""
+        from grader.oracle import load_oracle
+
+        oracle = load_oracle()
+        for path, label in todo.items():
+            progress.set_running(1)
+            deliver(grade_notebook(path, options, oracle, label))
+
+
+class ProcessPoolBackend:
+    """``workers`` notebooks at once, each in a process of a local pool."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def __enter__(self) -> ProcessPoolBackend:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+    def gpus(self) -> int:
+        """GPUs visible on this machine."""
+        return count_gpus()
+
+    def kernel_threads(self) -> int | None:
+        """This machine's cores shared out among the workers."""
+        return default_threads(self.workers)
+
+    def grade(self, todo: dict[Path, str], options: Options, deliver: Deliver,
+              progress: BatchProgress) -> None:
+        """Grade the notebooks in a pool of ``workers`` processes. A worker that dies breaks
+        the pool: the submissions it took down are graded once more in a fresh pool, and
+        whatever is lost again is recorded as a failure of the grader (marked for retry)."""
+        lost = self._grade_round(todo, options, deliver, progress)
+        if lost:
+            print(f"hw4grade: a grading process died; grading {len(lost)} submission(s) again",
+                  file=sys.stderr)
+            lost = self._grade_round(lost, options, deliver, progress)
+        for path, label in lost.items():
+            result = failed_result(label, options, _sha256_or_none(path),
+                                   "the grading process died twice on this submission")
+            result.retry = True
+            deliver(result)
+
+    def _grade_round(self, todo: dict[Path, str], options: Options, deliver: Deliver,
+                     progress: BatchProgress) -> dict[Path, str]:
+        """One pool's worth of grading; returns the submissions lost to a broken pool."""
+        gpus = count_gpus() if options.device == "gpu" else 0
+        context = multiprocessing.get_context("spawn")
+        pending: dict[Future, tuple[Path, str]] = {}
+        lost: dict[Path, str] = {}
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                 initializer=_init_worker) as pool:
+            try:
+                for number, (path, label) in enumerate(todo.items()):
+                    task_options = replace(options, gpu_index=number % gpus if gpus else None)
+                    future = pool.submit(_grade_in_worker, str(path), label, task_options)
+                    pending[future] = (path, label)
+                while pending:
+                    progress.set_running(min(self.workers, len(pending)))
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        path, label = pending.pop(future)
+                        try:
+                            result = SubmissionResult.from_dict(future.result())
+                        except BrokenProcessPool:
+                            lost[path] = label
+                            continue
+                        except Exception as error:  # the grading failed: record it, go on
+                            result = failed_result(label, options, _sha256_or_none(path),
+                                                   f"the grading process failed ({error!r})")
+                            result.retry = True
+                        deliver(result)
+            except KeyboardInterrupt:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        return lost
+
+
+def _sha256_or_none(path: Path) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
+
+
+def choose_backend(args: argparse.Namespace, workers: int) -> Backend:
+    """The backend the command line asks for: Dask with ``--cluster``, else local processes."""
+    if getattr(args, "cluster", None):
+        from grader.cluster import dask_backend
+
+        return dask_backend(args, workers)
+    return ProcessPoolBackend(workers) if workers > 1 else SerialBackend()
+
+
+def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers: int = 1,
+                force: bool = False, backend: Backend | None = None) -> list[SubmissionResult]:
+    """Grade every notebook (path -> label) not already graded; return all results.
+
+    ``backend`` grades them (default: this process, or a pool of ``workers`` processes);
+    each result is saved the moment it arrives, and the gradebook is written at the end,
+    also when the batch is interrupted.
+    """
+    backend = backend or (ProcessPoolBackend(workers) if workers > 1 else SerialBackend())
     previous = {} if force else _previous_results(out)
+    manual = report.read_manual_record(out, options.rubric)
     results: dict[str, SubmissionResult] = {}
     todo: dict[Path, str] = {}
     for path, label in notebooks.items():
@@ -106,20 +261,15 @@ def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers
     if results:
         print(f"hw4grade: {len(results)} result(s) still valid, {len(todo)} to grade",
               file=sys.stderr)
-    started = time.monotonic()
-    gpus = count_gpus() if options.device == "gpu" else 0
     try:
-        if workers <= 1:
-            from grader.oracle import load_oracle
+        with BatchProgress(len(todo)) as progress:
 
-            oracle = load_oracle()
-            for done, (path, label) in enumerate(todo.items(), start=1):
-                result = grade_notebook(path, options, oracle, label)
-                _save(result, out)
-                results[label] = result
-                _progress(done, len(todo), result, started)
-        else:
-            _grade_parallel(todo, out, options, workers, gpus, results, started)
+            def deliver(result: SubmissionResult) -> None:
+                result = _save(result, out, manual)
+                results[result.submission] = result
+                progress.finished(result)
+
+            backend.grade(todo, options, deliver, progress)
     except KeyboardInterrupt:
         print("\nhw4grade: interrupted; finished results are kept, rerun to resume",
               file=sys.stderr)
@@ -127,79 +277,24 @@ def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers
     finally:
         finished = [results[label] for label in notebooks.values() if label in results]
         report.write_gradebook(finished, out / "gradebook.csv", options.rubric)
+        report.write_manual_template(finished, out, options.rubric, manual)
     return finished
 
 
-def _grade_parallel(todo: dict[Path, str], out: Path, options: Options, workers: int, gpus: int,
-                    results: dict[str, SubmissionResult], started: float) -> None:
-    """Grade in a pool of worker processes. A worker that dies breaks the pool: the
-    submissions it took down are graded once more in a fresh pool, and whatever fails again
-    is recorded as a failure of the grader (marked for retry)."""
-    progress = {"done": 0, "total": len(todo)}
-    lost = _grade_round(todo, out, options, workers, gpus, results, started, progress)
-    if lost:
-        print(f"hw4grade: a grading process died; grading {len(lost)} submission(s) again",
-              file=sys.stderr)
-        lost = _grade_round(lost, out, options, workers, gpus, results, started, progress)
-    for path, label in lost.items():
-        result = failed_result(label, options, _sha256_or_none(path),
-                               "the grading process died twice on this submission")
-        result.retry = True
-        _record(result, out, results, label, progress, started)
-
-
-def _sha256_or_none(path: Path) -> str | None:
-    try:
-        return file_sha256(path)
-    except OSError:
-        return None
-
-
-def _record(result: SubmissionResult, out: Path, results: dict[str, SubmissionResult],
-            label: str, progress: dict[str, int], started: float) -> None:
-    _save(result, out)
-    results[label] = result
-    progress["done"] += 1
-    _progress(progress["done"], progress["total"], result, started)
-
-
-def _grade_round(todo: dict[Path, str], out: Path, options: Options, workers: int, gpus: int,
-                 results: dict[str, SubmissionResult], started: float,
-                 progress: dict[str, int]) -> dict[Path, str]:
-    """One pool's worth of grading; returns the submissions lost to a broken pool."""
-    context = multiprocessing.get_context("spawn")
-    pending: dict[Future, tuple[Path, str]] = {}
-    lost: dict[Path, str] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=_init_worker) as pool:
-        try:
-            for number, (path, label) in enumerate(todo.items()):
-                task_options = replace(options, gpu_index=number % gpus if gpus else None)
-                future = pool.submit(_grade_in_worker, str(path), label, task_options)
-                pending[future] = (path, label)
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    path, label = pending.pop(future)
-                    try:
-                        result = SubmissionResult.from_dict(future.result())
-                    except BrokenProcessPool:
-                        lost[path] = label
-                        continue
-                    except Exception as error:  # the grading itself failed: record it, go on
-                        result = failed_result(label, options, _sha256_or_none(path),
-                                               f"the grading process failed ({error!r})")
-                        result.retry = True
-                    _record(result, out, results, label, progress, started)
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-    return lost
+def absolute(path: str | os.PathLike[str] | None) -> Path | None:
+    """``path`` made absolute against the current folder (None stays None): every path
+    handed to a kernel, a worker or a subprocess must not depend on where it runs."""
+    return None if path is None else Path(os.path.abspath(os.fspath(path)))
 
 
 def run(args: argparse.Namespace) -> int:
     """Grade a batch; exit 0 when it completes (whatever the grades), 130 when interrupted."""
-    notebooks = find_notebooks(args.paths)
+    if getattr(args, "dry_run", False):
+        from grader.cluster import print_dry_run
+
+        return print_dry_run(args)
+    quiet_tensorflow()
+    notebooks = find_notebooks([absolute(path) for path in args.paths])
     if not notebooks:
         print("hw4grade grade: no notebooks found in " + ", ".join(args.paths), file=sys.stderr)
         return 2
@@ -209,33 +304,44 @@ def run(args: argparse.Namespace) -> int:
         print("hw4grade grade: grading a class needs the instructor's install (with the "
               "reference package); students use hw4grade check", file=sys.stderr)
         return 2
-    workers = max(1, args.workers)
-    try:
-        options = options_from_args(args, workers)
-    except RubricError as error:
-        print(f"hw4grade grade: {error}", file=sys.stderr)
-        return 2
-    options = replace(options, threads=default_threads(workers))
     from grader.sandbox import bubblewrap_problem
 
-    problem = bubblewrap_problem() if options.sandbox else None
+    problem = None if args.no_sandbox or getattr(args, "cluster", None) \
+        else bubblewrap_problem()  # a cluster's workers check for themselves
     if problem:
         print(f"hw4grade grade: {problem}; submissions are only graded in a sandbox (pass "
               "--no-sandbox to grade without one, at your own risk)", file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    options.mnist_npz = prepare_mnist(args.mnist, args.out / ".cache")
-    print(f"hw4grade: grading {len(notebooks)} notebook(s), mode {options.mode}, "
-          f"seed {options.seed}, "
-          f"device {options.device}, {workers} worker(s)", file=sys.stderr)
+    workers = max(1, args.workers)
+    out = absolute(args.out)
+    args.rubric, args.mnist = absolute(args.rubric), absolute(args.mnist)
+    from grader.cluster import ClusterError
+
     try:
-        results = grade_batch(notebooks, args.out, options, workers, args.force)
+        backend = choose_backend(args, workers)
+        with backend:
+            gpus = backend.gpus() if args.device != "cpu" else 0
+            options = options_from_args(args, workers, gpus=gpus)
+            options = replace(options, threads=backend.kernel_threads())
+            out.mkdir(parents=True, exist_ok=True)
+            with native_stderr_to(out / LOG_NAME):
+                options.mnist_npz = prepare_mnist(args.mnist, out / ".cache")
+                where = f"cluster {args.cluster}" if getattr(args, "cluster", None) \
+                    else f"{workers} worker(s)"
+                print(f"hw4grade: grading {len(notebooks)} notebook(s), mode {options.mode}, "
+                      f"seed {options.seed}, device {options.device}, {where}; "
+                      f"TensorFlow's log: {args.out / LOG_NAME}", file=sys.stderr)
+                results = grade_batch(notebooks, out, options, workers, args.force, backend)
+    except (RubricError, ClusterError) as error:
+        print(f"hw4grade grade: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     for result in results:
         name = report.submission_name(result.submission)
-        verdict = f"ERROR {result.error}" if result.error else \
-            f"{result.score:g} / {result.max_score:g}"
-        print(f"{name:<40} {verdict}")
+        print(f"{name:<40} {report.verdict(result)}")
     print(f"gradebook: {args.out / 'gradebook.csv'}")
+    print(f"feedback pages: {args.out / report.FEEDBACK_DIR}/; hand-graded items: fill in "
+          f"{args.out / report.MANUAL_TEMPLATE}, then run "
+          f"hw4grade gradebook {args.out} --manual FILE")
     return 0

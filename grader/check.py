@@ -86,8 +86,13 @@ def choose_isolation(options) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Grade one notebook and report it; see the module docstring for exit codes."""
+    from grader.batch import absolute
     from grader.public_oracle import grade_self_check
+    from grader.quiet import native_stderr_to, quiet_tensorflow
 
+    quiet_tensorflow()
+    args.rubric, args.mnist = absolute(args.rubric), absolute(args.mnist)
+    notebook = absolute(args.notebook)
     try:
         options = options_from_args(args)
     except RubricError as error:
@@ -95,9 +100,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not choose_isolation(options):
         return 2
-    with tempfile.TemporaryDirectory(prefix="hw4grade-check-") as cache:
+    with tempfile.TemporaryDirectory(prefix="hw4grade-check-") as cache, \
+            native_stderr_to(os.devnull):  # TensorFlow's native chatter, not for users
         options.mnist_npz = prepare_mnist(args.mnist, Path(cache))
-        result = grade_self_check(args.notebook, options, args.seed, grade_notebook)
+        result = grade_self_check(notebook, options, args.seed, grade_notebook)
+        result.submission = args.notebook  # named as the user named it
     if args.json:
         Path(args.json).write_text(result.to_json() + "\n", encoding="utf-8")
     print(render(result, args.format))

@@ -31,6 +31,8 @@ UNIT_ITEMS = ("leaky_relu", "sample_noise", "discriminator", "generator", "gan_l
 THEORY_ITEMS = ("optimal_d_gan", "optimal_d_lsgan", "vae_kl")
 CONVERGENCE_ITEMS = ("gan_convergence", "lsgan_convergence", "dcgan_convergence")
 MAX_COPIED_BYTES = 200 * 2**20  # files copied from the submission's folder into the sandbox
+# The quick-mode rule: convergence items are skipped, worth 0 of 0, in every report.
+QUICK_MODE_SKIP = "graded in --mode full only, where the grader trains each GAN itself"
 
 
 @dataclass
@@ -80,6 +82,8 @@ def failed_result(path: Path | str, options: Options, sha256: str | None,
     for item in options.rubric.items:
         if item.manual:
             result.items.append(score.manual(item))
+        elif item.id in CONVERGENCE_ITEMS and options.mode != "full":
+            result.items.append(score.skipped(item, QUICK_MODE_SKIP))
         else:
             result.items.append(ItemResult(item.id, 0.0, item.points, "error", reason))
     result.total()
@@ -96,70 +100,96 @@ def _readable_sha256(path: Path) -> str | None:
         return None
 
 
-def prepare_sandbox(notebook_path: Path, root: Path) -> Path:
-    """Copy the submission's folder (small regular files, no notebooks) into ``root/files``,
-    which the kernel's launch copies into its own writable folder."""
-    work = root / "files"
-    work.mkdir(parents=True)
-    copied = 0
+def companion_files(notebook_path: Path) -> list[Path]:
+    """The files of the submission's folder its kernel gets (small files, no notebooks)."""
+    chosen, copied = [], 0
     for entry in sorted(notebook_path.parent.iterdir()):
         if entry.is_symlink() or not entry.is_file() or entry.suffix == ".ipynb":
             continue
         size = entry.stat().st_size
         if copied + size > MAX_COPIED_BYTES:
             continue
-        shutil.copy2(entry, work / entry.name)
+        chosen.append(entry)
         copied += size
+    return chosen
+
+
+def prepare_sandbox(notebook_path: Path, root: Path) -> Path:
+    """Copy the submission's folder (small regular files, no notebooks) into ``root/files``,
+    which the kernel's launch copies into its own writable folder."""
+    work = root / "files"
+    work.mkdir(parents=True)
+    for entry in companion_files(notebook_path):
+        shutil.copy2(entry, work / entry.name)
     return work
 
 
 def grade_notebook(path: str | Path, options: Options, oracle,
                    label: str | None = None) -> SubmissionResult:
     """Grade one notebook; always returns a result (``label`` names it in reports)."""
-    path = Path(path)
+    return grade_notebook_at_seeds(path, options, oracle, [options.seed], label)[0]
+
+
+def grade_notebook_at_seeds(path: str | Path, options: Options, oracle, seeds: list[int],
+                            label: str | None = None) -> list[SubmissionResult]:
+    """Grade one notebook, executed once, with the hidden inputs of each seed in turn.
+
+    One result per seed, as ``grade_notebook`` with ``options.seed`` set to it would give,
+    except that the kernel (and so the notebook's own random state) is the first seed's:
+    this is how a test shows that a grade does not depend on the hidden draw.
+    """
+    folder = named_folder(Path(os.path.abspath(path)), label) if label else \
+        Path(os.path.abspath(path)).parent  # the folder named on the command line
     label = label or str(path)
+    path = Path(os.path.abspath(path))  # the kernel and its sandbox run elsewhere
     started = time.monotonic()
     if options.mnist_npz:  # the kernel sees the data set by this exact path
         options = replace(options, mnist_npz=Path(options.mnist_npz).resolve())
+    runs = [replace(options, seed=seed) for seed in seeds]
     try:
-        submission = load_submission(path, named_folder(path, label))
-    except SubmissionError as error:
-        return failed_result(label, options, _readable_sha256(path), str(error))
-    result = new_result(label, options, submission.sha256)
+        submission = load_submission(path, folder)
+    except SubmissionError as error:  # named as the caller named it, not by absolute path
+        message = str(error).replace(str(path), label)
+        return [failed_result(label, run, _readable_sha256(path), message) for run in runs]
+    results = [new_result(label, run, submission.sha256) for run in runs]
     root = Path(tempfile.mkdtemp(prefix="hw4grade-")).resolve()
     try:
-        _grade_in_sandbox(submission, options, oracle, root, result)
+        _grade_in_sandbox(submission, runs[0], oracle, root, results)
     except Exception as error:  # a grader fault: say so rather than lose the batch
         detail = traceback.format_exc(limit=-4)
         print(f"hw4grade: internal error grading {path}:\n{detail}", file=sys.stderr)
-        result = failed_result(label, options, submission.sha256,
-                               f"the grader failed on this submission ({error!r}); "
-                               "please report it to the course staff")
-        result.retry = True
+        results = [failed_result(label, run, submission.sha256,
+                                 f"the grader failed on this submission ({error!r}); "
+                                 "please report it to the course staff") for run in runs]
+        for result in results:
+            result.retry = True
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    result.timing["total"] = round(time.monotonic() - started, 2)
-    return result
+    for result in results:
+        result.timing["total"] = round(time.monotonic() - started, 2)
+    return results
 
 
 def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
-                      result: SubmissionResult) -> None:
+                      results: list[SubmissionResult]) -> None:
+    """Execute the notebook once, then probe and score it for each result's seed."""
     files = prepare_sandbox(submission.path, root)
     work, home, probe_dir = root / "work", root / "home", root / "probe"
     for folder in (work, home, probe_dir):
         folder.mkdir()
     sandbox = choose_sandbox(options.sandbox, options.device, options.gpu_index)
-    result.sandbox = sandbox.name
-    if sandbox.name == "none":
-        result.warnings.append("graded without a sandbox: the notebook's code ran with the "
-                               "grader's own rights")
+    for result in results:
+        result.sandbox = sandbox.name
+        if sandbox.name == "none":
+            result.warnings.append("graded without a sandbox: the notebook's code ran with "
+                                   "the grader's own rights")
     readable = (Path(options.mnist_npz).resolve(),) if options.mnist_npz else ()
     layout = Layout(root=root, files=files, workdir=work, home=home, exchange=(probe_dir,),
                     readable=readable)
     env = kernel_environment(home, options.device, options.threads, options.gpu_index)
     env.update(options.extra_env)
     profile = detect_profile(submission.notebook, options.profile)
-    result.profile = profile.label()
+    warnings = []
     config = {"seed": options.seed, "mnist_npz": str(options.mnist_npz or ""),
               "profile": profile.name}
     setup_code, after_cell = (), None
@@ -168,31 +198,43 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
         env.update(extra_env)
         written = tf1.write_stand_ins(files)
         if written:
-            result.warnings.append("the submission came without " + ", ".join(written)
-                                   + "; the grader supplied a stand-in so its check cells run")
-    rng = np.random.default_rng(options.seed)
-    rubric = options.rubric
+            warnings.append("the submission came without " + ", ".join(written)
+                            + "; the grader supplied a stand-in so its check cells run")
+        warnings.extend(tf1.part_notes(submission.notebook))
     clock = time.monotonic()
     with KernelSession(submission.notebook, work, options.bounds(), env, config,
                        setup_code=setup_code, after_cell=after_cell, sandbox=sandbox,
                        layout=layout) as session:
-        result.timing["kernel_start"] = round(time.monotonic() - clock, 2)
+        timing = {"kernel_start": round(time.monotonic() - clock, 2)}
         clock = time.monotonic()
         execution = session.run_notebook()
-        result.timing["execute"] = round(time.monotonic() - clock, 2)
-        result.cells = execution.cells
-        clock = time.monotonic()
+        timing["execute"] = round(time.monotonic() - clock, 2)
         prober = probe.Prober(session, probe_dir, timeout=options.probe_timeout,
                               profile=profile.name)
-        graded = {item.id: _grade_item(item, prober, rng, oracle) for item in rubric.items
-                  if item.id in UNIT_ITEMS + THEORY_ITEMS}
-        result.timing["probe"] = round(time.monotonic() - clock, 2)
-        if options.mode == "full":
-            clock = time.monotonic()
-            graded.update(_grade_convergence(prober, rng, options, graded))
-            result.timing["convergence"] = round(time.monotonic() - clock, 2)
+        for result in results:
+            result.profile = profile.label()
+            result.warnings.extend(warnings)
+            result.timing.update(timing)
+            result.cells = execution.cells
+            _probe_and_score(prober, replace(options, seed=result.seed), oracle, profile.name,
+                             execution, result)
+
+
+def _probe_and_score(prober: probe.Prober, options: Options, oracle, profile: str,
+                     execution, result: SubmissionResult) -> None:
+    """Probe the executed notebook with ``options.seed``'s hidden inputs; fill ``result``."""
+    rng = np.random.default_rng(options.seed)
+    rubric = options.rubric
+    clock = time.monotonic()
+    graded = {item.id: _grade_item(item, prober, rng, oracle) for item in rubric.items
+              if item.id in UNIT_ITEMS + THEORY_ITEMS}
+    result.timing["probe"] = round(time.monotonic() - clock, 2)
+    if options.mode == "full":
+        clock = time.monotonic()
+        graded.update(_grade_convergence(prober, rng, options, graded))
+        result.timing["convergence"] = round(time.monotonic() - clock, 2)
     graded["runs_clean"] = score.score_runs_clean(execution.cells, rubric.item("runs_clean"))
-    if profile.name == "tf1":
+    if profile == "tf1":
         graded = {item_id: tf1.speak(tf1.theory_left_to_instructor(item, item_id)
                                      if item_id in THEORY_ITEMS else item)
                   for item_id, item in graded.items()}
@@ -208,8 +250,7 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
         elif item.id in graded:
             result.items.append(graded[item.id])
         elif item.id in CONVERGENCE_ITEMS:
-            result.items.append(score.skipped(item, "graded in --mode full, where the grader "
-                                                    "trains each GAN itself"))
+            result.items.append(score.skipped(item, QUICK_MODE_SKIP))
         else:
             result.items.append(score.skipped(item, "not graded by this version of the grader"))
     result.total()
@@ -323,12 +364,18 @@ def count_gpus() -> int:
     return sum(1 for line in listing.splitlines() if line.startswith("GPU "))
 
 
-def options_from_args(args, workers: int = 1) -> Options:
-    """Build Options from parsed command-line arguments (the rubric is loaded here)."""
+def options_from_args(args, workers: int = 1, gpus: int | None = None) -> Options:
+    """Build Options from parsed command-line arguments (the rubric is loaded here).
+
+    ``gpus`` is the number of GPUs the notebooks can use (default: those of this machine).
+    """
     from grader.rubric import load_rubric, parse_size
 
     rubric = load_rubric(args.rubric)
-    gpus = count_gpus() if args.device in ("auto", "gpu") else 0
+    if args.device not in ("auto", "gpu"):
+        gpus = 0
+    elif gpus is None:
+        gpus = count_gpus()
     if args.device == "gpu" and gpus == 0:
         raise SystemExit("hw4grade: --device gpu, but no GPU is visible (nvidia-smi finds none)")
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
@@ -347,4 +394,4 @@ def prepare_mnist(path: str | None, cache_dir: Path) -> Path:
     """Resolve MNIST once (printing the source) and give the npz a kernel loads."""
     from grader.mnist import kernel_npz
 
-    return kernel_npz(path, cache_dir)
+    return Path(os.path.abspath(kernel_npz(path, cache_dir)))  # a kernel runs elsewhere

@@ -1,4 +1,11 @@
-"""``hw4grade gradebook``: rebuild OUT/gradebook.csv from results, merging hand-graded scores."""
+"""``hw4grade gradebook``: rebuild OUT/gradebook.csv from OUT/results, merging hand-graded scores.
+
+The instructor fills in ``OUT/manual-template.csv`` (written by ``hw4grade grade``: a
+``submission`` column and one column per hand-graded item) and passes it with
+``--manual``. Its scores are checked against the results, merged into ``OUT/manual.csv``
+(the record of every merge: a later file adds to it or corrects it, an empty cell changes
+nothing), and applied to every result, feedback page and the gradebook.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,8 @@ import sys
 from pathlib import Path
 
 from grader import report
-from grader.rubric import RubricError, load_rubric
+from grader.result import SubmissionResult
+from grader.rubric import Rubric, RubricError, load_rubric
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,32 +23,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="the output folder of hw4grade grade")
     parser.add_argument("--manual", type=Path, metavar="CSV",
                         help="hand-graded scores: a 'submission' column and one column per "
-                             "manual item (problem1_derivation, problem2_derivation)")
-    parser.add_argument("--rubric", help="rubric file (default: the shipped rubric.yaml)")
+                             "hand-graded item (problem1_derivation, problem2_derivation); "
+                             "OUT/manual-template.csv is one to fill in")
+    parser.add_argument("--rubric", type=Path,
+                        help="rubric file (default: the shipped rubric.yaml)")
+
+
+def rebuild(out: Path, results: list[SubmissionResult], rubric: Rubric,
+            new_scores: report.ManualScores | None = None) -> list[SubmissionResult]:
+    """Merge ``new_scores`` into ``OUT/manual.csv``, apply the record to every result and
+    rewrite results, feedback pages, the manual template and the gradebook."""
+    record = report.read_manual_record(out, rubric)
+    if new_scores:
+        record = report.merge_manual_record(record, new_scores)
+        report.write_manual_record(out, record, rubric)
+    merged = []
+    for result in results:
+        points = record.get(result.submission)
+        if points:
+            result = report.apply_manual_scores(result, points)
+            report.write_result_json(result, out)
+            report.write_feedback(result, out)
+        merged.append(result)
+    report.write_manual_template(merged, out, rubric, record)
+    report.write_gradebook(merged, out / "gradebook.csv", rubric)
+    return merged
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write OUT/gradebook.csv, and OUT/gradebook-final.csv when --manual is given."""
+    """Rebuild the gradebook (merging ``--manual`` first); exit 2 on bad input."""
+    out = args.out.resolve()
     try:
-        rubric = load_rubric(args.rubric)
+        rubric = load_rubric(args.rubric.resolve() if args.rubric else None)
     except RubricError as error:
         print(f"hw4grade gradebook: {error}", file=sys.stderr)
         return 2
     problems: list[str] = []
-    results = report.read_results(args.out, problems=problems)
+    results = report.read_results(out, problems=problems)
     for problem in problems:
-        print(f"hw4grade gradebook: skipped {problem}", file=sys.stderr)
+        print(f"hw4grade gradebook: {problem}", file=sys.stderr)
     if not results:
-        print(f"hw4grade gradebook: no results in {args.out / report.RESULTS_DIR}", file=sys.stderr)
+        print(f"hw4grade gradebook: no results in {args.out / report.RESULTS_DIR} "
+              "(run hw4grade grade with --out there first)", file=sys.stderr)
         return 2
-    gradebook = report.write_gradebook(results, args.out / "gradebook.csv", rubric)
-    print(f"wrote {gradebook} ({len(results)} submissions)")
-    if args.manual:
-        try:
-            final = report.merge_manual_scores(gradebook, args.manual,
-                                               args.out / "gradebook-final.csv", rubric)
-        except (report.ManualScoreError, OSError) as error:
-            print(f"hw4grade gradebook: {error}", file=sys.stderr)
-            return 1
-        print(f"wrote {final}")
+    try:
+        new_scores = None
+        if args.manual:
+            new_scores = report.read_manual_scores(
+                args.manual, results, rubric, known_from=f"{args.out / report.RESULTS_DIR}")
+        merged = rebuild(out, results, rubric, new_scores)
+    except report.ManualScoreError as error:
+        print("hw4grade gradebook: nothing merged:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    if new_scores is not None:
+        count = sum(len(points) for points in new_scores.values())
+        print(f"merged {count} hand-graded score(s) from {args.manual} into "
+              f"{args.out / report.MANUAL_RECORD}")
+    for result in merged:
+        print(f"{report.submission_name(result.submission):<40} {report.verdict(result)}")
+    print(f"gradebook: {args.out / 'gradebook.csv'}")
     return 0

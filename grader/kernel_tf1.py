@@ -12,8 +12,11 @@ It sets up:
   and the ``tf.contrib.layers`` initializer they used;
 * a training budget: every ``Session.run`` that fetches an optimizer's update op counts
   as a step, and a run past the budget raises ``TrainingBudgetReached`` in the cell;
-* a record of ``discriminator`` and ``generator`` after every cell, because the DCGAN part
-  of these notebooks defines them again under the same names.
+* a record of the graded functions after every cell, with the part of the notebook (MLP
+  GAN, LSGAN, DCGAN, WGAN-GP, extra credit: ``CONFIG["cell_parts"]``, read from the
+  headings by the grader) each definition belongs to, because the DCGAN part defines
+  ``discriminator`` and ``generator`` again under the same names, and the 2017 WGAN-GP
+  part a third time (and may redefine others, such as ``get_solvers``).
 """
 
 import sys
@@ -21,9 +24,12 @@ import types
 
 import numpy as np
 
-CONFIG: dict = {}  # replaced by the grader: dcgan_start (a cell index or None)
+CONFIG: dict = {}  # replaced by the grader: cell_parts (the part of every notebook cell)
 
-REDEFINED = ("discriminator", "generator")  # the names the DCGAN part defines again
+NETWORKS = ("discriminator", "generator")  # the names the DCGAN part defines again
+GRADED = (*NETWORKS, "leaky_relu", "sample_noise", "gan_loss", "get_solvers", "lsgan_loss",
+          "optimal_d_gan", "optimal_d_lsgan", "vae_kl")
+HOMEWORK_PARTS = ("gan", "lsgan", "dcgan")  # the parts after these are extra credit
 _definitions: dict = {}  # name -> [(cell index, function)], in the order they appeared
 _train_ops: set = set()
 _steps = {"cell": 0}
@@ -180,9 +186,9 @@ def _reset_steps(*_args) -> None:
 
 
 def record(cell_index: int) -> None:
-    """Note the networks' functions as they stand after the notebook's cell ``cell_index``."""
+    """Note the graded functions as they stand after the notebook's cell ``cell_index``."""
     namespace = get_ipython().user_ns  # noqa: F821 - defined in the kernel
-    for name in REDEFINED:
+    for name in GRADED:
         value = namespace.get(name)
         if value is None or not callable(value):
             continue
@@ -191,36 +197,62 @@ def record(cell_index: int) -> None:
             seen.append((cell_index, value))
 
 
+def _part(cell_index: int) -> str:
+    parts = CONFIG.get("cell_parts") or []
+    return parts[cell_index] if 0 <= cell_index < len(parts) else "gan"
+
+
+def _defined_in(name: str, parts) -> list:
+    """The functions ``name`` was bound to by cells of ``parts``, in order."""
+    return [fn for index, fn in _definitions.get(name, []) if _part(index) in parts]
+
+
+def _in_namespace(name: str):
+    value = get_ipython().user_ns.get(name)  # noqa: F821 - defined in the kernel
+    return value if callable(value) else None
+
+
+def _final_version(name: str):
+    """A graded function other than the networks: its last definition in the homework's
+    parts, else the first it had (only defined further down), else the namespace's."""
+    homework = _defined_in(name, HOMEWORK_PARTS)
+    if homework:
+        return homework[-1]
+    seen = _definitions.get(name, [])
+    return seen[0][1] if seen else _in_namespace(name)
+
+
+def _network(name: str, dcgan: bool):
+    """The MLP (``dcgan`` False) or DCGAN definition of ``discriminator`` or ``generator``."""
+    if "dcgan" in (CONFIG.get("cell_parts") or []):
+        chosen = _defined_in(name, ("dcgan",) if dcgan else ("gan", "lsgan"))
+        return chosen[-1] if chosen else None
+    seen = _defined_in(name, HOMEWORK_PARTS)  # no DCGAN heading: by order, as the grader says
+    if dcgan:
+        return seen[1] if len(seen) > 1 else None
+    if seen:
+        return seen[0]
+    return None if _definitions.get(name) else _in_namespace(name)
+
+
 def resolve(name: str):
     """The function a graded name means in a TF1 notebook, or None.
 
-    ``dc_discriminator`` / ``dc_generator`` are the DCGAN part's ``discriminator`` /
-    ``generator`` (cells from ``dcgan_start`` on; without that heading, a second definition);
-    the plain names are the definitions before it. Every other name is looked up in the
-    notebook's namespace as it stands at the end.
+    Each definition belongs to the part of the notebook its cell is in. ``dc_discriminator``
+    and ``dc_generator`` are the last ``discriminator`` / ``generator`` of the DCGAN part;
+    the plain names the last one before it. Without a DCGAN heading the parts cannot be
+    told apart: the second definition ahead of the extra-credit parts is taken for the DCGAN
+    one (the grader says so in the result). Every other name is its last definition in the
+    homework's parts (a WGAN-GP or extra-credit redefinition is never graded), or, when it
+    has none there, the first definition the notebook made.
     """
-    namespace = get_ipython().user_ns  # noqa: F821
-    start = CONFIG.get("dcgan_start")
-    if name not in REDEFINED and name[3:] not in REDEFINED:  # the notebook's final version
-        value = namespace.get(name)
-        return value if callable(value) else None
-    if name.startswith("dc_"):
-        if callable(namespace.get(name)):
-            return namespace[name]
-        seen = _definitions.get(name[3:], [])
-        later = [fn for index, fn in seen if start is not None and index >= start]
-        if start is None and len(seen) > 1:
-            later = [fn for _, fn in seen[1:]]
-        return later[-1] if later else None
-    seen = _definitions.get(name, [])
-    if start is None:
-        earlier = [fn for _, fn in seen[:1]]
-    else:
-        earlier = [fn for index, fn in seen if index < start]
-    if earlier:
-        return earlier[-1]
-    value = namespace.get(name)
-    return value if callable(value) else None
+    if name.startswith("dc_") and _in_namespace(name) is not None:
+        return _in_namespace(name)
+    if name in NETWORKS:
+        return _network(name, dcgan=False)
+    if name.startswith("dc_") and name[3:] in NETWORKS:
+        return _network(name[3:], dcgan=True)
+    return _final_version(name)
 
 
 def setup() -> None:

@@ -127,10 +127,19 @@ def keras_cache_file() -> Path:
 
 
 def download_with_keras() -> Mnist:
-    """Let Keras download MNIST (needs internet)."""
+    """Let Keras download MNIST (needs internet). Keras's own progress messages are dropped
+    (the caller says which source was used); stdout may carry a command's machine-readable
+    output."""
+    import contextlib
+    import io
+
+    from grader.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
     import keras
 
-    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    with contextlib.redirect_stdout(io.StringIO()):
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     return Mnist(x_train, y_train, x_test, y_test, source="Keras download",
                  location=str(keras_cache_file()))
 
@@ -170,8 +179,11 @@ def load_mnist(path: str | os.PathLike | None = None, *, allow_download: bool = 
                 mnist = download_with_keras()
             except Exception as error:  # no network, a proxy error, a broken cache ...
                 if verbose:
-                    print(f"MNIST download failed ({str(error)[:120]}); "
-                          "using the embedded sample", file=sys.stderr)
+                    reason = " ".join(str(error).split())
+                    if len(reason) > 160:
+                        reason = reason[:160].rsplit(" ", 1)[0] + " ..."
+                    print(f"MNIST download failed ({reason}); using the embedded sample",
+                          file=sys.stderr)
         if mnist is None:
             mnist = load_embedded_sample()
     if verbose:

@@ -86,6 +86,14 @@ class ReferenceOracle:
         """Parameters of the reference model, batch-norm statistics included."""
         return sum(int(np.prod(v.shape)) for v in self.build(item, kwargs).weights)
 
+    def layer_specs(self, item: str, kwargs: dict[str, Any]) -> list[tuple]:
+        """The reference model's layers in order: ``(kind, weight shapes, output shape)``,
+        shapes as tuples of ints (-1 for the batch dimension)."""
+        return [(type(layer).__name__,
+                 [tuple(int(d) for d in w.shape) for w in layer.weights],
+                 tuple(-1 if d is None else int(d) for d in layer.output.shape))
+                for layer in self.build(item, kwargs).layers]
+
 
 def reference_available() -> bool:
     """True when the instructor's ``reference`` package is installed."""

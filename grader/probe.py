@@ -146,23 +146,38 @@ def _array(key: str) -> dict[str, Any]:
 # -- hidden inputs and calls, one function per unit ------------------------------------------
 
 
-def probe_leaky_relu(prober: Prober, rng: np.random.Generator) -> Observation:
-    """Several shapes and alphas, including the default alpha."""
+def leaky_relu_inputs(rng: np.random.Generator) -> list[tuple[np.ndarray, float | None]]:
+    """Three (x, alpha) cases: the default alpha and two passed in, of three shapes.
+
+    Every x holds a zero, negative and positive values, and no drawn alpha is near the
+    default 0.01, so a wrong slope or an ignored alpha fails the same cases at every seed.
+    """
     shapes = [(int(rng.integers(20, 60)),), (int(rng.integers(3, 9)), int(rng.integers(5, 12))),
               (2, int(rng.integers(2, 6)), int(rng.integers(3, 7)))]
     alphas = [None, float(np.round(rng.uniform(0.1, 0.3), 3)),
               float(np.round(rng.uniform(0.4, 0.9), 3))]
-    inputs, calls = {}, []
-    for index, (shape, alpha) in enumerate(zip(shapes, alphas)):
+    cases = []
+    for shape, alpha in zip(shapes, alphas):
         x = (rng.normal(size=shape) * 5).astype(np.float32)
         x.flat[0] = 0.0
+        x.flat[1] = -abs(x.flat[1]) - 0.5
+        x.flat[2] = abs(x.flat[2]) + 0.5
+        cases.append((x, alpha))
+    return cases
+
+
+def probe_leaky_relu(prober: Prober, rng: np.random.Generator) -> Observation:
+    """Several shapes and alphas, including the default alpha."""
+    cases = leaky_relu_inputs(rng)
+    inputs, calls = {}, []
+    for index, (x, alpha) in enumerate(cases):
         inputs[f"x{index}"] = x
         kwargs = {} if alpha is None else {"alpha": alpha}
         calls.append({"action": "call", "function": "leaky_relu", "args": [_tensor(f"x{index}")],
                       "kwargs": kwargs})
     outputs = prober.request(calls, inputs)
-    return Observation("leaky_relu", calls=[{"x": inputs[f"x{i}"], "alpha": a}
-                                            for i, a in enumerate(alphas)], outputs=outputs)
+    return Observation("leaky_relu", calls=[{"x": x, "alpha": alpha} for x, alpha in cases],
+                       outputs=outputs)
 
 
 def probe_sample_noise(prober: Prober, rng: np.random.Generator) -> Observation:
@@ -176,18 +191,64 @@ def probe_sample_noise(prober: Prober, rng: np.random.Generator) -> Observation:
     return Observation("sample_noise", calls=[{"shape": s} for s in sizes], outputs=outputs)
 
 
+# The three loss cases: the scale of the scores, their clip, whether the real batch is the
+# smaller one, and (mean, spread) of the real and of the fake scores in units of the scale.
+# Moderate and wide scores stay where even sigmoid-then-log in float32 is accurate (|s| <= 7:
+# its rounding error stays below the tolerance); the extreme case always holds +-100 in both
+# batches, where that form gives inf. So a naive loss fails the extreme case at every seed,
+# and no other.
+LOSS_CASE_DRAWS = ((1.0, 4.0, True, (1.0, 0.5), (0.0, 1.0)),
+                   (3.0, 7.0, False, (1.5, 1.0), (0.0, 0.5)),
+                   (100.0, 100.0, True, (0.5, 0.5), (-0.25, 0.3)))
+LOSS_SIZE_RATIO = 2  # the larger batch is at least this many times the smaller one
+LOSS_TERM_GAP = 0.1  # the real and fake terms' means differ by at least this fraction
+
+
+def _term_means(real: np.ndarray, fake: np.ndarray) -> list[tuple[float, float]]:
+    """Pairs of per-batch means a mistake could confuse: the GAN and LSGAN terms of D for the
+    real and the fake batch, and the G term computed from either batch."""
+    r, f = real.astype(np.float64).ravel(), fake.astype(np.float64).ravel()
+    softplus = lambda v: np.logaddexp(0.0, v)  # noqa: E731 - -log sigmoid(-v)
+    return [(softplus(-r).mean(), softplus(f).mean()),
+            (((r - 1) ** 2).mean(), (f ** 2).mean()),
+            (softplus(-r).mean(), softplus(-f).mean()),
+            (((r - 1) ** 2).mean(), ((f - 1) ** 2).mean()),
+            (r.mean(), f.mean())]
+
+
+def loss_case_separates(real: np.ndarray, fake: np.ndarray) -> bool:
+    """True when the batches have sizes in a ratio of LOSS_SIZE_RATIO or more and every pair
+    of ``_term_means`` differs by LOSS_TERM_GAP of its size: then averaging the two batches
+    together, swapping them or taking G from the real batch is wrong by far more than the
+    tolerance, whatever the drawn values."""
+    small, large = sorted((len(real), len(fake)))
+    if large < LOSS_SIZE_RATIO * small:
+        return False
+    return all(abs(a - b) >= LOSS_TERM_GAP * max(abs(a) + abs(b), 1.0)
+               for a, b in _term_means(real, fake))
+
+
 def _loss_inputs(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Real and fake scores of unequal batch sizes: moderate, wide, and extreme (+-100)."""
+    """Real and fake scores of unequal batch sizes: moderate, wide, and extreme (+-100).
+
+    Only the values depend on the seed; which mistakes each case exposes does not (see
+    ``LOSS_CASE_DRAWS`` and ``loss_case_separates``). Real scores lean positive, as a
+    discriminator's do; a draw that does not separate is drawn again (rarely).
+    """
     pairs = []
-    for scale in (1.0, 6.0, 100.0):
-        n_real, n_fake = int(rng.integers(8, 40)), int(rng.integers(41, 90))
-        if rng.random() < 0.5:
-            n_real, n_fake = n_fake, n_real
-        real = (rng.normal(size=(n_real, 1)) * scale).astype(np.float32)
-        fake = (rng.normal(size=(n_fake, 1)) * scale).astype(np.float32)
-        if scale == 100.0:
-            real[:2, 0], fake[:2, 0] = [100.0, -100.0], [-100.0, 100.0]
-            real, fake = np.clip(real, -100, 100), np.clip(fake, -100, 100)
+    for scale, clip, real_smaller, (real_loc, real_sd), (fake_loc, fake_sd) in LOSS_CASE_DRAWS:
+        while True:
+            n_small = int(rng.integers(8, 21))
+            n_large = int(rng.integers(max(41, LOSS_SIZE_RATIO * n_small), 91))
+            n_real, n_fake = (n_small, n_large) if real_smaller else (n_large, n_small)
+            real = rng.normal(real_loc * scale, real_sd * scale, size=(n_real, 1))
+            fake = rng.normal(fake_loc * scale, fake_sd * scale, size=(n_fake, 1))
+            real, fake = np.clip(real, -clip, clip), np.clip(fake, -clip, clip)
+            if scale == 100.0:
+                real[:2, 0], fake[:2, 0] = [100.0, -100.0], [-100.0, 100.0]
+            real, fake = real.astype(np.float32), fake.astype(np.float32)
+            if loss_case_separates(real, fake):
+                break
         pairs.append((real, fake))
     return pairs
 
@@ -205,10 +266,22 @@ def probe_loss(prober: Prober, rng: np.random.Generator, item: str) -> Observati
     return Observation(item, calls=[{"real": r, "fake": f} for r, f in pairs], outputs=outputs)
 
 
+def solver_settings(rng: np.random.Generator) -> dict[str, float]:
+    """A learning rate and beta1 for ``get_solvers``, never near a value code might hard-code.
+
+    The learning rate has three significant digits, the last not 0 (so never 1e-3, 2e-4,
+    2.5e-4 ...) and stays below 7e-4; beta1 lies in [0.1, 0.4] (never 0, 0.5 or 0.9).
+    """
+    while True:
+        learning_rate = float(f"{10 ** rng.uniform(-4.5, -3.15):.3g}")
+        if round(learning_rate / 10 ** np.floor(np.log10(learning_rate)) * 100) % 10:
+            break
+    return {"learning_rate": learning_rate, "beta1": float(np.round(rng.uniform(0.1, 0.4), 2))}
+
+
 def probe_get_solvers(prober: Prober, rng: np.random.Generator) -> Observation:
     """Call with drawn, non-default settings and with the defaults."""
-    settings = {"learning_rate": float(f"{10 ** rng.uniform(-4.5, -2.7):.3g}"),
-                "beta1": float(np.round(rng.uniform(0.1, 0.4), 2))}
+    settings = solver_settings(rng)
     calls = [{"action": "solvers", "function": "get_solvers", "kwargs": settings},
              {"action": "solvers", "function": "get_solvers", "kwargs": {}}]
     outputs = prober.request(calls, {})
@@ -234,10 +307,16 @@ def match_variables(reference_shapes: list[tuple[int, ...]],
     return mapping if len(used) == len(student_shapes) else None
 
 
+def draw_noise_dim(rng: np.random.Generator) -> int:
+    """The noise dimension a generator is built with: 5 to 12, never the 4 of the notebook's
+    own parameter check nor the 96 of its training (a hard-coded one fails at every seed)."""
+    return int(rng.integers(5, 13))
+
+
 def probe_model(prober: Prober, rng: np.random.Generator, item: str, oracle) -> Observation:
     """Build the student's model, read its variables, then run it with the reference weights."""
     builder, takes_noise = MODEL_ITEMS[item]
-    kwargs = {"noise_dim": int(rng.integers(3, 13))} if takes_noise else {}
+    kwargs = {"noise_dim": draw_noise_dim(rng)} if takes_noise else {}
     width = kwargs.get("noise_dim", 784)
     batch = int(rng.integers(5, 40))
     x = rng.uniform(-1, 1, size=(batch, width)).astype(np.float32)

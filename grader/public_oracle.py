@@ -115,6 +115,8 @@ def _encode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
         name = f"a{len(arrays)}"
         arrays[name] = value
         return {"array": name}
+    if isinstance(value, str):
+        return {"str": value}
     if isinstance(value, (bool, np.bool_)):
         return {"bool": bool(value)}
     if isinstance(value, (int, np.integer)):
@@ -133,6 +135,8 @@ def _decode(data: Any, arrays: Any) -> Any:
     kind, payload = next(iter(data.items()))
     if kind == "array":
         return np.array(arrays[payload])
+    if kind == "str":
+        return str(payload)
     if kind == "bool":
         return bool(payload)
     if kind == "int":
@@ -277,8 +281,14 @@ class RecordingOracle:
         return self._ask("model_output", (item, kwargs, weights, x), item)
 
     def parameter_count(self, item: str, kwargs: dict[str, Any]) -> int:
-        """The reference model's parameter count, recorded."""
+        """The reference model's parameter count, recorded (with its layer list, which a
+        wrong model's feedback needs)."""
+        self.layer_specs(item, kwargs)
         return self._ask("parameter_count", (item, kwargs), item)
+
+    def layer_specs(self, item: str, kwargs: dict[str, Any]) -> list[tuple]:
+        """The reference model's layers, recorded."""
+        return self._ask("layer_specs", (item, kwargs), item)
 
 
 class ReplayOracle:
@@ -335,6 +345,10 @@ class ReplayOracle:
     def parameter_count(self, item: str, kwargs: dict[str, Any]) -> int:
         """The recorded parameter count of the reference model."""
         return self._answer("parameter_count", (item, kwargs), item)
+
+    def layer_specs(self, item: str, kwargs: dict[str, Any]) -> list[tuple]:
+        """The recorded layer list of the reference model."""
+        return self._answer("layer_specs", (item, kwargs), item)
 
 
 def load_public_oracle(directory: Path | None = None) -> ReplayOracle | None:

@@ -422,7 +422,12 @@ def run_gradescope(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``release`` or ``gradescope-package``; exit 2 with a message when it cannot."""
+    import os
+
     action = run_release if args.command == "release" else run_gradescope
+    for name in ("out", "solution", "template", "mnist"):  # relative to where it is run
+        if getattr(args, name, None) is not None:
+            setattr(args, name, Path(os.path.abspath(getattr(args, name))))
     try:
         return action(args)
     except ReleaseError as error:

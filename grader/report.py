@@ -6,10 +6,11 @@
 * Gradescope's ``results.json`` and GitHub Classroom's base64 runner payload.
 * a compact text report for the terminal.
 
-Scores shown to students are computed here from the items, never copied from elsewhere:
-the autograded score is the sum of the graded items' points, or 0 when the notebook could
-not be graded at all (``result.error``). Items with status ``manual`` are pending hand
-grading; they appear as pending and count towards no autograded total.
+Totals follow the one score rule of ``grader.result`` (``SubmissionResult.total`` and
+``score_text``): every report prints the same numbers in the same words. Items graded by
+hand are pending (status ``manual``) until merged (status ``hand_graded``); they count
+towards no autograded total. Hand-graded scores merged by ``hw4grade gradebook --manual``
+are kept in ``OUT/manual.csv`` and applied to every result written afterwards.
 
 Everything that comes from a submission (messages, error text, warnings, even its path)
 is treated as hostile: escaped in HTML and Markdown, stripped of control characters in
@@ -36,12 +37,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from grader.result import CellResult, ItemResult, SubmissionResult
+from grader.result import CellResult, ItemResult, SubmissionResult, format_points
 from grader.rubric import Rubric
 
 RESULTS_DIR = "results"
 FEEDBACK_DIR = "feedback"
 INFO_COLUMNS = ("status", "error", "seed", "mode", "profile", "notebook_sha256")
+TOTAL_COLUMNS = ("score", "max_score", "pending_max")
+MANUAL_RECORD = "manual.csv"  # the hand-graded scores merged so far
+MANUAL_TEMPLATE = "manual-template.csv"  # what an instructor fills in
 PENDING = "pending (graded by hand)"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -115,6 +119,8 @@ def _atomic_write_text(path: Path, text: str) -> Path:
 def write_result_json(result: SubmissionResult, out_dir: str | Path) -> Path:
     """Write ``OUT/results/<name>.json`` atomically and return its path."""
     path = Path(out_dir) / RESULTS_DIR / f"{submission_name(result.submission)}.json"
+    result = replace(result)
+    result.total()  # the stored totals are the score rule's, whatever the caller did
     return _atomic_write_text(path, result.to_json() + "\n")
 
 
@@ -143,14 +149,11 @@ def read_results(out_dir: str | Path, problems: list[str] | None = None) -> list
 # --------------------------------------------------------------------------- shared helpers
 
 
-def _fmt(value: float) -> str:
-    """Points as short text: 5.0 -> '5', 2.5 -> '2.5', at most 4 decimals."""
-    text = f"{round(value, 4):.4f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
+_fmt = format_points
 
 
 def _is_manual(item: ItemResult) -> bool:
-    return item.status == "manual"
+    return item.by_hand
 
 
 def _graded_items(result: SubmissionResult) -> list[ItemResult]:
@@ -158,17 +161,14 @@ def _graded_items(result: SubmissionResult) -> list[ItemResult]:
 
 
 def _autograded_score(result: SubmissionResult) -> float:
-    """The autograded points: 0 when the notebook could not be graded."""
-    if result.error is not None:
-        return 0.0
-    return round(sum(item.points for item in _graded_items(result)), 4)
+    return result.autograded_score()
 
 
 def _autograded_max(result: SubmissionResult) -> float:
-    return round(sum(item.max_points for item in _graded_items(result)), 4)
+    return result.autograded_max()
 
 
-def _pending_max(result: SubmissionResult) -> float:
+def _by_hand_max(result: SubmissionResult) -> float:
     return round(sum(item.max_points for item in result.items if _is_manual(item)), 4)
 
 
@@ -188,11 +188,13 @@ def _full_marks(item: ItemResult) -> bool:
 
 
 def _status_label(item: ItemResult) -> str:
-    return PENDING if _is_manual(item) else item.status
+    if item.pending:
+        return PENDING
+    return "graded by hand" if item.status == "hand_graded" else item.status
 
 
 def _points_label(item: ItemResult, pending: str = "\u2013") -> str:
-    points = pending if _is_manual(item) else _fmt(item.points)
+    points = pending if item.pending else _fmt(item.points)
     return f"{points} / {_fmt(item.max_points)}"
 
 
@@ -206,8 +208,24 @@ def _one_line(text: str | None, limit: int = 200) -> str:
 
 
 def _failed_cells(result: SubmissionResult) -> list[CellResult]:
-    """Cells that did not finish normally; cells skipped after a failure are counted apart."""
-    return [cell for cell in result.cells if cell.status not in ("ok", "skipped")]
+    """Cells that failed; cells skipped after a failure and cells stopped by the training
+    budget are shown apart."""
+    return [cell for cell in result.cells if cell.status not in ("ok", "skipped", "budget")]
+
+
+def _budget_cells(result: SubmissionResult) -> list[CellResult]:
+    """Cells the grader's training budget stopped, as planned (not the student's error)."""
+    return [cell for cell in result.cells if cell.status == "budget"]
+
+
+BUDGET_TITLE = "Training cells stopped by the grader's step budget"
+BUDGET_NOTE = ("The grader stops the notebook's own training after a fixed number of steps "
+               "so that grading stays short. This is expected, not an error, and costs no "
+               "points: cell(s) {cells}.")
+
+
+def _budget_note(cells: list[CellResult]) -> str:
+    return BUDGET_NOTE.format(cells=", ".join(str(cell.index) for cell in cells))
 
 
 def _skipped_cells(result: SubmissionResult) -> int:
@@ -258,40 +276,35 @@ def _footer_fields(result: SubmissionResult) -> list[tuple[str, str]]:
 
 
 def _total_sentence(result: SubmissionResult) -> str:
-    text = f"{_fmt(_autograded_score(result))} / {_fmt(_autograded_max(result))} autograded"
-    pending = _pending_max(result)
-    if pending:
-        text += f"; {_fmt(pending)} more points {PENDING}"
-    return text
+    return result.score_text()
 
 
 # --------------------------------------------------------------------------- gradebook
 
 
-def _row_status(error: str, manual_values: Iterable[str]) -> str:
-    if error:
-        return "error"
-    return "pending" if any(not value.strip() for value in manual_values) else "graded"
+def _gradebook_cell(item: ItemResult | None, result: SubmissionResult) -> str:
+    """An item's points as the gradebook shows them: empty when pending, skipped or not
+    graded at all."""
+    if item is None or item.pending or item.status == "skipped":
+        return ""
+    if result.error is not None and not item.by_hand:
+        return ""
+    return _fmt(item.points)
 
 
 def _gradebook_row(result: SubmissionResult, rubric: Rubric) -> list[str]:
     by_id = {item.id: item for item in result.items}
-    values = []
-    for rubric_item in rubric.items:
-        item = by_id.get(rubric_item.id)
-        graded = item is not None and not _is_manual(item) and result.error is None
-        values.append(_fmt(item.points) if graded else "")
-    manual_values = [v for v, it in zip(values, rubric.items) if it.manual]
+    values = [_gradebook_cell(by_id.get(rubric_item.id), result) for rubric_item in rubric.items]
     error = _one_line(result.error) if result.error is not None else ""
     if error[:1] in ("=", "+", "-", "@"):
         error = "'" + error  # a spreadsheet must not run a formula written by a student
-    score = sum(float(value) for value in values if value)
+    pending = [by_id[it.id].pending for it in rubric.items if it.manual and it.id in by_id]
+    status = "error" if error else "pending" if any(pending) else "graded"
     return [
         result.submission,
-        _fmt(score),
-        _fmt(rubric.max_score),
+        *map(_fmt, result.totals()),
         *values,
-        _row_status(error, manual_values),
+        status,
         error,
         str(result.seed),
         result.mode,
@@ -301,8 +314,9 @@ def _gradebook_row(result: SubmissionResult, rubric: Rubric) -> list[str]:
 
 
 def gradebook_columns(rubric: Rubric) -> list[str]:
-    """The gradebook's header: submission, totals, one column per rubric item, then info."""
-    return ["submission", "score", "max_score", *(item.id for item in rubric.items), *INFO_COLUMNS]
+    """The gradebook's header: submission, the totals (``score`` out of ``max_score``, with
+    ``pending_max`` points still to grade by hand), one column per rubric item, then info."""
+    return ["submission", *TOTAL_COLUMNS, *(item.id for item in rubric.items), *INFO_COLUMNS]
 
 
 def _csv_text(rows: Iterable[Sequence[str]]) -> str:
@@ -374,91 +388,129 @@ def _check_manual_header(header: list[str], path: Path, rubric: Rubric) -> list[
     return problems
 
 
-def _recompute(row: dict[str, str], rubric: Rubric, path: Path, number: int) -> list[str]:
-    """Refresh ``score`` and ``status`` of a gradebook row; return problems found in it."""
-    problems, score = [], 0.0
-    for item in rubric.items:
-        text = row.get(item.id, "").strip()
-        if not text:
-            continue
-        try:
-            score += _parse_points(text, item.points)
-        except ValueError as error:
-            problems.append(f"{path}: row {number}, column '{item.id}': {error}")
-    row["score"] = _fmt(score)
-    manual_values = [row.get(item.id, "") for item in rubric.items if item.manual]
-    row["status"] = _row_status(row.get("error", ""), manual_values)
-    return problems
-
-
-def _submission_index(rows: list[dict[str, str]]) -> dict[str, int]:
-    """Row position by submission path and by its ``submission_name``; paths win."""
-    index = {submission_name(row["submission"]): position for position, row in enumerate(rows)}
-    index.update((row["submission"], position) for position, row in enumerate(rows))
+def _result_index(results: Sequence[SubmissionResult]) -> dict[str, str]:
+    """Submission by its path and by its ``submission_name``; paths win."""
+    index = {submission_name(r.submission): r.submission for r in results}
+    index.update((r.submission, r.submission) for r in results)
     return index
 
 
-def merge_manual_scores(
-    gradebook_csv: str | Path, manual_csv: str | Path, out_csv: str | Path, rubric: Rubric
-) -> Path:
-    """Fill hand-graded item columns of a gradebook from an instructor's CSV.
+ManualScores = dict[str, dict[str, float]]  # submission -> hand-graded item id -> points
 
-    ``manual_csv`` has a ``submission`` column (the gradebook's value, or the
-    ``submission_name`` of it) and any hand-graded item ids. Empty cells leave an item
-    pending. Totals and status are recomputed and the gradebook is written to
-    ``out_csv`` (which may be ``gradebook_csv``). Nothing is written when any cell is
-    wrong: ``ManualScoreError`` then lists every problem by file, row and column.
+
+def read_manual_scores(manual_csv: str | Path, results: Sequence[SubmissionResult],
+                       rubric: Rubric, known_from: str = "the results") -> ManualScores:
+    """Hand-graded points from an instructor's CSV, checked against the results.
+
+    The CSV has a ``submission`` column (a submission as the gradebook names it, or its
+    file stem in ``results/``) and one column per hand-graded item id; an empty cell
+    leaves that item as it was. ``ManualScoreError`` lists every problem found, by file,
+    row and column: an unknown submission or column, a value that is not a number or out
+    of the item's range, a submission given twice.
     """
-    gradebook_path, manual_path = Path(gradebook_csv), Path(manual_csv)
-    header, rows = _read_csv(gradebook_path)
-    missing = [name for name in gradebook_columns(rubric) if name not in header]
-    if missing:
-        raise ManualScoreError(
-            [f"{gradebook_path}: row 1: missing column(s) {', '.join(missing)}"]
-        )
-    manual_header, manual_rows = _read_csv(manual_path)
-    if "submission" not in manual_header:
+    manual_path = Path(manual_csv)
+    header, rows = _read_csv(manual_path)
+    if "submission" not in header:
         raise ManualScoreError([f"{manual_path}: row 1: no 'submission' column"])
-    problems = _check_manual_header(manual_header, manual_path, rubric)
-    manual_items = [item for item in rubric.items if item.manual and item.id in manual_header]
-
-    index = _submission_index([row for _, row in rows])
-    first_row: dict[int, int] = {}
-    for number, row in manual_rows:
+    problems = _check_manual_header(header, manual_path, rubric)
+    manual_items = [item for item in rubric.items if item.manual and item.id in header]
+    index = _result_index(results)
+    first_row: dict[str, int] = {}
+    scores: ManualScores = {}
+    for number, row in rows:
         key = row.get("submission", "").strip()
         if not key:
             if any(value.strip() for value in row.values()):
                 problems.append(f"{manual_path}: row {number}, column 'submission': empty")
             continue
-        position = index.get(key)
-        if position is None:
-            problems.append(
-                f"{manual_path}: row {number}, column 'submission': unknown submission "
-                f"{key!r} (not in {gradebook_path})"
-            )
+        submission = index.get(key)
+        if submission is None:
+            problems.append(f"{manual_path}: row {number}, column 'submission': unknown "
+                            f"submission {key!r} (not in {known_from})")
             continue
-        if position in first_row:
-            problems.append(
-                f"{manual_path}: row {number}, column 'submission': {key!r} already appears "
-                f"on row {first_row[position]}"
-            )
+        if submission in first_row:
+            problems.append(f"{manual_path}: row {number}, column 'submission': {key!r} "
+                            f"already appears on row {first_row[submission]}")
             continue
-        first_row[position] = number
+        first_row[submission] = number
         for item in manual_items:
             text = row.get(item.id, "").strip()
             if not text:
                 continue
             try:
-                rows[position][1][item.id] = _fmt(_parse_points(text, item.points))
+                scores.setdefault(submission, {})[item.id] = _parse_points(text, item.points)
             except ValueError as error:
                 problems.append(f"{manual_path}: row {number}, column '{item.id}': {error}")
-
-    for number, row in rows:
-        problems += _recompute(row, rubric, gradebook_path, number)
     if problems:
         raise ManualScoreError(problems)
-    table = [header, *([row.get(name, "") for name in header] for _, row in rows)]
-    return _atomic_write_text(Path(out_csv), _csv_text(table))
+    return scores
+
+
+def merge_manual_record(earlier: ManualScores, new: ManualScores) -> ManualScores:
+    """The earlier merged scores updated with the new ones (a new value replaces an old
+    one; nothing earlier is lost)."""
+    merged = {submission: dict(points) for submission, points in earlier.items()}
+    for submission, points in new.items():
+        merged.setdefault(submission, {}).update(points)
+    return merged
+
+
+def apply_manual_scores(result: SubmissionResult, points: dict[str, float]) -> SubmissionResult:
+    """The result with these hand-graded points merged (its totals recomputed)."""
+    items = [
+        replace(item, points=points[item.id], status="hand_graded", message="graded by hand")
+        if item.by_hand and item.id in points else item
+        for item in result.items
+    ]
+    merged = replace(result, items=items)
+    merged.total()
+    return merged
+
+
+def read_manual_record(out_dir: str | Path, rubric: Rubric) -> ManualScores:
+    """The hand-graded scores merged so far into ``OUT`` (``OUT/manual.csv``), if any."""
+    path = Path(out_dir) / MANUAL_RECORD
+    if not path.is_file():
+        return {}
+    header, rows = _read_csv(path)
+    record: ManualScores = {}
+    for number, row in rows:
+        submission = row.get("submission", "").strip()
+        for item in rubric.items:
+            text = row.get(item.id, "").strip()
+            if item.manual and submission and text:
+                try:
+                    record.setdefault(submission, {})[item.id] = _parse_points(text, item.points)
+                except ValueError as error:
+                    raise ManualScoreError([f"{path}: row {number}, column '{item.id}': "
+                                            f"{error}"]) from None
+    return record
+
+
+def _manual_rows(submissions: Iterable[str], record: ManualScores,
+                 rubric: Rubric) -> list[list[str]]:
+    manual_ids = [item.id for item in rubric.items if item.manual]
+    rows = [["submission", *manual_ids]]
+    for submission in submissions:
+        points = record.get(submission, {})
+        rows.append([submission, *(_fmt(points[i]) if i in points else "" for i in manual_ids)])
+    return rows
+
+
+def write_manual_record(out_dir: str | Path, record: ManualScores, rubric: Rubric) -> Path:
+    """Write ``OUT/manual.csv``, every hand-graded score merged so far."""
+    return _atomic_write_text(Path(out_dir) / MANUAL_RECORD,
+                              _csv_text(_manual_rows(sorted(record), record, rubric)))
+
+
+def write_manual_template(results: Iterable[SubmissionResult], out_dir: str | Path,
+                          rubric: Rubric, record: ManualScores | None = None) -> Path:
+    """Write ``OUT/manual-template.csv``: a row per submission, a column per hand-graded
+    item, filled in with the scores merged so far; an instructor completes it and passes
+    it to ``hw4grade gradebook OUT --manual``."""
+    submissions = [result.submission for result in results]
+    return _atomic_write_text(Path(out_dir) / MANUAL_TEMPLATE,
+                              _csv_text(_manual_rows(submissions, record or {}, rubric)))
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -524,6 +576,8 @@ def render_markdown(result: SubmissionResult) -> str:
             for cell in failed
         ]
         out.append("")
+    if _budget_cells(result):
+        out += [f"## {BUDGET_TITLE}", "", _budget_note(_budget_cells(result)), ""]
     if _skipped_cells(result):
         out += [f"{_skipped_cells(result)} later cell(s) were not run.", ""]
     if result.warnings:
@@ -629,6 +683,9 @@ def render_html(result: SubmissionResult) -> str:
     failed = _failed_cells(result)
     if failed:
         out += ["<h2>Cells that failed</h2>", *_html_cells_table(failed)]
+    if _budget_cells(result):
+        out += [f"<h2>{_e(BUDGET_TITLE)}</h2>",
+                f'<p class="note">{_e(_budget_note(_budget_cells(result)))}</p>']
     if _skipped_cells(result):
         out.append(f"<p>{_skipped_cells(result)} later cell(s) were not run.</p>")
     if result.warnings:
@@ -666,6 +723,10 @@ def _summary_lines(result: SubmissionResult, with_error: bool = True) -> list[st
     for cell in _failed_cells(result):
         detail = " ".join(filter(None, [cell.error_name, cell.error_message]))
         lines.append(f"cell {cell.index}: {_one_line(cell.status)} {_one_line(detail, 100)}")
+    if _budget_cells(result):
+        cells = ", ".join(str(cell.index) for cell in _budget_cells(result))
+        lines.append(f"cell(s) {cells}: training stopped by the grader's step budget "
+                     "(expected, no points lost)")
     if _skipped_cells(result):
         lines.append(f"{_skipped_cells(result)} later cell(s) were not run")
     lines += [f"warning: {_one_line(warning)}" for warning in result.warnings]
@@ -702,7 +763,7 @@ def gradescope_json(result: SubmissionResult) -> dict[str, Any]:
     if manual:
         names = ", ".join(item.id for item in manual)
         output.append(f"Not included here, graded by hand in Gradescope: {names} "
-                      f"({_fmt(_pending_max(result))} points).")
+                      f"({_fmt(_by_hand_max(result))} points).")
     output += _summary_lines(result, with_error=False)
     output.append(" · ".join(f"{name} {value}" for name, value in _footer_fields(result)))
     return {
@@ -769,6 +830,14 @@ def classroom_base64(result: SubmissionResult) -> str:
 
 
 # --------------------------------------------------------------------------- terminal
+
+
+def verdict(result: SubmissionResult) -> str:
+    """One line for a submission in a list (progress, summaries): the total, and the error
+    when the notebook could not be graded."""
+    if result.error is None:
+        return result.score_text()
+    return f"{result.score_text()}; not graded: {_one_line(result.error, 100)}"
 
 
 def render_text(result: SubmissionResult) -> str:

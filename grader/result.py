@@ -1,7 +1,20 @@
 """The result model: one ``SubmissionResult`` per graded notebook.
 
-Every report (JSON, gradebook CSV, feedback pages, Gradescope, GitHub Classroom) is a
-rendering of this object, so they can never disagree. Plain dataclasses, JSON both ways.
+Every report (JSON, gradebook CSV, feedback pages, Gradescope, GitHub Classroom, the
+terminal) is a rendering of this object, so they can never disagree. Plain dataclasses,
+JSON both ways.
+
+The score rule, in one place (``SubmissionResult.total`` and ``score_text``):
+
+* the *autograded* score is the sum of the autograded items' points (0 when the notebook
+  could not be graded at all), out of the sum of their maxima. Items this run does not
+  grade (the convergence items in ``--mode quick``) are ``skipped`` with a maximum of 0,
+  so they are part of no maximum anywhere;
+* hand-graded items are *pending* (status ``manual``) until ``hw4grade gradebook
+  --manual`` merges their points (status ``hand_graded``);
+* ``score`` is the autograded score plus the merged hand-graded points, out of
+  ``max_score``, the maximum of everything graded so far; ``pending_max`` is what is still
+  to be graded by hand. ``score_text`` says all of it in the words every report uses.
 """
 
 from __future__ import annotations
@@ -10,7 +23,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-STATUSES = ("passed", "failed", "error", "skipped", "manual")
+STATUSES = ("passed", "failed", "error", "skipped", "manual", "hand_graded")
+HAND_STATUSES = ("manual", "hand_graded")  # pending, and merged by ``hw4grade gradebook``
 
 
 @dataclass
@@ -27,6 +41,16 @@ class ItemResult:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"unknown item status {self.status!r}")
+
+    @property
+    def by_hand(self) -> bool:
+        """True for an item graded by hand (pending or merged), not by the grader."""
+        return self.status in HAND_STATUSES
+
+    @property
+    def pending(self) -> bool:
+        """True for a hand-graded item whose points have not been merged yet."""
+        return self.status == "manual"
 
 
 @dataclass
@@ -58,8 +82,9 @@ class SubmissionResult:
     seed: int
     device: str
     profile: str = "tf2"
-    score: float = 0.0
-    max_score: float = 0.0
+    score: float = 0.0  # autograded + merged hand-graded points (see the module docstring)
+    max_score: float = 0.0  # the maximum of everything graded so far
+    pending_max: float = 0.0  # points still to be graded by hand
     items: list[ItemResult] = field(default_factory=list)
     cells: list[CellResult] = field(default_factory=list)
     timing: dict[str, float] = field(default_factory=dict)
@@ -75,10 +100,51 @@ class SubmissionResult:
                 return item
         raise KeyError(item_id)
 
+    def autograded_score(self) -> float:
+        """The autograded items' points; 0 when the notebook could not be graded at all."""
+        if self.error is not None:
+            return 0.0
+        return round(sum(item.points for item in self.items if not item.by_hand), 4)
+
+    def autograded_max(self) -> float:
+        """The autograded items' maximum (skipped items count 0)."""
+        return round(sum(item.max_points for item in self.items if not item.by_hand), 4)
+
+    def hand_graded_score(self) -> float:
+        """The merged hand-graded points."""
+        return round(sum(item.points for item in self.items if item.status == "hand_graded"), 4)
+
+    def hand_graded_max(self) -> float:
+        """The maximum of the merged hand-graded items."""
+        return round(sum(item.max_points for item in self.items
+                         if item.status == "hand_graded"), 4)
+
+    def totals(self) -> tuple[float, float, float]:
+        """``(score, max_score, pending_max)`` computed from the items by the score rule."""
+        return (round(self.autograded_score() + self.hand_graded_score(), 4),
+                round(self.autograded_max() + self.hand_graded_max(), 4),
+                round(sum(item.max_points for item in self.items if item.pending), 4))
+
     def total(self) -> None:
-        """Recompute ``score`` and ``max_score`` from the items (pending manual items give 0)."""
-        self.score = round(sum(item.points for item in self.items), 4)
-        self.max_score = round(sum(item.max_points for item in self.items), 4)
+        """Recompute ``score``, ``max_score`` and ``pending_max`` from the items."""
+        self.score, self.max_score, self.pending_max = self.totals()
+
+    def score_text(self) -> str:
+        """The total in the words every report uses, e.g. ``85 / 90 autograded; 30 more
+        points pending (graded by hand)`` or ``110 / 120 (85 / 90 autograded + 25 / 30
+        graded by hand)``."""
+        auto = f"{format_points(self.autograded_score())} / " \
+               f"{format_points(self.autograded_max())} autograded"
+        score, max_score, pending_max = self.totals()
+        if self.hand_graded_max():
+            text = (f"{format_points(score)} / {format_points(max_score)} ({auto} + "
+                    f"{format_points(self.hand_graded_score())} / "
+                    f"{format_points(self.hand_graded_max())} graded by hand)")
+        else:
+            text = auto
+        if pending_max:
+            text += f"; {format_points(pending_max)} more points pending (graded by hand)"
+        return text
 
     def autograded_full_marks(self) -> bool:
         """True when every autograded item has all its points."""
@@ -100,4 +166,12 @@ class SubmissionResult:
         data = dict(data)
         data["items"] = [ItemResult(**item) for item in data.get("items", [])]
         data["cells"] = [CellResult(**cell) for cell in data.get("cells", [])]
-        return cls(**data)
+        result = cls(**data)
+        result.total()  # the score rule is applied, never read from the file
+        return result
+
+
+def format_points(value: float) -> str:
+    """Points as short text: 5.0 -> '5', 2.5 -> '2.5', at most 4 decimals."""
+    text = f"{round(value, 4):.4f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text

@@ -36,6 +36,7 @@ ITEM_IDS = (
     "problem2_derivation",
 )
 MANUAL_ITEMS = ("problem1_derivation", "problem2_derivation")
+NETWORK_ITEMS = ("discriminator", "generator", "dc_discriminator", "dc_generator")
 KINDS = ("auto", "manual")
 MODES = ("quick", "full")
 DEVICES = ("cpu", "gpu")
@@ -63,6 +64,8 @@ class Item:
     kind: str
     checks: str
     tolerance: dict[str, float] = field(default_factory=dict)
+    # network items: points off when the output holds the right values in another shape
+    shape_deduction: float = 0.0
 
     @property
     def manual(self) -> bool:
@@ -218,16 +221,31 @@ def _parse_items(raw_items: list, source: str) -> tuple[Item, ...]:
             name: _number(value, f"{where}.tolerance.{name}")
             for name, value in (raw.get("tolerance") or {}).items()
         }
-        unknown = set(raw) - {"id", "points", "kind", "checks", "tolerance"}
+        unknown = set(raw) - {"id", "points", "kind", "checks", "tolerance", "shape_deduction"}
         if unknown:
             raise RubricError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-        items.append(Item(item_id, points, kind, checks, tolerance))
+        shape_deduction = _shape_deduction(raw, item_id, points, where)
+        items.append(Item(item_id, points, kind, checks, tolerance, shape_deduction))
     missing = [item_id for item_id in ITEM_IDS if all(item.id != item_id for item in items)]
     if missing:
         raise RubricError(
             f"{source}: items: missing item(s) {', '.join(missing)} (set points: 0 to disable one)"
         )
     return tuple(items)
+
+
+def _shape_deduction(raw: dict, item_id: str, points: float, where: str) -> float:
+    """The item's ``shape_deduction``: network items only, between 0 and its points."""
+    if "shape_deduction" not in raw:
+        return 0.0
+    if item_id not in NETWORK_ITEMS:
+        raise RubricError(f"{where}.shape_deduction: only the network items "
+                          f"({', '.join(NETWORK_ITEMS)}) have an output shape to deduct for")
+    value = _number(raw["shape_deduction"], f"{where}.shape_deduction")
+    if value > points:
+        raise RubricError(f"{where}.shape_deduction: {value:g} is more than the item's "
+                          f"{points:g} points")
+    return value
 
 
 def _parse_bounds(raw: dict, source: str) -> Bounds:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from grader import diagnose
 from grader.probe import MODEL_ITEMS, Observation
 from grader.result import CellResult, ItemResult
 from grader.rubric import Item
@@ -228,7 +229,7 @@ def score_loss(observation: Observation, oracle, item: Item) -> ItemResult:
         return unusable
     rtol, atol = _tolerance(item, LOSS_TOLERANCE)
     right = {"D_loss": 0, "G_loss": 0}
-    problems = []
+    problems, wrong, answered = [], {"D_loss": [], "G_loss": []}, {"D_loss": [], "G_loss": []}
     for case, call, value in zip(LOSS_CASES, observation.calls, values):
         pair = _pair(value)
         if isinstance(pair, str):
@@ -236,17 +237,18 @@ def score_loss(observation: Observation, oracle, item: Item) -> ItemResult:
             continue
         expected = oracle.loss(name, call["real"], call["fake"])
         for label, got, want in zip(("D_loss", "G_loss"), pair, expected):
+            answered[label].append((call, got))
             if np.isclose(got, want, rtol=rtol, atol=atol):
                 right[label] += 1
-            elif not np.isfinite(got):
-                problems.append(f"{label} is {got} with {case}: compute it in a numerically "
-                                "stable way (from logits, not sigmoid then log)")
             else:
-                problems.append(f"{label} is wrong with {case}")
+                wrong[label].append(case if np.isfinite(got) else f"{case} ({got})")
+    problems += [f"{label} is wrong with {', '.join(cases)}" for label, cases in wrong.items()
+                 if cases]
+    if any(wrong.values()):  # which common mistake it is, judged on every case answered
+        problems.append(diagnose.explain_losses(
+            name, {label: tuple(zip(*answered[label])) for label in wrong if wrong[label]}))
     fraction = (right["D_loss"] + right["G_loss"]) / (2 * len(values))
-    hint = (" Each term must be averaged over its own batch: the real and fake batches the "
-            "grader uses have different sizes.") if problems else ""
-    return _scaled(item, fraction, f"{name}: " + "; ".join(dict.fromkeys(problems)) + "." + hint,
+    return _scaled(item, fraction, f"{name}: " + "; ".join(dict.fromkeys(problems)) + ".",
                    {"right": right, "cases": len(values)})
 
 
@@ -305,8 +307,8 @@ def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
     kwargs, x = observation.calls[0]["kwargs"], observation.calls[0]["x"]
     width = 1 if name.endswith("discriminator") else 784
     expected_shape = (len(x), width)
-    problems, fraction = [], 0.0
-    output = to_value(built["output"])
+    problems, fraction, values_match = [], 0.0, False
+    output, found_shape = as_expected_shape(to_value(built["output"]), expected_shape)
     if isinstance(output, Failure) or output is None:
         problems.append("calling the model on a batch did not return a tensor")
     elif np.asarray(output).shape != expected_shape:
@@ -325,11 +327,16 @@ def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
         problems.append(f"the model has {count:,} parameters{at}; the architecture described "
                         f"has {expected_count:,}")
     mapping = observation.info.get("mapping")
+    if count != expected_count or mapping is None:
+        where = _first_layer_difference(oracle, item.id, kwargs, built["variables"])
+        if where:
+            problems.append(where)
     if mapping is None:
         problems.append("its variables do not line up with the layers described, so its "
                         "behaviour could not be compared with the reference")
     elif len(observation.outputs) > 1:
         ran = to_value(observation.outputs[1])
+        ran, _ = as_expected_shape(ran, expected_shape)
         call = observation.calls[1]
         expected = oracle.model_output(item.id, kwargs, call["weights"], call["x"])
         rtol, atol = _tolerance(item, MODEL_TOLERANCE)
@@ -339,11 +346,61 @@ def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
         elif np.asarray(ran).shape == expected.shape and np.allclose(ran, expected, rtol=rtol,
                                                                       atol=atol):
             fraction += 0.4
+            values_match = True
         else:
             problems.append("with the reference weights copied into your model its outputs "
                             f"differ from the reference network's: {MODEL_HINTS[item.id]}")
-    return _scaled(item, fraction, f"{name}: " + "; ".join(problems),
-                   {"parameters": count, "expected_parameters": expected_count})
+    result = _scaled(item, fraction, f"{name}: " + "; ".join(problems),
+                     {"parameters": count, "expected_parameters": expected_count})
+    if found_shape is not None:
+        return deduct_for_shape(result, item, found_shape, expected_shape, values_match)
+    return result
+
+
+def as_expected_shape(value: Any, expected_shape: tuple[int, ...]) -> tuple[Any, tuple | None]:
+    """A network's output in ``expected_shape`` when it holds the same values per sample in
+    another shape (``[N, 28, 28, 1]`` or ``[N, 784, 1]`` for ``[N, 784]``), with the shape it
+    had; anything else unchanged, with None."""
+    if isinstance(value, Failure) or value is None:
+        return value, None
+    array = np.asarray(value)
+    if array.shape == tuple(expected_shape) or array.ndim == 0 \
+            or array.shape[0] != expected_shape[0] or array.size != int(np.prod(expected_shape)):
+        return value, None
+    return array.reshape(expected_shape), array.shape
+
+
+def deduct_for_shape(result: ItemResult, item: Item, found: tuple[int, ...],
+                     expected: tuple[int, ...], values_match: bool) -> ItemResult:
+    """Take the rubric's ``shape_deduction`` off a network whose output had the right values
+    per sample in another shape (compared after flattening), and say both things."""
+    def shown(shape: tuple[int, ...]) -> str:
+        return "[" + ", ".join(["N", *map(str, shape[1:])]) + "]"
+
+    name = MODEL_ITEMS[item.id][0]
+    shape = (f"{name}: its output has shape {shown(found)} where {shown(expected)} is "
+             f"specified (reshape it before returning)")
+    values = ("; its values match the reference network's" if values_match else
+              "; its values were compared with the reference after flattening")
+    rest = "" if result.status == "passed" else "; " + result.message.split(": ", 1)[-1]
+    points = round(max(0.0, result.points - item.shape_deduction), 2)
+    status = "passed" if points >= item.points else "failed"
+    details = {**result.details, "output_shape": list(found),
+               "shape_deduction": item.shape_deduction}
+    return ItemResult(item.id, points, item.points, status,
+                      "all checks passed" if status == "passed" else shape + values + rest,
+                      details)
+
+
+def _first_layer_difference(oracle, item_id: str, kwargs: dict,
+                            variables: list[dict]) -> str | None:
+    """``diagnose.first_layer_difference`` against the oracle's layer list (None when the
+    oracle cannot describe the layers, e.g. public checks recorded without them)."""
+    try:
+        spec = oracle.layer_specs(item_id, kwargs)
+    except Exception:  # an oracle without layer descriptions: the count says enough
+        return None
+    return diagnose.first_layer_difference(spec, [v["shape"] for v in variables])
 
 
 # -- derivation answers -------------------------------------------------------------------------

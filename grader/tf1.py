@@ -7,6 +7,10 @@ What changes for such a notebook, all decided here:
   and a record of the graded functions after every cell);
 * its folder gets a stand-in ``gan-checks-tf.npz`` when the submission came without one,
   so the notebook's own check cells run (they are never evidence for a grade);
+* each definition of a graded function belongs to the part of the notebook (MLP GAN,
+  LSGAN, DCGAN, WGAN-GP, extra credit) its cell is in, read from the headings
+  (``profile.notebook_parts``); ``dc_discriminator``/``dc_generator`` are the DCGAN part's,
+  never a WGAN-GP network, and the result says where the headings leave that in doubt;
 * its messages name the TF1 functions (``discriminator(x)`` of the DCGAN part rather than
   the template's ``dc_discriminator()``), and the derivation items, which these notebooks
   answer in writing rather than in code, are left to the instructor when no answer
@@ -22,7 +26,7 @@ import nbformat
 import numpy as np
 
 from grader.execute import kernel_module_source
-from grader.profile import dcgan_start
+from grader.profile import notebook_parts
 from grader.result import ItemResult
 
 TF1_MODULE = "_hw4grade_tf1"
@@ -46,10 +50,15 @@ WORDING = (
 def kernel_setup(notebook: nbformat.NotebookNode) -> tuple[dict[str, str], tuple[str, ...],
                                                             str]:
     """Environment additions, setup code and the after-cell code for a TF1 kernel."""
-    tf1_config = {"dcgan_start": dcgan_start(notebook)}
+    tf1_config = {"cell_parts": notebook_parts(notebook).cells}
     setup = kernel_module_source("kernel_tf1.py", TF1_MODULE, tf1_config)
     after_cell = f"__import__('sys').modules[{TF1_MODULE!r}].record({{index}})"
     return {"TF_USE_LEGACY_KERAS": "1"}, (setup,), after_cell
+
+
+def part_notes(notebook: nbformat.NotebookNode) -> list[str]:
+    """Warnings for the result where the notebook's headings leave its parts in doubt."""
+    return [f"TF1 notebook parts: {note}" for note in notebook_parts(notebook).notes]
 
 
 def answers(seed: int = 2019) -> dict[str, np.ndarray]:

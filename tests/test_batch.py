@@ -122,3 +122,27 @@ def test_a_requested_profile_regrades_results_of_another():
     graded_as_tf2.profile = "tf1-2017"
     assert batch.still_valid(graded_as_tf2, "ab" * 32, _options(profile="tf1"))
     assert batch.still_valid(graded_as_tf2, "ab" * 32, options)  # auto keeps what was detected
+
+
+def test_a_regrade_keeps_the_hand_graded_scores_merged_earlier(tmp_path):
+    from grader.cli import main
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("a", "b"):
+        (folder / f"{name}.ipynb").write_text("{ not json")  # graded without a kernel
+    out = tmp_path / "out"
+    notebooks = find_notebooks([folder])
+    batch.grade_batch(notebooks, out, _options(), workers=1)
+    manual = tmp_path / "marks.csv"
+    manual.write_text("submission,problem1_derivation\na.ipynb,12\n")
+    assert main(["gradebook", str(out), "--manual", str(manual)]) == 0
+    batch.grade_batch(notebooks, out, _options(), workers=1, force=True)
+    rows = {row.split(",")[0]: row.split(",") for row in
+            (out / "gradebook.csv").read_text().splitlines()}
+    assert rows["a.ipynb"][1:4] == ["12", "105", "15"]  # score, max_score, pending_max
+    assert rows["b.ipynb"][1:4] == ["0", "90", "30"]
+    (result,) = [r for r in report.read_results(out) if r.submission == "a.ipynb"]
+    assert result.item("problem1_derivation").status == "hand_graded"
+    assert result.score_text() == ("12 / 105 (0 / 90 autograded + 12 / 15 graded by hand); "
+                                   "15 more points pending (graded by hand)")

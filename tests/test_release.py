@@ -73,6 +73,10 @@ class FakeReference:
     def parameter_count(self, item, kwargs):
         return 24 + kwargs.get("noise_dim", 0)
 
+    def layer_specs(self, item, kwargs):
+        return [("Dense", [(3, 4), (4,)], (-1, 4)),
+                ("BatchNormalization", [(4,), (4,)], (-1, 4))]
+
 
 def fake_rubric(ids=("leaky_relu", "gan_loss")):
     return SimpleNamespace(text_sha256="f" * 64, items=[SimpleNamespace(id=i) for i in ids])
@@ -92,6 +96,7 @@ def record_some(rng: np.random.Generator) -> tuple[RecordingOracle, dict]:
         "state_after": state_after,
         "output": recorder.model_output("generator", {"noise_dim": 3}, weights, x),
         "count": recorder.parameter_count("generator", {"noise_dim": 3}),
+        "layers": recorder.layer_specs("generator", {"noise_dim": 3}),
         "x": x,
     }
     return recorder, answers
@@ -145,6 +150,8 @@ def test_replay_gives_the_recorded_answers_and_refuses_other_questions(tmp_path)
     np.testing.assert_array_equal(
         replay.model_output("generator", {"noise_dim": 3}, weights, x), answers["output"])
     assert replay.parameter_count("generator", {"noise_dim": 3}) == answers["count"] == 27
+    assert replay.layer_specs("generator", {"noise_dim": 3}) == answers["layers"]  # str too
+    assert answers["layers"][0] == ("Dense", [(3, 4), (4,)], (-1, 4))
     with pytest.raises(PublicCheckMissing, match=f"public seed {PUBLIC_SEED}"):
         replay.leaky_relu(x + 1, None)
     with pytest.raises(PublicCheckMissing):
@@ -344,7 +351,7 @@ def test_public_checks_are_for_the_public_seed_only(bundle, tmp_path):
     models = {"discriminator", "generator", "dc_discriminator", "dc_generator"}
     assert by_method == {"leaky_relu": {"leaky_relu"}, "loss": {"gan_loss", "lsgan_loss"},
                          "model_weights": models, "model_output": models,
-                         "parameter_count": models}
+                         "parameter_count": models, "layer_specs": models}
 
 
 # --------------------------------------------------------------------------- leaks

@@ -17,10 +17,12 @@ from grader import report
 from grader.report import (
     ManualScoreError,
     ResultFileWarning,
+    apply_manual_scores,
     classroom_base64,
     classroom_payload,
     gradescope_json,
-    merge_manual_scores,
+    merge_manual_record,
+    read_manual_scores,
     read_results,
     render_html,
     render_markdown,
@@ -222,12 +224,13 @@ def test_gradebook_columns_and_values(tmp_path, rubric):
     header, rows = read_csv(path)
 
     item_ids = [item.id for item in rubric.items]
-    assert header == ["submission", "score", "max_score", *item_ids,
+    assert header == ["submission", "score", "max_score", "pending_max", *item_ids,
                       "status", "error", "seed", "mode", "profile", "notebook_sha256"]
     alice, bob, carol = rows
     assert [row["submission"] for row in rows] == ["alice/HW4.ipynb", "bob/HW4.ipynb",
                                                    "carol/HW4.ipynb"]
-    assert (alice["score"], alice["max_score"]) == ("105", "135")
+    # the one score rule: graded so far (105 of 105 autograded), 30 still to grade by hand
+    assert (alice["score"], alice["max_score"], alice["pending_max"]) == ("105", "105", "30")
     assert (bob["score"], bob["leaky_relu"], bob["vae_kl"]) == ("98.5", "2.5", "0")
     assert alice["discriminator"] == "10"
     for row in rows:
@@ -245,30 +248,52 @@ def test_gradebook_columns_and_values(tmp_path, rubric):
 MANUAL_HEADER = "submission,problem1_derivation,problem2_derivation\n"
 
 
-def write_gradebook_fixture(tmp_path: Path, rubric: Rubric) -> Path:
-    results = [make_result(rubric, "alice/HW4.ipynb"),
-               make_result(rubric, "bob/HW4.ipynb", leaky_relu=2.5),
-               error_result(rubric)]
-    return write_gradebook(results, tmp_path / "gradebook.csv", rubric)
+def gradebook_fixture(rubric: Rubric) -> list[SubmissionResult]:
+    return [make_result(rubric, "alice/HW4.ipynb"),
+            make_result(rubric, "bob/HW4.ipynb", leaky_relu=2.5),
+            error_result(rubric)]
 
 
-def test_merge_manual_scores_fills_columns_and_totals(tmp_path, rubric):
-    gradebook = write_gradebook_fixture(tmp_path, rubric)
+def test_manual_scores_fill_columns_and_totals(tmp_path, rubric):
+    results = gradebook_fixture(rubric)
     manual = tmp_path / "manual.csv"
     manual.write_text(MANUAL_HEADER + "alice/HW4.ipynb,15,12.5\n"
                       "bob__HW4, 7 ,\n"  # the file name form works; an empty cell stays pending
                       "carol/HW4.ipynb,10,10\n"
                       ",,\n", encoding="utf-8-sig")  # an Excel BOM and a blank line
-    out = merge_manual_scores(gradebook, manual, tmp_path / "final.csv", rubric)
-    header, rows = read_csv(out)
-    assert header == read_csv(gradebook)[0]
+    scores = read_manual_scores(manual, results, rubric)
+    assert scores == {"alice/HW4.ipynb": {"problem1_derivation": 15.0,
+                                          "problem2_derivation": 12.5},
+                      "bob/HW4.ipynb": {"problem1_derivation": 7.0},
+                      "carol/HW4.ipynb": {"problem1_derivation": 10.0,
+                                          "problem2_derivation": 10.0}}
+    merged = [apply_manual_scores(r, scores.get(r.submission, {})) for r in results]
+    assert results[0].score == 105  # the input is left alone
+    header, rows = read_csv(write_gradebook(merged, tmp_path / "gradebook.csv", rubric))
     alice, bob, carol = rows
     assert (alice["problem1_derivation"], alice["problem2_derivation"]) == ("15", "12.5")
-    assert (alice["score"], alice["status"]) == ("132.5", "graded")
+    assert (alice["score"], alice["max_score"], alice["pending_max"]) == ("132.5", "135", "0")
+    assert alice["status"] == "graded"
     assert (bob["problem1_derivation"], bob["problem2_derivation"]) == ("7", "")
-    assert (bob["score"], bob["status"]) == ("109.5", "pending")
+    assert (bob["score"], bob["max_score"], bob["pending_max"]) == ("109.5", "120", "15")
+    assert bob["status"] == "pending"
+    # an ungraded notebook keeps 0 autograded points; its hand-graded points count
     assert (carol["score"], carol["status"]) == ("20", "error")
-    assert read_csv(gradebook)[1][0]["score"] == "105"  # the input is left alone
+    assert merged[1].score_text() == ("109.5 / 120 (102.5 / 105 autograded + 7 / 15 graded "
+                                      "by hand); 15 more points pending (graded by hand)")
+    for result, row in zip(merged, rows):  # every rendering prints the same total
+        for page in (render_html(result), render_markdown(result), render_text(result)):
+            assert result.score_text() in page
+        assert (row["score"], row["max_score"]) == (f"{result.score:g}", f"{result.max_score:g}")
+
+
+def test_a_later_merge_keeps_the_earlier_one():
+    earlier = {"alice": {"problem1_derivation": 15.0}, "bob": {"problem2_derivation": 3.0}}
+    later = {"alice": {"problem2_derivation": 10.0}, "bob": {"problem2_derivation": 4.0}}
+    assert merge_manual_record(earlier, later) == {
+        "alice": {"problem1_derivation": 15.0, "problem2_derivation": 10.0},
+        "bob": {"problem2_derivation": 4.0}}  # a new value corrects the old one
+    assert earlier["alice"] == {"problem1_derivation": 15.0}
 
 
 @pytest.mark.parametrize(
@@ -295,28 +320,23 @@ def test_merge_manual_scores_fills_columns_and_totals(tmp_path, rubric):
     ids=["unknown-submission", "unknown-item", "autograded-item", "not-a-number", "nan",
          "negative", "above-max", "duplicate", "no-submission-column"],
 )
-def test_merge_manual_scores_rejects_mistakes(tmp_path, rubric, manual_text, expected):
-    gradebook = write_gradebook_fixture(tmp_path, rubric)
+def test_manual_scores_reject_mistakes(tmp_path, rubric, manual_text, expected):
     manual = tmp_path / "manual.csv"
     manual.write_text(manual_text, encoding="utf-8")
-    out = tmp_path / "final.csv"
     with pytest.raises(ManualScoreError) as caught:
-        merge_manual_scores(gradebook, manual, out, rubric)
+        read_manual_scores(manual, gradebook_fixture(rubric), rubric)
     message = str(caught.value)
     assert str(manual) in message
     for part in expected:
         assert part in message
-    assert not out.exists()
 
 
-def test_merge_reports_every_problem_at_once(tmp_path, rubric):
-    gradebook = write_gradebook_fixture(tmp_path, rubric)
+def test_manual_scores_report_every_problem_at_once(tmp_path, rubric):
     manual = tmp_path / "manual.csv"
     manual.write_text(MANUAL_HEADER + "alice/HW4.ipynb,x,99\nzed,1,1\n", encoding="utf-8")
     with pytest.raises(ManualScoreError) as caught:
-        merge_manual_scores(gradebook, manual, gradebook, rubric)
+        read_manual_scores(manual, gradebook_fixture(rubric), rubric)
     assert len(caught.value.problems) == 3
-    assert read_csv(gradebook)[1][0]["problem1_derivation"] == ""  # nothing written
 
 
 # --------------------------------------------------------------------------- feedback pages

@@ -25,6 +25,9 @@ def test_shipped_rubric_is_valid_and_complete():
     assert rubric.max_score == sum(item.points for item in rubric.items) > 0
     assert rubric.bounds.memory_limit >= 2**30
     assert rubric.budgets["cpu"]["dcgan"] > 0
+    networks = ("discriminator", "generator", "dc_discriminator", "dc_generator")
+    assert all(0 < rubric.item(i).shape_deduction < rubric.item(i).points for i in networks)
+    assert all(item.shape_deduction == 0 for item in rubric.items if item.id not in networks)
 
 
 def _broken(raw: dict, change) -> dict:
@@ -44,6 +47,10 @@ def _broken(raw: dict, change) -> dict:
     (lambda d: d["items"].append(dict(d["items"][0])), r"appears twice"),
     (lambda d: d["items"].pop(), r"missing item\(s\) problem2_derivation"),
     (lambda d: d["items"][0].update(weight=2), r"unknown field\(s\) weight"),
+    (lambda d: d["items"][1].update(shape_deduction=1),
+     r"items\[1\] \('leaky_relu'\)\.shape_deduction: only the network items"),
+    (lambda d: d["items"][3].update(shape_deduction=11), r"11 is more than the item's 10 points"),
+    (lambda d: d["items"][3].update(shape_deduction=-1), r"shape_deduction: must be at least 0"),
     (lambda d: d.pop("bounds"), r"missing field 'bounds'"),
     (lambda d: d["bounds"].update(memory_limit="lots"), r"memory_limit: expected a size"),
     (lambda d: d["bounds"]["training_steps"].pop("full"), r"training_steps: missing field 'full'"),

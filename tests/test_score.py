@@ -106,7 +106,9 @@ def test_loss_scoring_splits_d_and_g_and_flags_non_finite():
     assert score.score_loss(d_only, FakeOracle(), item).points == pytest.approx(item.points / 2)
     unstable = Observation("gan_loss", calls, [_pair(2.0, 2.0)] * 2 + [_pair(np.inf, 2.0)])
     result = score.score_loss(unstable, FakeOracle(), item)
-    assert "numerically stable" in result.message
+    assert "D_loss is wrong with extreme scores (about +-100) (inf)" in result.message
+    assert "matches none of the common mistakes" in result.message  # FakeOracle's formula
+    assert "own batch" not in result.message  # no hint that does not apply
     assert result.points == pytest.approx(item.points * 5 / 6, abs=0.01)
 
 
@@ -186,3 +188,59 @@ def test_ks_p_value_agrees_with_scipy(draw):
     values = draw(np.random.default_rng(3))
     expected = stats.kstest(values, "uniform", args=(-1, 2)).pvalue
     assert score.ks_uniform_p_value(values, -1.0, 1.0) == pytest.approx(expected, abs=0.01)
+
+
+class ModelOracle:
+    """A reference 'generator' whose output with the copied weights is ``expected``."""
+
+    def __init__(self, expected: np.ndarray):
+        self.expected = expected
+
+    def parameter_count(self, item, kwargs):
+        return 10
+
+    def model_output(self, item, kwargs, weights, x):
+        return self.expected
+
+
+def _model_observation(first: np.ndarray, second: np.ndarray, batch: int) -> Observation:
+    x = np.zeros((batch, 5), np.float32)
+    built = {"kind": "model", "variables": [{"shape": [2, 5]}], "output": _array(first)}
+    return Observation("generator", calls=[{"kwargs": {"noise_dim": 5}, "x": x},
+                                           {"kwargs": {"noise_dim": 5}, "x": x, "weights": []}],
+                       outputs=[built, _array(second)], info={"mapping": [0]})
+
+
+def test_right_values_in_another_shape_cost_only_the_shape_deduction():
+    item = RUBRIC.item("generator")
+    rng = np.random.default_rng(0)
+    expected = rng.uniform(-1, 1, (3, 784)).astype(np.float32)
+    images = expected.reshape(3, 28, 28, 1)
+    oracle = ModelOracle(expected)
+    result = score.score_model(_model_observation(images, images, 3), oracle, item)
+    assert result.points == item.points - item.shape_deduction
+    assert result.status == "failed"
+    assert "[N, 28, 28, 1] where [N, 784]" in result.message
+    assert "values match the reference" in result.message
+    assert result.details["output_shape"] == [3, 28, 28, 1]
+    # wrong values in the wrong shape: the deduction on top of the lost comparison
+    wrong = score.score_model(_model_observation(images, images * 0.5, 3), oracle, item)
+    assert wrong.points == pytest.approx(0.6 * item.points - item.shape_deduction)
+    assert "compared with the reference after flattening" in wrong.message
+    assert "outputs differ" in wrong.message
+    # the right shape: no deduction; another number of values per sample: no flattening
+    assert score.score_model(_model_observation(expected, expected, 3), oracle,
+                             item).points == item.points
+    cropped = score.score_model(_model_observation(expected[:, :700], expected[:, :700], 3),
+                                oracle, item)
+    assert cropped.points == pytest.approx(0.3 * item.points) and "output_shape" not in \
+        cropped.details
+
+
+def test_only_a_reshape_of_the_same_batch_is_flattened():
+    flat, found = score.as_expected_shape(np.zeros((4, 28, 28, 1)), (4, 784))
+    assert flat.shape == (4, 784) and found == (4, 28, 28, 1)
+    assert score.as_expected_shape(np.zeros((4, 784)), (4, 784))[1] is None
+    assert score.as_expected_shape(np.zeros((2, 1568)), (4, 784))[1] is None  # batch merged
+    assert score.as_expected_shape(np.zeros(4), (4, 1))[1] == (4,)
+    assert score.as_expected_shape(None, (4, 1)) == (None, None)

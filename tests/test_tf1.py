@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from grader import tf1
-from grader.profile import dcgan_start, detect_profile
+from grader.profile import _heading_part, dcgan_start, detect_profile, notebook_parts
 from grader.result import ItemResult
 from tests.fixtures import tf1_notebooks
 from tests.fixtures.submissions import (
@@ -35,7 +35,7 @@ TF1_UNITS = tuple(item for item in UNIT_ITEMS if item not in THEORY)
 def test_tf1_notebooks_are_detected_with_their_year(name):
     profile = detect_profile(tf1_notebooks.build(name))
     assert profile.name == "tf1", profile.evidence
-    assert profile.variant == ("2017" if name == "correct_2017" else "2018")
+    assert profile.variant == ("2017" if name in tf1_notebooks.YEAR_2017 else "2018")
     assert profile.label() == f"tf1-{profile.variant}"
 
 
@@ -72,6 +72,52 @@ def test_dcgan_part_starts_at_its_heading_not_at_a_title_naming_it():
     assert "def discriminator" in notebook.cells[start + 1].source
     notebook.cells.insert(0, nbformat.v4.new_markdown_cell("# GANs, LSGANs and DCGANs"))
     assert dcgan_start(notebook) == start + 1
+
+
+def _defining(notebook, name: str) -> list[int]:
+    return [index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+            and f"def {name}(" in cell.source]
+
+
+@pytest.mark.parametrize("name", ["correct_2017_wgangp", "structure_2018", "structure_uw",
+                                  "correct_2018"])
+def test_each_definition_is_filed_under_its_part(name):
+    notebook = tf1_notebooks.build(name)
+    parts = notebook_parts(notebook)
+    assert parts.notes == []
+    found = {network: [parts.cells[i] for i in _defining(notebook, network)]
+             for network in ("discriminator", "generator", "get_solvers", "lsgan_loss")}
+    wgan = name == "correct_2017_wgangp"
+    assert found["discriminator"] == ["gan", "dcgan"] + (["wgan-gp"] if wgan else [])
+    assert found["generator"] == ["gan", "dcgan"]
+    assert found["get_solvers"] == ["gan"] + (["wgan-gp"] if wgan else [])
+    assert found["lsgan_loss"] == ["lsgan"]
+
+
+@pytest.mark.parametrize(("line", "part"), [
+    ("# Least Squares GAN", "lsgan"), ("## LSGAN", "lsgan"), ("# Deep Convolutional GANs", "dcgan"),
+    ("### DCGAN", "dcgan"), ("# WGAN-GP (Small Extra Credit)", "wgan-gp"),
+    ("## Improved Wasserstein GAN", "wgan-gp"), ("# Extra Credit ", "extra"),
+    ("## Vanilla GAN", "gan"), ("# GANs, LSGANs and DCGANs", None), ("#### Discriminator", None),
+    ("## INLINE QUESTION 1", None), ("# Training a GAN!", None),
+    ("We use a DCGAN here (not a heading)", None),
+])
+def test_headings_open_parts(line, part):
+    assert _heading_part(line) == part
+
+
+def test_parts_only_move_forward_and_a_missing_dcgan_heading_is_said():
+    notebook = tf1_notebooks.build("correct_2017_wgangp")
+    start = notebook_parts(notebook).start("dcgan")
+    notebook.cells.insert(start + 2, nbformat.v4.new_markdown_cell("## Back to the vanilla GAN"))
+    assert notebook_parts(notebook).cells[start + 3] == "dcgan"
+    plain = notebook_parts(tf1_notebooks.build("no_headings_2017"))
+    assert set(plain.cells) == {"gan"}
+    assert any("cannot be told apart" in note and "discriminator" in note for note in plain.notes)
+    assert tf1.part_notes(tf1_notebooks.build("no_headings_2017"))[0].startswith("TF1 notebook")
+    no_dcgan = tf1_notebooks.build("correct_2018")
+    no_dcgan.cells = [cell for cell in no_dcgan.cells if "Deep Convolutional" not in cell.source]
+    assert any("second definition of generator" in note for note in notebook_parts(no_dcgan).notes)
 
 
 # -- the grader-side pieces ----------------------------------------------------------------------
@@ -222,3 +268,27 @@ def test_correct_tf1_notebook_converges_at_full_budget(tmp_path, mnist_dir):
     result = _full_grade(tmp_path, mnist_dir, tf1_notebooks.write("correct_2018", tmp_path))
     for item_id in ("gan_convergence", "lsgan_convergence", "dcgan_convergence"):
         assert result.item(item_id).status == "passed", result.item(item_id).message
+
+
+def test_the_2017_dcgan_part_is_graded_never_its_wgan_gp_part(graded):
+    result = graded["correct_2017_wgangp"]
+    assert result.autograded_full_marks(), [i for i in result.items if i.points < i.max_points]
+    assert result.item("dc_discriminator").details["parameters"] == 1_102_721
+    assert result.item("get_solvers").status == "passed"  # not the WGAN-GP part's redefinition
+    stubs = graded["wgangp_stubs_2017"]
+    assert stubs.item("dc_discriminator").status == "passed"
+    assert stubs.item("discriminator").status == "passed"
+
+
+def test_undecidable_parts_are_said_in_the_result(graded):
+    result = graded["no_headings_2017"]
+    assert any("cannot be told apart" in warning for warning in result.warnings)
+    assert result.item("dc_discriminator").status == "passed"
+    assert not any("TF1 notebook parts" in w for w in graded["correct_2017_wgangp"].warnings)
+
+
+def test_a_missing_reshape_costs_the_shape_deduction_only(graded):
+    item = graded["dcgan_no_reshape"].item("dc_generator")
+    assert item.points == item.max_points - 1
+    assert "[N, 28, 28, 1]" in item.message and "values match the reference" in item.message
+    assert "generator (DCGAN part)" in item.message
