@@ -212,7 +212,7 @@ class ProcessPoolBackend:
                         except BrokenProcessPool:
                             lost[path] = label
                             continue
-                        except Exception as error:  # the grading itself failed: record it
+                        except Exception as error:  # the grading failed: record it, go on
                             result = failed_result(label, options, _sha256_or_none(path),
                                                    f"the grading process failed ({error!r})")
                             result.retry = True
@@ -308,17 +308,17 @@ def run(args: argparse.Namespace) -> int:
         print("hw4grade grade: grading a class needs the instructor's install (with the "
               "reference package); students use hw4grade check", file=sys.stderr)
         return 2
+    from grader.sandbox import bubblewrap_problem
+
+    problem = None if args.no_sandbox or getattr(args, "cluster", None) \
+        else bubblewrap_problem()  # a cluster's workers check for themselves
+    if problem:
+        print(f"hw4grade grade: {problem}; submissions are only graded in a sandbox (pass "
+              "--no-sandbox to grade without one, at your own risk)", file=sys.stderr)
+        return 2
     workers = max(1, args.workers)
     out = absolute(args.out)
     args.rubric, args.mnist = absolute(args.rubric), absolute(args.mnist)
-    if not getattr(args, "no_sandbox", False):
-        from grader.sandbox import bubblewrap_problem
-
-        problem = bubblewrap_problem()
-        if problem:
-            print(f"hw4grade grade: {problem}; submissions are only graded in a sandbox (pass "
-                  "--no-sandbox to grade without one, at your own risk)", file=sys.stderr)
-            return 2
     from grader.cluster import ClusterError
 
     try:

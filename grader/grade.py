@@ -138,6 +138,8 @@ def grade_notebook_at_seeds(path: str | Path, options: Options, oracle, seeds: l
     except that the kernel (and so the notebook's own random state) is the first seed's:
     this is how a test shows that a grade does not depend on the hidden draw.
     """
+    folder = named_folder(Path(os.path.abspath(path)), label) if label else \
+        Path(os.path.abspath(path)).parent  # the folder named on the command line
     label = label or str(path)
     path = Path(os.path.abspath(path))  # the kernel and its sandbox run elsewhere
     started = time.monotonic()
@@ -145,7 +147,7 @@ def grade_notebook_at_seeds(path: str | Path, options: Options, oracle, seeds: l
         options = replace(options, mnist_npz=Path(options.mnist_npz).resolve())
     runs = [replace(options, seed=seed) for seed in seeds]
     try:
-        submission = load_submission(path, named_folder(path, label))
+        submission = load_submission(path, folder)
     except SubmissionError as error:  # named as the caller named it, not by absolute path
         message = str(error).replace(str(path), label)
         return [failed_result(label, run, _readable_sha256(path), message) for run in runs]
@@ -176,16 +178,18 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
     for folder in (work, home, probe_dir):
         folder.mkdir()
     sandbox = choose_sandbox(options.sandbox, options.device, options.gpu_index)
-    warnings = []
-    if sandbox.name == "none":
-        warnings.append("graded without a sandbox: the notebook's code ran with the "
-                        "grader's own rights")
+    for result in results:
+        result.sandbox = sandbox.name
+        if sandbox.name == "none":
+            result.warnings.append("graded without a sandbox: the notebook's code ran with "
+                                   "the grader's own rights")
     readable = (Path(options.mnist_npz).resolve(),) if options.mnist_npz else ()
     layout = Layout(root=root, files=files, workdir=work, home=home, exchange=(probe_dir,),
                     readable=readable)
     env = kernel_environment(home, options.device, options.threads, options.gpu_index)
     env.update(options.extra_env)
     profile = detect_profile(submission.notebook, options.profile)
+    warnings = []
     config = {"seed": options.seed, "mnist_npz": str(options.mnist_npz or ""),
               "profile": profile.name}
     setup_code, after_cell = (), None
@@ -209,7 +213,6 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
                               profile=profile.name)
         for result in results:
             result.profile = profile.label()
-            result.sandbox = sandbox.name
             result.warnings.extend(warnings)
             result.timing.update(timing)
             result.cells = execution.cells
