@@ -192,7 +192,7 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
     warnings = []
     config = {"seed": options.seed, "mnist_npz": str(options.mnist_npz or ""),
               "profile": profile.name}
-    setup_code, after_cell = (), None
+    setup_code, after_cell, ungraded = (), None, {}
     if profile.name == "tf1":
         extra_env, setup_code, after_cell = tf1.kernel_setup(submission.notebook)
         env.update(extra_env)
@@ -201,6 +201,7 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
             warnings.append("the submission came without " + ", ".join(written)
                             + "; the grader supplied a stand-in so its check cells run")
         warnings.extend(tf1.part_notes(submission.notebook))
+        ungraded = tf1.ungraded_cells(submission.notebook)
     clock = time.monotonic()
     with KernelSession(submission.notebook, work, options.bounds(), env, config,
                        setup_code=setup_code, after_cell=after_cell, sandbox=sandbox,
@@ -217,11 +218,12 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
             result.timing.update(timing)
             result.cells = execution.cells
             _probe_and_score(prober, replace(options, seed=result.seed), oracle, profile.name,
-                             execution, result)
+                             execution, result, ungraded)
 
 
 def _probe_and_score(prober: probe.Prober, options: Options, oracle, profile: str,
-                     execution, result: SubmissionResult) -> None:
+                     execution, result: SubmissionResult,
+                     ungraded: dict[int, str] | None = None) -> None:
     """Probe the executed notebook with ``options.seed``'s hidden inputs; fill ``result``."""
     rng = np.random.default_rng(options.seed)
     rubric = options.rubric
@@ -233,7 +235,8 @@ def _probe_and_score(prober: probe.Prober, options: Options, oracle, profile: st
         clock = time.monotonic()
         graded.update(_grade_convergence(prober, rng, options, graded))
         result.timing["convergence"] = round(time.monotonic() - clock, 2)
-    graded["runs_clean"] = score.score_runs_clean(execution.cells, rubric.item("runs_clean"))
+    graded["runs_clean"] = score.score_runs_clean(execution.cells, rubric.item("runs_clean"),
+                                                  ungraded)
     if profile == "tf1":
         graded = {item_id: tf1.speak(tf1.theory_left_to_instructor(item, item_id)
                                      if item_id in THEORY_ITEMS else item)

@@ -156,7 +156,9 @@ class BubblewrapSandbox:
             args += ["--bind", str(path), str(path)]
         for path in layout.readable:
             args += ["--ro-bind", str(path), str(path)]
-        args += ["--chdir", str(layout.workdir)]
+        # bwrap's own root is a tmpfs holding the mount points it made (the parents of every
+        # bound folder): read-only, so nothing written there can pass for a file outside.
+        args += ["--remount-ro", "/", "--chdir", str(layout.workdir)]
         return args
 
     def _gpu_nodes(self) -> list[str]:

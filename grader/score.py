@@ -81,18 +81,34 @@ def _unusable(item: Item, values: list[Any], name: str) -> ItemResult | None:
 # -- runs_clean ---------------------------------------------------------------------------------
 
 
-def score_runs_clean(cells: list[CellResult], item: Item) -> ItemResult:
-    """Full points when every cell ran without error (training cut-offs are not errors)."""
-    failed = [cell for cell in cells if cell.failed]
+def score_runs_clean(cells: list[CellResult], item: Item,
+                     ungraded: dict[int, str] | None = None) -> ItemResult:
+    """Full points when every cell ran without error (training cut-offs are not errors).
+
+    ``ungraded`` maps the cells of parts outside the homework (a TF1 notebook's WGAN-GP or
+    extra-credit part) to that part's name: their errors are reported, never counted.
+    """
+    ungraded = ungraded or {}
+    failed = [cell for cell in cells if cell.failed and cell.index not in ungraded]
+    outside = [cell for cell in cells if cell.failed and cell.index in ungraded]
     budget = [cell.index + 1 for cell in cells if cell.status == "budget"]
     details = {"failed_cells": [cell.index + 1 for cell in failed], "budget_cut_cells": budget}
+    note = ""
+    if outside:
+        details["ungraded_failed_cells"] = [cell.index + 1 for cell in outside]
+        parts = sorted({ungraded[cell.index] for cell in outside})
+        note = (f"{len(outside)} cell(s) of the {' and '.join(parts)} part, which is not "
+                f"graded, raised errors (cells {', '.join(str(c.index + 1) for c in outside)});"
+                " they cost nothing")
     if not failed:
-        return _scaled(item, 1, "", details)
+        result = _scaled(item, 1, "", details)
+        result.message = f"all checks passed; {note}" if note else result.message
+        return result
     lines = [f"cell {cell.index + 1}: {cell.error_name or cell.status}"
              + (f" ({cell.error_message})" if cell.error_message else "") for cell in failed[:5]]
     more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
     return _scaled(item, 0, f"{len(failed)} cell(s) did not run cleanly: "
-                   + "; ".join(lines) + more, details)
+                   + "; ".join(lines) + more + (f". {note}" if note else ""), details)
 
 
 # -- leaky_relu ---------------------------------------------------------------------------------

@@ -56,6 +56,14 @@ def kernel_setup(notebook: nbformat.NotebookNode) -> tuple[dict[str, str], tuple
     return {"TF_USE_LEGACY_KERAS": "1"}, (setup,), after_cell
 
 
+def ungraded_cells(notebook: nbformat.NotebookNode) -> dict[int, str]:
+    """The cells of the parts after the homework (WGAN-GP, extra credit), by index, with
+    the part's name: their errors do not cost ``runs_clean``."""
+    names = {"wgan-gp": "WGAN-GP", "extra": "extra-credit"}
+    return {index: names[part] for index, part in enumerate(notebook_parts(notebook).cells)
+            if part in names}
+
+
 def part_notes(notebook: nbformat.NotebookNode) -> list[str]:
     """Warnings for the result where the notebook's headings leave its parts in doubt."""
     return [f"TF1 notebook parts: {note}" for note in notebook_parts(notebook).notes]

@@ -244,3 +244,15 @@ def test_only_a_reshape_of_the_same_batch_is_flattened():
     assert score.as_expected_shape(np.zeros((2, 1568)), (4, 784))[1] is None  # batch merged
     assert score.as_expected_shape(np.zeros(4), (4, 1))[1] == (4,)
     assert score.as_expected_shape(None, (4, 1)) == (None, None)
+
+
+def test_runs_clean_ignores_errors_outside_the_homework_parts_but_says_so():
+    item = load_rubric().item("runs_clean")
+    cells = [CellRun(index=3, status="ok"), CellRun(index=9, status="error",
+                                                    error_name="NotImplementedError")]
+    assert score.score_runs_clean(cells, item).points == 0
+    outside = score.score_runs_clean(cells, item, {9: "WGAN-GP"})
+    assert outside.points == item.points and "cell(s) of the WGAN-GP part" in outside.message
+    cells.append(CellRun(index=5, status="error", error_name="NameError"))
+    inside = score.score_runs_clean(cells, item, {9: "WGAN-GP"})
+    assert inside.points == 0 and "cell 6: NameError" in inside.message
