@@ -44,7 +44,17 @@ NOT_RUN = {
     'pip install "wheels/hw4grade-0.1.0+student-py3-none-any.whl[tf]"':
         "runs in a student's release bundle: tests/test_release.py installs that wheel",
     "hw4grade check HW4.ipynb": "runs in a student's release bundle: tests/test_release.py",
+    "hw4grade grade submissions/ --out out/ --cluster tcp://scheduler.example.edu:8786":
+        "needs a running scheduler: tests/test_cluster.py starts one with dask's own CLI",
+    "hw4grade grade submissions/ --out out/ --mode full --cluster slurm --jobs 10 "
+    "--partition cpu --job-cores 8 --job-memory 32GiB --walltime 02:00:00":
+        "needs a Slurm cluster: tests/test_cluster.py grades through sbatch where it works",
+    "hw4grade grade submissions/ --out out/ --mode full --device gpu --cluster slurm --jobs 4 "
+    "--partition gpu --job-cores 8 --gpus-per-job 2":
+        "needs a Slurm cluster with GPUs; its job script is checked by the dry run below",
 }
+CLUSTER_LOCAL = "hw4grade grade submissions/ --out out/ --cluster local --workers 4"
+SLURM_DRY_RUN = "hw4grade grade submissions/ --out out/ --cluster slurm --gpus-per-job 2 --dry-run"
 TF_NOISE = re.compile(r"^(I0000|W0000|E0000|WARNING: All log messages)|cuInit|cuda drivers",
                       re.MULTILINE)
 
@@ -54,7 +64,7 @@ def readme_commands() -> list[str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL):
-        for line in block.splitlines():
+        for line in re.sub(r"\\\n\s*", "", block).splitlines():  # continued lines joined
             command = re.sub(r"\s+#.*$", "", line).strip()
             if command and not command.startswith("#"):
                 commands.append(command)
@@ -165,7 +175,8 @@ def test_every_readme_command_is_run_or_accounted_for():
     run_here = {"scripts/demo", "hw4grade grade submissions/ --out out/ --workers 2",
                 "cp out/manual-template.csv derivations.csv",
                 "hw4grade gradebook out/ --manual derivations.csv",
-                "hw4grade theory --plot figures/", "hw4grade rubric"}
+                "hw4grade theory --plot figures/", "hw4grade rubric", CLUSTER_LOCAL,
+                SLURM_DRY_RUN}
     assert set(readme_commands()) == run_here | set(NOT_RUN)
 
 
@@ -240,6 +251,21 @@ def test_instructor_commands_grade_merge_and_keep_merges(shell, demo):
     assert "bad.csv: row 1, column 'problem9': is not a hand-graded item id" in bad.stderr
     assert "bad.csv: row 2, column 'submission': unknown submission 'zed'" in bad.stderr
     assert _gradebook(out)["dave.ipynb"]["problem2_derivation"] == "9"
+
+
+def test_cluster_commands(shell, demo):
+    submissions = shell.root / "cluster-submissions"
+    submissions.mkdir()
+    shutil.copy2(shell.root / "examples" / "submissions" / "dave.ipynb", submissions)
+    command = CLUSTER_LOCAL.replace("submissions/", "cluster-submissions/") \
+        .replace("out/", "cluster-out/")
+    graded = shell.run(command)  # in folders of its own: the other tests use out/
+    assert graded.returncode == 0, graded.stderr[-2000:]
+    results = _check_totals_agree(shell.root / "cluster-out", _verdicts(graded.stdout))
+    assert _lost(results["dave"]) == EXPECTED_LOSSES["dave"]
+    dry = shell.run(SLURM_DRY_RUN)
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert "#SBATCH --gres=gpu:2" in dry.stdout and "Traceback" not in dry.stderr
 
 
 def test_theory_and_rubric_commands(shell):
