@@ -124,10 +124,10 @@ class Backend(Protocol):
         """Grade every notebook of ``todo`` (path -> label), delivering each result."""
 
 
-class SerialBackend:
-    """One notebook after the other, in this process."""
+class _ThisMachine:
+    """What the local backends share: nothing to start or stop, this machine's GPUs."""
 
-    def __enter__(self) -> SerialBackend:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -136,6 +136,10 @@ class SerialBackend:
     def gpus(self) -> int:
         """GPUs visible on this machine."""
         return count_gpus()
+
+
+class SerialBackend(_ThisMachine):
+    """One notebook after the other, in this process."""
 
     def kernel_threads(self) -> int | None:
         """Every core of this machine."""
@@ -152,21 +156,11 @@ class SerialBackend:
             deliver(grade_notebook(path, options, oracle, label))
 
 
-class ProcessPoolBackend:
+class ProcessPoolBackend(_ThisMachine):
     """``workers`` notebooks at once, each in a process of a local pool."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-
-    def __enter__(self) -> ProcessPoolBackend:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        return None
-
-    def gpus(self) -> int:
-        """GPUs visible on this machine."""
-        return count_gpus()
 
     def kernel_threads(self) -> int | None:
         """This machine's cores shared out among the workers."""
