@@ -136,6 +136,10 @@ class BubblewrapSandbox:
                 args += ["--symlink", os.readlink(path), path]
             elif os.path.isdir(path):
                 args += ["--ro-bind", path, path]
+        size = str(self.limits.disk)
+        # /tmp first: a later bind (an environment or data set that lives under /tmp) must
+        # stay visible on top of it, not be hidden by it
+        args += ["--size", size, "--tmpfs", "/tmp"]
         for path in SYSTEM_ETC:
             args += ["--ro-bind-try", path, path]
         identity = layout.root / ".identity"
@@ -148,8 +152,7 @@ class BubblewrapSandbox:
         args += ["--proc", "/proc", "--dev", "/dev", "--ro-bind-try", "/sys/devices/system/cpu",
                  "/sys/devices/system/cpu"]
         args += self._gpu_nodes()
-        size = str(self.limits.disk)
-        args += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", str(layout.root),
+        args += ["--size", size, "--tmpfs", str(layout.root),
                  "--dir", str(layout.workdir), "--dir", str(layout.home),
                  "--ro-bind", str(layout.files), str(layout.files)]
         for path in layout.exchange:

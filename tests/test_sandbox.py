@@ -304,6 +304,18 @@ def test_hidden_package_cannot_be_imported_in_the_sandbox(tmp_path, monkeypatch)
     assert run.stdout.strip() == "hidden", run.stderr
 
 
+def test_an_environment_under_tmp_stays_visible(tmp_path, monkeypatch):
+    """A clone in /tmp has its .venv there: the sandbox's own /tmp must not hide it."""
+    import grader.sandbox as sandbox_module
+
+    venv = "/tmp/some-clone/.venv"
+    monkeypatch.setattr(sandbox_module, "python_installation", lambda: [venv])
+    layout = Layout(root=tmp_path, files=tmp_path / "files", workdir=tmp_path / "work",
+                    home=tmp_path / "home")
+    args = BubblewrapSandbox().bwrap_arguments({}, layout)
+    assert args.index("/tmp") < args.index(venv)  # the tmpfs first, the bind on top of it
+
+
 def test_sandbox_arguments(tmp_path):
     """The bwrap command: namespaces, no capabilities, a cleared environment, capped
     tmpfs, only the worker's GPU, and no bind of the project tree or its parents."""
@@ -331,6 +343,14 @@ def test_sandbox_arguments(tmp_path):
         assert not real.startswith(project + os.sep) or real.startswith(environment), source
     assert ["--bind", str(tmp_path / "probe"), str(tmp_path / "probe")] == \
         args[args.index(str(tmp_path / "probe")) - 1:][:3]
+    # no tmpfs hides an earlier bind (an environment that lives under /tmp stays visible)
+    mounts = [(i, args[i + 2] if arg.endswith("bind") or arg.endswith("bind-try") else args[i + 1])
+              for i, arg in enumerate(args)
+              if arg in ("--bind", "--ro-bind", "--ro-bind-try", "--tmpfs")]
+    for index, target in mounts:
+        if args[index] == "--tmpfs":
+            hidden = [t for i, t in mounts if i < index and t.startswith(target.rstrip("/") + "/")]
+            assert not hidden, (target, hidden)
     command = sandbox.wrap([sys.executable, "-m", "ipykernel_launcher"], {}, layout)
     assert command[0].endswith("prlimit") and "--core=0" in command
     assert command[command.index("--") + 1].endswith("bwrap")
