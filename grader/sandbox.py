@@ -202,7 +202,9 @@ class UserSandbox:
     user: str
     uid: int
     gid: int
-    python: str = ""  # the interpreter the account runs (default: the grader's environment's)
+    # the interpreter the account runs (default: the grader's environment's, which the
+    # account must be able to read; HW4GRADE_KERNEL_PYTHON names another)
+    python: str = ""
     setpriv: str = "setpriv"
     prlimit: str | None = "prlimit"
     limits: Limits = field(default_factory=Limits)
@@ -393,6 +395,7 @@ def choose_sandbox(use_sandbox: bool, device: str = "cpu", gpu_index: int | None
         if user_problem is None:
             account = pwd.getpwnam(fallback_user)
             return UserSandbox(user=fallback_user, uid=account.pw_uid, gid=account.pw_gid,
+                               python=os.environ.get("HW4GRADE_KERNEL_PYTHON", ""),
                                setpriv=shutil.which("setpriv") or "setpriv",
                                prlimit=shutil.which("prlimit"))
         problem = f"{problem}, and {user_problem}"
