@@ -411,6 +411,28 @@ def test_check_without_bubblewrap(monkeypatch, capsys):
     assert "--no-sandbox" in capsys.readouterr().err
     options = Options(rubric=load_rubric(), sandbox=False)  # --no-sandbox
     assert choose_isolation(options) and options.sandbox is False
+    options = Options(rubric=load_rubric(), sandbox_user="hw4grade-no-such-user")
+    assert not choose_isolation(options)  # an account that cannot be used is no sandbox
+    assert "hw4grade-no-such-user" in capsys.readouterr().err
+
+
+def test_check_falls_back_to_the_kernel_user(monkeypatch, capsys, kernel_user):
+    """With --sandbox-user, a root check where bubblewrap cannot run uses that account
+    (said once); where bubblewrap runs, bubblewrap is used; --no-sandbox stays none."""
+    from grader.check import choose_isolation
+    from grader.grade import Options
+    from grader.rubric import load_rubric
+    from grader.sandbox import choose_sandbox
+
+    monkeypatch.setattr("grader.oracle.reference_available", lambda: True)
+    monkeypatch.setattr("grader.sandbox.bubblewrap_problem", lambda: "bwrap is missing")
+    options = Options(rubric=load_rubric(), sandbox_user=kernel_user)
+    assert choose_isolation(options) and options.sandbox is True
+    assert f"runs as the unprivileged user {kernel_user}" in capsys.readouterr().err
+    assert choose_sandbox(True, fallback_user=kernel_user).name == "user"
+    assert choose_sandbox(False, fallback_user=kernel_user).name == "none"
+    monkeypatch.setattr("grader.sandbox.bubblewrap_problem", lambda: None)
+    assert choose_sandbox(True, fallback_user=kernel_user).name == "bubblewrap"
 
 
 @needs_bwrap
