@@ -609,3 +609,28 @@ def test_user_sandbox_runs_a_real_kernel_as_another_user(tmp_path, kernel_user, 
     finally:
         shutil.rmtree(shared, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_probe_requests_never_follow_links_in_the_exchange_folder(tmp_path, monkeypatch):
+    """A kernel that owns the probe folder (the user sandbox) or writes into it (bubblewrap)
+    may plant a link at the name of the next request; the grader's write fails instead of
+    going through it."""
+    import types
+
+    import numpy as np
+
+    from grader import probe
+
+    target = tmp_path / "grader-file"
+    target.write_text("kept")
+    folder = tmp_path / "probe"
+    folder.mkdir()
+    monkeypatch.setattr(probe.uuid, "uuid4", lambda: types.SimpleNamespace(hex="a" * 32))
+    prober = object.__new__(probe.Prober)  # no kernel needed: the write comes first
+    prober.dir = folder
+    for name in ("in-aaaaaaaaaaaa.npz", "req-aaaaaaaaaaaa.json"):
+        (folder / name).symlink_to(target)
+        with pytest.raises(FileExistsError):
+            prober.request([], {"x": np.zeros(3)})
+        assert target.read_text() == "kept"
+        (folder / name).unlink()
