@@ -223,7 +223,8 @@ class UserSandbox:
         kernel_env = {**env, "TMPDIR": str(layout.home / "tmp")}
         return [*_rlimits(self.prlimit, self.limits, processes=self.limits.tasks),
                 self.setpriv, f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
-                "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--",
+                "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all",
+                "--pdeathsig=KILL", "--",  # dies with the grader, as bwrap's --die-with-parent
                 shutil.which("env") or "/usr/bin/env", "-i",
                 *(f"{key}={value}" for key, value in sorted(kernel_env.items())), *launch]
 
