@@ -41,7 +41,6 @@ from pathlib import Path
 import psutil
 
 SANDBOX_UID = 65534  # "nobody" inside the sandbox
-KERNEL_USER = "hw4grade-kernel"  # the account the Gradescope setup.sh creates
 SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm")  # where a UserSandbox kernel may leave files
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 SYSTEM_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
