@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what to print: a readable report (default), the result as JSON, "
                              "GitHub Classroom's base64 payload, or Gradescope's results.json")
     parser.add_argument("--json", metavar="FILE", help="also write the result as JSON here")
+    parser.add_argument("--sandbox-user", metavar="USER",
+                        help="where bubblewrap cannot run and hw4grade runs as root, run the "
+                             "notebook as this dedicated unprivileged user (the Gradescope "
+                             "autograder; nothing else may run as it)")
 
 
 def exit_code(result: SubmissionResult) -> int:
@@ -65,14 +69,22 @@ def write_github_outputs(result: SubmissionResult) -> None:
 
 
 def choose_isolation(options) -> bool:
-    """Use the sandbox where bubblewrap runs. Where it cannot, a student's own check runs
-    without it (said once); an install with the reference refuses unless --no-sandbox."""
+    """Use the sandbox where bubblewrap runs, else the --sandbox-user account if it can be
+    used (said once). Where neither can, a student's own check runs without a sandbox (said
+    once); an install with the reference refuses unless --no-sandbox."""
     from grader.oracle import reference_available
-    from grader.sandbox import bubblewrap_problem
+    from grader.sandbox import bubblewrap_problem, user_sandbox_problem
 
     problem = bubblewrap_problem() if options.sandbox else None
     if problem is None:
         return True
+    if options.sandbox_user:
+        user_problem = user_sandbox_problem(options.sandbox_user)
+        if user_problem is None:
+            print(f"hw4grade check: {problem}; the notebook runs as the unprivileged user "
+                  f"{options.sandbox_user}", file=sys.stderr)
+            return True
+        problem = f"{problem}, and {user_problem}"
     if reference_available():
         print(f"hw4grade check: {problem}; this install has the reference solution, so "
               "notebooks are only graded in a sandbox (pass --no-sandbox to grade without "

@@ -273,7 +273,11 @@ class KernelSession:
         self.completed: list[int] = []  # cells run so far that did not kill the kernel
 
     def __enter__(self) -> KernelSession:
-        self._start()
+        try:
+            self._start()
+        except BaseException:
+            self._shutdown()  # a kernel that started but could not be prepared ends too
+            raise
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -336,6 +340,7 @@ class KernelSession:
         except Exception as error:  # the kernel may already be gone
             print(f"hw4grade: kernel shutdown: {error}", file=sys.stderr)
         self.client = None
+        self.sandbox.end()  # whatever the kernel started and left behind
         if self.ipc_dir is not None:
             shutil.rmtree(self.ipc_dir, ignore_errors=True)
 

@@ -54,6 +54,7 @@ class Options:
     probe_timeout: float = 120.0
     extra_env: dict[str, str] = field(default_factory=dict)
     sandbox: bool = True  # False only when the instructor passes --no-sandbox
+    sandbox_user: str | None = None  # where bubblewrap cannot run, kernels run as this user
 
     def bounds(self) -> Bounds:
         """The bounds in force: command-line values first, then the rubric's."""
@@ -177,7 +178,10 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
     work, home, probe_dir = root / "work", root / "home", root / "probe"
     for folder in (work, home, probe_dir):
         folder.mkdir()
-    sandbox = choose_sandbox(options.sandbox, options.device, options.gpu_index)
+    sandbox = choose_sandbox(options.sandbox, options.device, options.gpu_index,
+                             options.sandbox_user)
+    if options.mnist_npz:  # by a path the kernel can read
+        options = replace(options, mnist_npz=sandbox.share(Path(options.mnist_npz), root))
     for result in results:
         result.sandbox = sandbox.name
         if sandbox.name == "none":
@@ -390,6 +394,7 @@ def options_from_args(args, workers: int = 1, gpus: int | None = None) -> Option
         memory_limit=parse_size(args.memory_limit, "--memory-limit") if args.memory_limit else None,
         output_limit=parse_size(args.output_limit, "--output-limit") if args.output_limit else None,
         sandbox=not getattr(args, "no_sandbox", False),
+        sandbox_user=getattr(args, "sandbox_user", None),
     )
 
 

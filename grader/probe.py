@@ -94,8 +94,12 @@ class Prober:
         inputs_path = self.dir / f"in-{token}.npz"
         request_path = self.dir / f"req-{token}.json"
         response = self.dir / f"out-{token}"
-        np.savez(inputs_path, **inputs)
-        request_path.write_text(json.dumps({"inputs": str(inputs_path), "calls": calls}))
+        # the kernel may write into this folder: create, never follow what it may have put
+        # at these names (mode "x" fails on an existing name, a link included)
+        with open(inputs_path, "xb") as stream:
+            np.savez(stream, **inputs)
+        with open(request_path, "x", encoding="utf-8") as stream:
+            stream.write(json.dumps({"inputs": str(inputs_path), "calls": calls}))
         run, _ = self.session.run_code(
             f"__import__('sys').modules[{PROBE_MODULE!r}].serve({str(request_path)!r}, "
             f"{str(response)!r})", timeout=timeout or self.timeout)

@@ -91,7 +91,7 @@ class SubmissionResult:
     error: str | None = None  # set when the notebook could not be graded at all
     warnings: list[str] = field(default_factory=list)
     retry: bool = False  # the grader, not the submission, failed: regrade on the next run
-    sandbox: str = ""  # where the kernel ran: "bubblewrap", or "none" (--no-sandbox)
+    sandbox: str = ""  # where the kernel ran: "bubblewrap", "user" (--sandbox-user), "none"
 
     def item(self, item_id: str) -> ItemResult:
         """The result of item ``item_id``."""

@@ -14,6 +14,13 @@ A sandbox turns the kernel's launch command into one that starts the kernel isol
 * limits on open files and file size, core dumps off, and an environment made only of
   the allow-list the grader passes.
 
+``UserSandbox`` is the fallback of a grader running as root where bubblewrap cannot run
+(the Gradescope autograder in a container without user namespaces): the kernel runs as a
+dedicated unprivileged account (``setpriv``), with the same limits and environment; what
+it must not read (the reference, the results, the sources) is locked by the permissions
+the autograder's ``setup.sh`` and ``run_autograder`` set, and every process of that
+account is killed when the kernel ends.
+
 ``NoSandbox`` runs the command as it is (``--no-sandbox``, or ``check`` where bubblewrap
 cannot run). ``choose_sandbox`` is the one place that picks between them.
 """
@@ -23,6 +30,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -30,7 +38,10 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 SANDBOX_UID = 65534  # "nobody" inside the sandbox
+SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm")  # where a UserSandbox kernel may leave files
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 SYSTEM_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
               "/etc/alternatives", "/etc/fonts", "/etc/hosts", "/etc/nsswitch.conf")
@@ -95,6 +106,13 @@ class NoSandbox:
             _copy_files(layout.files, layout.workdir)
         return list(command)
 
+    def share(self, path: Path, root: Path) -> Path:
+        """The path by which the kernel reads the file ``path``: the same."""
+        return path
+
+    def end(self) -> None:
+        """Nothing to clean up after the kernel."""
+
 
 @dataclass(frozen=True)
 class BubblewrapSandbox:
@@ -117,11 +135,14 @@ class BubblewrapSandbox:
         return [*self._rlimits(), *self.bwrap_arguments(env, layout), "--", *launch]
 
     def _rlimits(self) -> list[str]:
-        if not self.prlimit:
-            return []
-        limits = self.limits
-        return [self.prlimit, f"--nofile={limits.open_files}", f"--fsize={limits.file_size}",
-                "--core=0", "--"]
+        return _rlimits(self.prlimit, self.limits)
+
+    def share(self, path: Path, root: Path) -> Path:
+        """The path by which the kernel reads the file ``path`` (bound read-only): the same."""
+        return path
+
+    def end(self) -> None:
+        """Nothing to clean up: the kernel's PID namespace ended with it."""
 
     def bwrap_arguments(self, env: dict[str, str], layout: Layout) -> list[str]:
         """Everything of the bwrap command line before ``--``."""
@@ -171,7 +192,115 @@ class BubblewrapSandbox:
         return [arg for node in nodes for arg in ("--dev-bind-try", node, node)]
 
 
-Sandbox = NoSandbox | BubblewrapSandbox
+@dataclass(frozen=True)
+class UserSandbox:
+    """Run the kernel as the dedicated unprivileged account ``user`` (the grader is root).
+
+    No namespaces: the kernel shares the machine's network, ``/tmp`` and process list. It
+    cannot signal or inspect the grader (another uid), cannot raise its privileges
+    (no-new-privs, no capabilities), owns only its working copy, HOME and the exchange
+    folders, and reads nothing the permissions keep for root. Everything the account runs
+    is killed when the kernel ends, so the account must not be used for anything else.
+    """
+
+    user: str
+    uid: int
+    gid: int
+    # the interpreter the account runs (default: the grader's environment's, which the
+    # account must be able to read; HW4GRADE_KERNEL_PYTHON names another)
+    python: str = ""
+    setpriv: str = "setpriv"
+    prlimit: str | None = "prlimit"
+    limits: Limits = field(default_factory=Limits)
+    name: str = "user"
+    interrupt_mode: str = "signal"  # setpriv and prlimit exec: the pid is the kernel's
+
+    def wrap(self, command: list[str], env: dict[str, str], layout: Layout) -> list[str]:
+        """``command`` as an argv that runs it as ``user``, over folders handed to it."""
+        if self.uid == 0:
+            raise SandboxUnavailable(f"the user {self.user} is root")
+        self._hand_over(layout)
+        python = self.python or kernel_python()
+        command = [python if command[0] == sys.executable else command[0], *command[1:]]
+        launch = [command[0], "-I", "-S", "-c", LAUNCHER, str(layout.files),
+                  str(layout.workdir), *command]
+        kernel_env = {**env, "TMPDIR": str(layout.home / "tmp")}
+        return [*_rlimits(self.prlimit, self.limits, processes=self.limits.tasks),
+                self.setpriv, f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
+                "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all",
+                "--pdeathsig=KILL", "--",  # dies with the grader, as bwrap's --die-with-parent
+                shutil.which("env") or "/usr/bin/env", "-i",
+                *(f"{key}={value}" for key, value in sorted(kernel_env.items())), *launch]
+
+    def _hand_over(self, layout: Layout) -> None:
+        """Let the account pass through ``root``, read the submission's files, and own its
+        working folder, HOME and the exchange folders (connection file included)."""
+        os.chmod(layout.root, 0o711)
+        os.chmod(layout.files, 0o755)
+        for entry in layout.files.iterdir():
+            os.chmod(entry, 0o644)
+        (layout.home / "tmp").mkdir(parents=True, exist_ok=True)
+        for folder in (layout.workdir, layout.home, layout.home / "tmp", *layout.exchange):
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chown(folder, self.uid, self.gid)
+            os.chmod(folder, 0o700)
+        for folder in layout.exchange:
+            for entry in folder.iterdir():
+                os.chown(entry, self.uid, self.gid, follow_symlinks=False)
+
+    def share(self, path: Path, root: Path) -> Path:
+        """A copy of ``path`` under ``root`` that the account may read (it cannot reach the
+        grader's own caches)."""
+        shared = root / "shared"
+        shared.mkdir(mode=0o755, exist_ok=True)
+        target = shared / path.name
+        shutil.copyfile(path, target)
+        os.chmod(target, 0o644)
+        return target
+
+    def end(self) -> None:
+        """Kill every process of the account and remove what it left in the shared
+        temporary folders."""
+        if self.uid == 0:
+            return
+        for _ in range(3):  # a process may fork while the first ones die
+            alive = [proc for proc in psutil.process_iter(["uids"])
+                     if proc.info["uids"] and self.uid in proc.info["uids"]]
+            for proc in alive:
+                try:
+                    proc.kill()
+                except psutil.Error:
+                    pass
+            psutil.wait_procs(alive, timeout=5)
+            if not alive:
+                break
+        for folder in SHARED_TEMP:
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    if entry.stat(follow_symlinks=False).st_uid != self.uid:
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        os.unlink(entry.path)
+                except OSError:
+                    pass
+
+
+Sandbox = NoSandbox | BubblewrapSandbox | UserSandbox
+
+
+def _rlimits(prlimit: str | None, limits: Limits, processes: int | None = None) -> list[str]:
+    """``prlimit`` arguments setting the limits on open files, file size (and processes of
+    the uid), core dumps off."""
+    if not prlimit:
+        return []
+    return [prlimit, f"--nofile={limits.open_files}", f"--fsize={limits.file_size}",
+            *([f"--nproc={processes}"] if processes else []), "--core=0", "--"]
 
 
 def kernel_python() -> str:
@@ -241,15 +370,40 @@ def bubblewrap_problem() -> str | None:
     return None
 
 
-def choose_sandbox(use_sandbox: bool, device: str = "cpu",
-                   gpu_index: int | None = None) -> Sandbox:
-    """The sandbox a kernel runs in: bubblewrap unless ``use_sandbox`` is False.
+def user_sandbox_problem(user: str) -> str | None:
+    """None when kernels can run as the account ``user`` here; otherwise why not."""
+    if os.geteuid() != 0:
+        return f"running kernels as the user {user} needs the grader to run as root"
+    try:
+        account = pwd.getpwnam(user)
+    except KeyError:
+        return f"there is no user {user} (the Gradescope setup.sh creates it)"
+    if account.pw_uid == 0:
+        return f"the user {user} is root"
+    if shutil.which("setpriv") is None:
+        return "setpriv (util-linux) is not installed"
+    return None
 
-    Raises ``SandboxUnavailable`` when a sandbox is asked for and bubblewrap cannot run.
+
+def choose_sandbox(use_sandbox: bool, device: str = "cpu", gpu_index: int | None = None,
+                   fallback_user: str | None = None) -> Sandbox:
+    """The sandbox a kernel runs in: bubblewrap unless ``use_sandbox`` is False; where
+    bubblewrap cannot run, the account ``fallback_user`` if one is given and usable.
+
+    Raises ``SandboxUnavailable`` when a sandbox is asked for and none can run.
     """
     if not use_sandbox:
         return NoSandbox()
     problem = bubblewrap_problem()
+    if problem and fallback_user:
+        user_problem = user_sandbox_problem(fallback_user)
+        if user_problem is None:
+            account = pwd.getpwnam(fallback_user)
+            return UserSandbox(user=fallback_user, uid=account.pw_uid, gid=account.pw_gid,
+                               python=os.environ.get("HW4GRADE_KERNEL_PYTHON", ""),
+                               setpriv=shutil.which("setpriv") or "setpriv",
+                               prlimit=shutil.which("prlimit"))
+        problem = f"{problem}, and {user_problem}"
     if problem:
         raise SandboxUnavailable(problem)
     return BubblewrapSandbox(bwrap=shutil.which("bwrap") or "bwrap",

@@ -14,6 +14,7 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 from grader.cli import main
@@ -94,16 +95,21 @@ def test_zip_holds_the_scripts_and_an_instructor_wheel(package, tmp_path):
 
 
 def test_setup_sh_installs_the_bundled_wheel(autograder):
-    """setup.sh with stand-ins for apt-get and python3 that log what they are asked."""
+    """setup.sh with stand-ins for apt-get, useradd and python3 that log what they are
+    asked (the venv's python names a fake reference folder when asked where it is)."""
     shims, log = autograder / "shims", autograder / "calls.log"
     shims.mkdir()
+    reference = autograder / "venv" / "site" / "reference"
     logger = f'echo "$(basename "$0") $*" >> {log}\n'
-    (shims / "apt-get").write_text("#!/bin/sh\n" + logger)
+    for tool in ("apt-get", "useradd", "venv-hw4grade"):
+        (shims / tool).write_text("#!/bin/sh\n" + logger)
+    (shims / "venv-python").write_text(
+        "#!/bin/sh\n" + logger + f'if [ "$1" = -I ]; then echo {reference}; fi\n')
     (shims / "python3").write_text(
         "#!/bin/sh\n" + logger
         + 'if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin"\n'
-        + f'  for tool in python hw4grade; do printf \'#!/bin/sh\\n{logger}\' > "$3/bin/$tool"\n'
-        + '  chmod +x "$3/bin/$tool"; done\nfi\n')
+        + f'  for tool in python hw4grade; do cp {shims}/venv-$tool "$3/bin/$tool"; done\n'
+        + f'  mkdir -p {reference}; echo "SECRET = 1" > {reference}/__init__.py\nfi\n')
     for shim in shims.iterdir():
         shim.chmod(0o755)
     done = run_script(autograder, "setup.sh", f"{shims}:/usr/bin:/bin")
@@ -117,6 +123,12 @@ def test_setup_sh_installs_the_bundled_wheel(autograder):
     if os.geteuid() == 0:
         assert any(call.startswith("apt-get install") and "bubblewrap" in call.split()
                    for call in calls)
+        # the fallback's account, and what it must not read locked for root alone
+        assert any(call.startswith("useradd --system") and call.endswith(" hw4grade-kernel")
+                   for call in calls)
+        for locked in (reference, reference / "__init__.py", autograder / "source", wheel,
+                       autograder / "results"):
+            assert stat.S_IMODE(locked.stat().st_mode) & 0o077 == 0, locked
 
 
 def test_run_autograder_grades_the_solution(autograder, mnist_dir):
@@ -172,3 +184,38 @@ def test_run_autograder_grades_in_the_sandbox_unless_told(autograder, tmp_path, 
                       {"HW4GRADE_NO_SANDBOX": no_sandbox})
     assert done.returncode == 0, done.stderr
     assert ("--no-sandbox" in log.read_text().split()) is expected
+
+
+def test_run_autograder_runs_as_the_kernel_user_without_bubblewrap(autograder, mnist_dir,
+                                                                   kernel_user, user_python,
+                                                                   tmp_path):
+    """Root, with no bwrap on PATH: run_autograder grades the notebook as the account that
+    setup.sh creates (its one cell runs clean only as that uid), and locks the results."""
+    import pwd
+
+    account = pwd.getpwnam(kernel_user)
+    tools = tmp_path / "no-bwrap"  # every system tool but bwrap
+    tools.mkdir()
+    for folder in ("/usr/bin", "/bin"):
+        for entry in os.scandir(folder):
+            if entry.name != "bwrap" and not (tools / entry.name).exists():
+                (tools / entry.name).symlink_to(entry.path)
+    notebook = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [],
+                           "execution_count": None,
+                           "source": f"import os\nassert os.getuid() == {account.pw_uid}"}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (autograder / "submission" / "HW4.ipynb").write_text(json.dumps(notebook))
+    done = run_script(autograder, "run_autograder", f"{Path(sys.executable).parent}:{tools}",
+                      {"HW4_MNIST_DIR": str(mnist_dir), "HW4GRADE_KERNEL_USER": kernel_user,
+                       "HW4GRADE_KERNEL_PYTHON": user_python,
+                       "PYTHONPATH": str(ROOT)})  # this checkout's grader
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"runs as the unprivileged user {kernel_user}" in done.stderr
+    assert "without a sandbox" not in done.stderr
+    results = json.loads((autograder / "results" / "results.json").read_text())
+    check_results_format(results)
+    runs_clean = next(test for test in results["tests"] if test["name"] == "runs_clean")
+    assert runs_clean["status"] == "passed", runs_clean
+    assert stat.S_IMODE((autograder / "results").stat().st_mode) == 0o700
+    assert not [proc for proc in psutil.process_iter(["uids"])
+                if proc.info["uids"] and account.pw_uid in proc.info["uids"]]

@@ -10,6 +10,7 @@ kernels, a real ``hw4grade grade`` batch with two workers.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import shutil
@@ -430,6 +431,28 @@ def test_check_without_bubblewrap(monkeypatch, capsys):
     assert "--no-sandbox" in capsys.readouterr().err
     options = Options(rubric=load_rubric(), sandbox=False)  # --no-sandbox
     assert choose_isolation(options) and options.sandbox is False
+    options = Options(rubric=load_rubric(), sandbox_user="hw4grade-no-such-user")
+    assert not choose_isolation(options)  # an account that cannot be used is no sandbox
+    assert "hw4grade-no-such-user" in capsys.readouterr().err
+
+
+def test_check_falls_back_to_the_kernel_user(monkeypatch, capsys, kernel_user):
+    """With --sandbox-user, a root check where bubblewrap cannot run uses that account
+    (said once); where bubblewrap runs, bubblewrap is used; --no-sandbox stays none."""
+    from grader.check import choose_isolation
+    from grader.grade import Options
+    from grader.rubric import load_rubric
+    from grader.sandbox import choose_sandbox
+
+    monkeypatch.setattr("grader.oracle.reference_available", lambda: True)
+    monkeypatch.setattr("grader.sandbox.bubblewrap_problem", lambda: "bwrap is missing")
+    options = Options(rubric=load_rubric(), sandbox_user=kernel_user)
+    assert choose_isolation(options) and options.sandbox is True
+    assert f"runs as the unprivileged user {kernel_user}" in capsys.readouterr().err
+    assert choose_sandbox(True, fallback_user=kernel_user).name == "user"
+    assert choose_sandbox(False, fallback_user=kernel_user).name == "none"
+    monkeypatch.setattr("grader.sandbox.bubblewrap_problem", lambda: None)
+    assert choose_sandbox(True, fallback_user=kernel_user).name == "bubblewrap"
 
 
 @needs_bwrap
@@ -493,3 +516,141 @@ def test_nothing_from_a_kernel_holding_the_reference_reaches_the_report(tmp_path
     assert "LEAKED-REFERENCE" not in result.to_json()
     for item_id in ("gan_convergence", "lsgan_convergence"):
         assert result.item(item_id).details.get("fcd", 0) > 0  # trained without the leak cell
+
+
+USER_PROBE = """
+import json, os, signal, subprocess, sys
+found = dict(uid=os.getuid(), gid=os.getgid(), groups=os.getgroups(), env=sorted(os.environ),
+             read=[], wrote=[], signalled=False)
+for path in {secrets!r}:
+    try:
+        with open(path) as stream:
+            stream.read()
+        found["read"].append(path)
+    except OSError:
+        pass
+sys.path.insert(0, {shared!r})
+try:  # a locked package folder may still import as an empty namespace package
+    from reference import SECRET
+    found["read"].append("from reference import SECRET")
+except Exception:
+    pass
+for path in {writes!r}:
+    try:
+        with open(path, "w") as stream:
+            stream.write("forged")
+        found["wrote"].append(path)
+    except OSError:
+        pass
+try:
+    os.kill({grader}, signal.SIGTERM)
+    found["signalled"] = True
+except OSError:
+    pass
+with open("mine.txt", "w") as stream:  # its own folder stays writable
+    stream.write("ok")
+found["own"] = open("mine.txt").read()
+found["data"] = open({data!r}).read()
+subprocess.Popen(["sleep", "600"], start_new_session=True)  # a process left behind
+with open("/tmp/{survivor}", "w") as stream:  # a file left in the shared /tmp
+    stream.write("left")
+print(json.dumps(found))
+"""
+
+
+def test_user_sandbox_runs_a_real_kernel_as_another_user(tmp_path, kernel_user, user_python,
+                                                          monkeypatch):
+    """The Gradescope fallback: a kernel run as a dedicated account is that uid with no
+    groups, reads none of root's files (the reference, the results, the grader's
+    environment), writes only its own folders, cannot signal the grader, sees only the
+    allow-listed environment; nothing it started or left in /tmp survives the session."""
+    import pwd
+    import tempfile
+
+    from grader.execute import Bounds, KernelSession, kernel_environment
+    from grader.sandbox import choose_sandbox
+
+    shared = Path(tempfile.mkdtemp(prefix="hw4grade-shared-"))  # like /autograder: 755
+    root = Path(tempfile.mkdtemp(prefix="hw4grade-"))  # like the grader's kernel folder
+    try:
+        os.chmod(shared, 0o755)
+        (shared / "reference").mkdir(mode=0o700)  # what setup.sh locks
+        (shared / "reference" / "__init__.py").write_text(f"SECRET = {SECRET!r}\n")
+        (shared / "results").mkdir(mode=0o700)
+        (shared / "results" / "results.json").write_text('{"score": 0}')
+        (shared / "answer.txt").write_text(SECRET)
+        os.chmod(shared / "answer.txt", 0o600)
+        data = tmp_path / "data.txt"  # a root-only folder: the kernel gets a shared copy
+        data.write_text("digits")
+        files, work, home, probe_dir = (root / name for name in ("files", "work", "home",
+                                                                  "probe"))
+        for folder in (files, work, home, probe_dir):
+            folder.mkdir()
+        with monkeypatch.context() as patch:  # as where bubblewrap cannot run
+            patch.setattr("grader.sandbox.bubblewrap_problem", lambda: "no bwrap")
+            sandbox = choose_sandbox(True, fallback_user=kernel_user)
+        assert sandbox.name == "user"
+        sandbox = dataclasses.replace(sandbox, python=user_python)
+        shared_data = sandbox.share(data, root)
+        layout = Layout(root=root, files=files, workdir=work, home=home, exchange=(probe_dir,),
+                        readable=(shared_data,))
+        monkeypatch.setenv("HW4GRADE_TEST_TOKEN", SECRET)  # the grader's own secret
+        env = kernel_environment(home)
+        secrets = [str(shared / "reference" / "__init__.py"), str(shared / "answer.txt"),
+                   str(shared / "results" / "results.json"), f"/proc/{os.getpid()}/environ",
+                   str(data)]
+        writes = [str(shared / "forged.txt"), str(shared / "results" / "results.json"),
+                  str(root / "forged.txt"), str(files / "forged.txt")]
+        code = USER_PROBE.format(secrets=secrets, shared=str(shared), writes=writes,
+                                 grader=os.getpid(), data=str(shared_data), survivor=SURVIVOR)
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+        with KernelSession(notebook, work, Bounds(cell_timeout=60), env,
+                           {"seed": 0, "mnist_npz": ""}, sandbox=sandbox,
+                           layout=layout) as session:
+            run, outputs = session.run_code(code, timeout=60)
+            assert run.status == "ok", (run.error_name, run.error_message)
+            found = json.loads("".join(out.get("text", "") for out in outputs
+                                       if out.output_type == "stream"))
+            account = pwd.getpwnam(kernel_user)
+            assert any(proc.uids().real == account.pw_uid for proc in psutil.process_iter())
+        assert (found["uid"], found["gid"], found["groups"]) == \
+            (account.pw_uid, account.pw_gid, [])
+        assert found["read"] == [] and found["wrote"] == [] and not found["signalled"]
+        assert found["own"] == "ok" and found["data"] == "digits"
+        ipykernel_own = {"CLICOLOR", "CLICOLOR_FORCE", "PAGER", "GIT_PAGER", "TERM",
+                         "FORCE_COLOR", "PYDEVD_USE_FRAME_EVAL"}  # set by ipykernel itself
+        assert set(found["env"]) - ipykernel_own == set(env) | {"TMPDIR"}
+        assert "HW4GRADE_TEST_TOKEN" not in found["env"]
+        assert not [proc for proc in psutil.process_iter(["uids"])
+                    if proc.info["uids"] and account.pw_uid in proc.info["uids"]]
+        assert not Path("/tmp", SURVIVOR).exists()
+        assert (shared / "results" / "results.json").read_text() == '{"score": 0}'
+        assert not (shared / "forged.txt").exists() and not (root / "forged.txt").exists()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_probe_requests_never_follow_links_in_the_exchange_folder(tmp_path, monkeypatch):
+    """A kernel that owns the probe folder (the user sandbox) or writes into it (bubblewrap)
+    may plant a link at the name of the next request; the grader's write fails instead of
+    going through it."""
+    import types
+
+    import numpy as np
+
+    from grader import probe
+
+    target = tmp_path / "grader-file"
+    target.write_text("kept")
+    folder = tmp_path / "probe"
+    folder.mkdir()
+    monkeypatch.setattr(probe.uuid, "uuid4", lambda: types.SimpleNamespace(hex="a" * 32))
+    prober = object.__new__(probe.Prober)  # no kernel needed: the write comes first
+    prober.dir = folder
+    for name in ("in-aaaaaaaaaaaa.npz", "req-aaaaaaaaaaaa.json"):
+        (folder / name).symlink_to(target)
+        with pytest.raises(FileExistsError):
+            prober.request([], {"x": np.zeros(3)})
+        assert target.read_text() == "kept"
+        (folder / name).unlink()

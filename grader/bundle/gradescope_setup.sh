@@ -9,9 +9,10 @@ WHEEL="$SOURCE/@WHEEL@"
 
 if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
     apt-get update -q
-    # bubblewrap: every notebook is graded in its sandbox
+    # bubblewrap: every notebook is graded in its sandbox; util-linux (setpriv, prlimit):
+    # the fallback where bubblewrap cannot run here
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-pip python3-venv \
-        bubblewrap
+        bubblewrap util-linux
 fi
 python3 -m venv "$ROOT/venv"
 "$ROOT/venv/bin/python" -m pip install --quiet --upgrade pip
@@ -21,4 +22,23 @@ python3 -m venv "$ROOT/venv"
 # to the 5,000-digit sample otherwise)
 if [ ! -f "$SOURCE/mnist.npz" ]; then
     "$ROOT/venv/bin/hw4grade" mnist || echo "setup.sh: could not fetch MNIST" >&2
+fi
+
+# Where bubblewrap cannot run (a container without user namespaces), run_autograder runs
+# the notebook as this unprivileged user instead; only root may read the reference
+# solution, the autograder's sources (the wheel holds the reference) and the results.
+KERNEL_USER=hw4grade-kernel
+if [ "$(id -u)" = 0 ]; then
+    if ! id -u "$KERNEL_USER" > /dev/null 2>&1; then
+        useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+            "$KERNEL_USER"
+    fi
+    reference=$("$ROOT/venv/bin/python" -I -c 'import importlib.util as u
+spec = u.find_spec("reference")
+print(*(spec.submodule_search_locations or []) if spec else [])')
+    for locked in $reference "$SOURCE"; do
+        chmod -R go-rwx "$locked"
+    done
+    mkdir -p "$ROOT/results"
+    chmod 700 "$ROOT/results"
 fi
