@@ -304,10 +304,19 @@ def _rlimits(prlimit: str | None, limits: Limits, processes: int | None = None) 
 
 
 def kernel_python() -> str:
-    """The environment's interpreter by a path that stays valid inside the sandbox (the
-    environment's folder resolved, the interpreter link itself kept: it marks the venv)."""
-    candidate = os.path.join(os.path.realpath(sys.prefix), "bin", os.path.basename(sys.executable))
+    """The grader's interpreter by a path that stays valid inside the sandbox: its folder
+    resolved (bound folders are real paths), the interpreter link itself kept (in a venv
+    it is what makes Python find the venv's ``pyvenv.cfg`` and packages)."""
+    folder = os.path.realpath(os.path.dirname(sys.executable))
+    candidate = os.path.join(folder, os.path.basename(sys.executable))
     return candidate if os.path.exists(candidate) else sys.executable
+
+
+def _interpreter_environment() -> str | None:
+    """The venv the kernel's interpreter belongs to (real path), also when this process
+    runs without ``site`` (``python -S``) and so does not know it is in one."""
+    root = os.path.dirname(os.path.dirname(kernel_python()))
+    return root if os.path.isfile(os.path.join(root, "pyvenv.cfg")) else None
 
 
 def _copy_files(source: Path, target: Path) -> None:
@@ -330,6 +339,7 @@ def python_installation() -> list[str]:
     """Real paths of the Python installation and the environment's packages (no duplicates,
     none inside another)."""
     candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                  _interpreter_environment() or "",
                   *(sysconfig.get_paths().get(key, "") for key in ("purelib", "platlib"))}
     real = sorted({os.path.realpath(path) for path in candidates if path and os.path.isdir(path)})
     kept: list[str] = []
