@@ -71,6 +71,7 @@ class Limits:
     open_files: int = 4096
     file_size: int = 1 * 2**30
     disk: int = 2 * 2**30  # each writable tmpfs: the kernel's folder + HOME, and /tmp
+    shared_memory: int = 256 * 2**20  # /dev/shm (multiprocessing's semaphores and buffers)
     tasks: int = 2048  # processes and threads, enforced by the grader's watcher
     exchange_bytes: int = 1 * 2**30  # the folders shared with the grader, also watched
 
@@ -170,8 +171,11 @@ class BubblewrapSandbox:
         for path in python_dirs:
             args += ["--ro-bind", path, path]
         args += hide_packages(python_dirs, identity / "blocked.py")
-        args += ["--proc", "/proc", "--dev", "/dev", "--ro-bind-try", "/sys/devices/system/cpu",
-                 "/sys/devices/system/cpu"]
+        # bwrap's /dev is a tmpfs as large as half the RAM: read-only, with a capped /dev/shm
+        args += ["--proc", "/proc", "--dev", "/dev",
+                 "--size", str(self.limits.shared_memory), "--tmpfs", "/dev/shm",
+                 "--remount-ro", "/dev",
+                 "--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
         args += self._gpu_nodes()
         args += ["--size", size, "--tmpfs", str(layout.root),
                  "--dir", str(layout.workdir), "--dir", str(layout.home),

@@ -139,18 +139,21 @@ for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
 
 FILL_DISK_CELL = """
 import os
-for folder in (".", "/tmp", os.environ["HOME"]):
-    path = os.path.join(folder, "fill.bin")
+for folder in (".", "/tmp", os.environ["HOME"], "/dev/shm", "/dev"):
+    written = []
     try:
-        with open(path, "wb") as stream:
-            for _ in range(48):  # 3 GiB
+        for number in range(48):  # 3 GiB in files of 64 MiB (each under the file-size limit)
+            path = os.path.join(folder, f"fill-{number}.bin")
+            written.append(path)
+            with open(path, "wb") as stream:
                 stream.write(b"\\0" * (64 << 20))
         raise RuntimeError("ESCAPED: wrote 3 GiB into " + folder)
     except OSError:
         pass
     finally:
-        if os.path.exists(path):
-            os.remove(path)
+        for path in written:
+            if os.path.exists(path):
+                os.remove(path)
 """
 
 FILL_EXCHANGE_CELL = """
@@ -332,6 +335,9 @@ def test_sandbox_arguments(tmp_path):
     assert "--setenv HOME" in joined and args.count("--setenv") == 2
     assert f"--size {sandbox.limits.disk} --tmpfs /tmp" in joined
     assert f"--size {sandbox.limits.disk} --tmpfs {tmp_path}" in joined
+    # bwrap's /dev is a tmpfs of half the RAM: read-only, and /dev/shm capped
+    assert f"--dev /dev --size {sandbox.limits.shared_memory} --tmpfs /dev/shm " \
+        "--remount-ro /dev" in joined
     assert "--dev-bind-try /dev/nvidia1 /dev/nvidia1" in joined
     assert "/dev/nvidia0" not in joined and "--dev-bind-try /dev/nvidiactl" in joined
     assert "/dev/nvidia" not in " ".join(BubblewrapSandbox().bwrap_arguments({}, layout))
