@@ -29,8 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from grader import report
-from grader.grade import Options, companion_files, count_gpus, default_threads, failed_result
-from grader.load import file_sha256
+from grader.grade import (
+    Options,
+    companion_files,
+    count_gpus,
+    default_threads,
+    failed_result,
+    readable_sha256,
+)
+from grader.load import SubmissionError, file_sha256, named_folder, read_submission
 from grader.result import SubmissionResult
 
 KINDS = ("local", "slurm")
@@ -338,10 +345,16 @@ class DaskBackend:
                 window = self._window() if queued else 0
                 while queued and len(pending) < window:
                     path, label = queued.pop(0)
+                    try:
+                        payload = _payload(path, label)
+                    except SubmissionError as error:  # never sent: graded 0 here, as locally
+                        deliver(failed_result(label, options, readable_sha256(path),
+                                              str(error).replace(str(path), label)))
+                        continue
                     task_options = replace(
                         options, gpu_index=number % local_gpus if local_gpus else None)
                     future = self.client.submit(
-                        cluster_worker.grade_on_worker, _payload(path), label, task_options,
+                        cluster_worker.grade_on_worker, payload, label, task_options,
                         key=f"hw4grade-{batch}-{number}-{report.submission_name(label)}",
                         pure=False,
                         resources={"GPU": 1} if options.device == "gpu" and not local_gpus
@@ -392,15 +405,17 @@ class DaskBackend:
         return sum(1 for tasks in processing.values() for key in tasks if key in keys)
 
 
-def _payload(path: Path):
-    """The submission as bytes: the notebook and the small files next to it."""
+def _payload(path: Path, label: str):
+    """The submission as bytes: the notebook and the small files next to it. The file is
+    checked here as a local grade checks it (a regular file inside the folder named on the
+    command line, not too large) before a byte is read: SubmissionError otherwise."""
     from grader.cluster_worker import NotebookPayload
 
+    notebook = read_submission(path, named_folder(path, label))
     try:
-        notebook = path.read_bytes()
         companions = {entry.name: entry.read_bytes() for entry in companion_files(path)}
     except OSError:
-        notebook, companions = b"", {}  # the worker's grade_notebook reports the empty file
+        companions = {}
     return NotebookPayload(path.name, str(path), notebook, companions)
 
 

@@ -91,7 +91,7 @@ def failed_result(path: Path | str, options: Options, sha256: str | None,
     return result
 
 
-def _readable_sha256(path: Path) -> str | None:
+def readable_sha256(path: Path) -> str | None:
     """The file's SHA-256 when it can be read (so a rerun knows an unusable file is unchanged)."""
     from grader.load import file_sha256
 
@@ -151,7 +151,7 @@ def grade_notebook_at_seeds(path: str | Path, options: Options, oracle, seeds: l
         submission = load_submission(path, folder)
     except SubmissionError as error:  # named as the caller named it, not by absolute path
         message = str(error).replace(str(path), label)
-        return [failed_result(label, run, _readable_sha256(path), message) for run in runs]
+        return [failed_result(label, run, readable_sha256(path), message) for run in runs]
     results = [new_result(label, run, submission.sha256) for run in runs]
     root = Path(tempfile.mkdtemp(prefix="hw4grade-")).resolve()
     try:

@@ -141,8 +141,9 @@ def parse_notebook(raw: bytes, where: str) -> nbformat.NotebookNode:
     return notebook
 
 
-def load_submission(path: str | Path, folder: str | Path | None = None) -> Submission:
-    """Read and validate one submission: a regular file (inside ``folder``, when given)."""
+def read_submission(path: str | Path, folder: str | Path | None = None) -> bytes:
+    """A submission's bytes, read only when it is a regular file (inside ``folder``, when
+    given) of at most ``MAX_NOTEBOOK_BYTES``; SubmissionError otherwise."""
     path = Path(path)
     check_file(path, Path(folder) if folder is not None else None)
     try:
@@ -153,6 +154,13 @@ def load_submission(path: str | Path, folder: str | Path | None = None) -> Submi
     if len(raw) > MAX_NOTEBOOK_BYTES:
         raise SubmissionError(f"{path}: more than {MAX_NOTEBOOK_BYTES / 2**20:.0f} MiB, too "
                               "large for a notebook")
+    return raw
+
+
+def load_submission(path: str | Path, folder: str | Path | None = None) -> Submission:
+    """Read and validate one submission: a regular file (inside ``folder``, when given)."""
+    path = Path(path)
+    raw = read_submission(path, folder)
     if not raw.strip():
         raise SubmissionError(f"{path}: the file is empty")
     notebook = parse_notebook(raw, str(path))

@@ -352,3 +352,26 @@ def test_the_progress_display_counts_done_running_and_failed():
     assert "1/3  a__HW4: 0 / 90 autograded" in text and "not graded: not valid JSON" in text
     assert "2/3  b: 0 / 90 autograded" in text
     assert "2/3" in text and "running 1" in text and "failed 1" in text
+
+
+def test_the_driver_never_reads_a_special_file_or_one_outside_the_folder(tmp_path):
+    """The Dask path checks each file as a local grade does before reading a byte: a FIFO,
+    a link to /dev/zero and a link to a notebook elsewhere get a clear 0, and the batch ends
+    (a read would block, grow without bound, or grade someone else's file)."""
+    subs, elsewhere = tmp_path / "subs", tmp_path / "elsewhere"
+    subs.mkdir()
+    elsewhere.mkdir()
+    shutil.copy(EXAMPLES / "alice.ipynb", elsewhere / "solution.ipynb")
+    os.mkfifo(subs / "fifo.ipynb")
+    (subs / "zero.ipynb").symlink_to("/dev/zero")
+    (subs / "outside.ipynb").symlink_to(elsewhere / "solution.ipynb")
+    out = tmp_path / "out"
+    started = time.monotonic()
+    assert main(["grade", str(subs), "--out", str(out), "--cluster", "local",
+                 "--workers", "1", "--seed", "1"]) == 0
+    assert time.monotonic() - started < 240
+    results = _results(out)
+    assert set(results) == {"fifo", "zero", "outside"}
+    assert results["fifo"]["error"].startswith("fifo.ipynb: a FIFO")
+    assert "outside" in results["zero"]["error"] and "outside" in results["outside"]["error"]
+    assert all(result["score"] == 0 and not result["retry"] for result in results.values())
