@@ -53,9 +53,10 @@ def broken_parts(model: str, fault: str) -> dict:
 
 def main() -> None:
     """Run the calibration grid and print (and optionally save) its table."""
-    from grader import evaluator, kernel_train
-    from grader.convergence import draw_plan
-    from grader.mnist import load_mnist
+    from grader.kernel import train as kernel_train
+    from grader.mnist import evaluator
+    from grader.mnist.data import load_mnist
+    from grader.pipeline.convergence import draw_plan
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["gan", "lsgan", "dcgan"])

@@ -1,4 +1,4 @@
-"""Calibrate and time the sample evaluator (grader/evaluator.py).
+"""Calibrate and time the sample evaluator (grader/mnist/evaluator.py).
 
     python benchmarks/evaluator_calibration.py [--mnist DIR] [--reference-gans]
 
@@ -6,7 +6,7 @@ Prints the evaluator's scores for real digits, blurred ones and samples that mus
 the time ``score_samples`` takes on 10,000 samples. With ``--reference-gans`` it also
 trains the instructor's three GANs (reference/hw4.py, needs TensorFlow) for the CPU
 step budgets of rubric.yaml and scores their samples: the numbers that the pass marks
-of ``grader.evaluator.Criteria`` must let through. That takes several minutes.
+of ``grader.mnist.evaluator.Criteria`` must let through. That takes several minutes.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import scipy.ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from grader import evaluator as ev  # noqa: E402
-from grader.mnist import load_mnist  # noqa: E402
+from grader.mnist import evaluator as ev  # noqa: E402
+from grader.mnist.data import load_mnist  # noqa: E402
 
 N = 10000
 SEED = 0

@@ -44,7 +44,7 @@ def one_check(sandboxed: bool, result_file: Path) -> dict[str, float]:
 def launch_cost(launches: int) -> tuple[float, float]:
     """Median seconds to run ``python -c pass`` directly and through the sandbox's command."""
     sys.path.insert(0, str(ROOT))
-    from grader.sandbox import Layout, choose_sandbox
+    from grader.pipeline.sandbox import Layout, choose_sandbox
 
     sandbox = choose_sandbox(True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,22 +12,27 @@ import sys
 
 # sub-command name -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
 COMMANDS = {
-    "grade": ("grader.batch", "grade notebooks and write results, gradebook and feedback"),
-    "check": ("grader.check", "self-check one notebook (exit 0 only with full marks)"),
-    "gradebook": ("grader.gradebook", "rebuild the gradebook, merging hand-graded scores"),
-    "template": ("grader.template", "regenerate the student template from the solution notebook"),
-    "mnist": ("grader.mnist", "show which MNIST source the loader finds"),
-    "rubric": ("grader.rubric", "validate a rubric file and print its items"),
-    "theory": ("grader.theory_cli", "numerical checks of the theory (optimal D, VAE KL)"),
-    "release": ("grader.release", "write the students' bundle: template, README, GitHub "
-                                  "Classroom workflow, grader wheel with public checks"),
-    "gradescope-package": ("grader.release", "write Gradescope's autograder zip (setup.sh, "
-                                             "run_autograder, grader with the reference)"),
+    "grade": ("grader.commands.grade",
+              "grade notebooks and write results, gradebook and feedback"),
+    "check": ("grader.commands.check", "self-check one notebook (exit 0 only with full marks)"),
+    "gradebook": ("grader.commands.gradebook",
+                  "rebuild the gradebook, merging hand-graded scores"),
+    "template": ("grader.commands.template",
+                 "regenerate the student template from the solution notebook"),
+    "mnist": ("grader.commands.mnist", "show which MNIST source the loader finds"),
+    "rubric": ("grader.commands.rubric", "validate a rubric file and print its items"),
+    "theory": ("grader.commands.theory", "numerical checks of the theory (optimal D, VAE KL)"),
+    "release": ("grader.commands.release", "write the students' bundle: template, README, "
+                                           "GitHub Classroom workflow, grader wheel with "
+                                           "public checks"),
+    "gradescope-package": ("grader.commands.release",
+                           "write Gradescope's autograder zip (setup.sh, run_autograder, "
+                           "grader with the reference)"),
 }
-# The command modules a student's install leaves out on purpose (``grader.release``: the
-# instructor-only files and the modules that import ``reference``). Only their absence is
+# The command modules a student's install leaves out on purpose (the instructor-only release
+# commands and the modules that import ``reference``). Only their absence is
 # reported as "not available in this install"; any other missing module is a bug and raises.
-STUDENT_WHEEL_ABSENT = frozenset({"grader.release", "grader.theory_cli"})
+STUDENT_WHEEL_ABSENT = frozenset({"grader.commands.release", "grader.commands.theory"})
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

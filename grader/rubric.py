@@ -6,7 +6,6 @@ instructor who edits the file sees what to fix instead of a traceback.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -303,21 +302,3 @@ def _parse_convergence(raw: dict, source: str) -> Convergence:
     seconds = _number(raw.get("max_seconds", 600), f"{where}.max_seconds", strict=True)
     entropy = _number(raw.get("min_class_entropy", 0.2), f"{where}.min_class_entropy")
     return Convergence(budgets, thresholds, runs, seconds, entropy)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``hw4grade rubric``."""
-    parser.add_argument("path", nargs="?", help="rubric file (default: the shipped rubric.yaml)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Validate a rubric and print its items; exit 1 with the error when it is invalid."""
-    try:
-        rubric = load_rubric(args.path)
-    except RubricError as error:
-        print(f"hw4grade rubric: {error}")
-        return 1
-    print(f"{rubric.source}: valid, {len(rubric.items)} items, {rubric.max_score:g} points")
-    for item in rubric.items:
-        print(f"  {item.id:<20} {item.points:>5g}  {item.kind:<6}  {item.checks}")
-    return 0

@@ -384,7 +384,7 @@ def build_notebook() -> nbformat.NotebookNode:
 
 def main() -> None:
     """Rewrite the solution notebook next to this file."""
-    from grader.template import write_notebook
+    from grader.release.template import write_notebook
 
     write_notebook(build_notebook(), SOLUTION_PATH)
     print(f"wrote {SOLUTION_PATH}")

@@ -36,9 +36,10 @@ def reference_parts(model: str) -> dict:
 
 def main() -> None:
     """Train each model at the rubric's budget for ``--device`` and save its run."""
-    from grader import evaluator, kernel_train
-    from grader.convergence import REFERENCE_RUNS_DIR, draw_plan, reference_run_path
-    from grader.mnist import load_mnist
+    from grader.kernel import train as kernel_train
+    from grader.mnist import evaluator
+    from grader.mnist.data import load_mnist
+    from grader.pipeline.convergence import REFERENCE_RUNS_DIR, draw_plan, reference_run_path
     from grader.rubric import load_rubric
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import integrate, optimize, stats
 
-from grader.numerics import (  # the numerical optima the grader also uses
+from grader.oracles.numerics import (  # the numerical optima the grader also uses
     argmax_gan_pointwise,
     argmin_lsgan_pointwise,
     gan_pointwise_value,

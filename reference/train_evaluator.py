@@ -19,11 +19,11 @@ Outputs, in ``--out``:
 
 * ``evaluator_weights.npz``: the eight float32 weight arrays (conv1_kernel [3, 3, 1, 32],
   conv1_bias, conv2_kernel [3, 3, 32, 64], conv2_bias, dense1_kernel [1600, 128],
-  dense1_bias, dense2_kernel [128, 10], dense2_bias), read by ``grader.evaluator``
+  dense1_bias, dense2_kernel [128, 10], dense2_bias), read by ``grader.mnist.evaluator``
   with plain numpy: no Keras file format is involved;
 * ``evaluator_stats.npz``: mean ``mu`` (float64 [128]) and covariance ``sigma``
   (float64 [128, 128]) of the MNIST test set's features, as the numpy forward pass
-  of ``grader.evaluator`` computes them;
+  of ``grader.mnist.evaluator`` computes them;
 * ``evaluator_manifest.json``: SHA-256 of both files, test accuracy, training
   settings, versions and date.
 """
@@ -45,8 +45,8 @@ import tensorflow as tf
 from tensorflow import keras
 from tensorflow.keras import layers
 
-from grader import evaluator
-from grader.mnist import load_mnist
+from grader.mnist import evaluator
+from grader.mnist.data import load_mnist
 
 SEED = 20240
 EPOCHS = 8
@@ -100,7 +100,7 @@ def train(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, epochs: 
 
 
 def weights_as_arrays(model: keras.Model) -> dict[str, np.ndarray]:
-    """The model's kernels and biases under the names ``grader.evaluator`` expects."""
+    """The model's kernels and biases under the names ``grader.mnist.evaluator`` expects."""
     arrays = {}
     for name in ("conv1", "conv2", "dense1", "dense2"):
         kernel, bias = model.get_layer(name).get_weights()
@@ -132,7 +132,7 @@ def check_forward_pass(model: keras.Model, weights: dict[str, np.ndarray],
     print(f"numpy vs Keras: max |prob diff| {prob_gap:.2e}, "
           f"max relative feature diff {feature_gap:.2e}")
     if prob_gap > MAX_FORWARD_MISMATCH or feature_gap > MAX_FORWARD_MISMATCH:
-        raise RuntimeError("the numpy forward pass of grader.evaluator does not match Keras")
+        raise RuntimeError("the numpy forward pass of grader.mnist.evaluator does not match Keras")
     return features, probs
 
 

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch, grade, report
-from grader.grade import Options, failed_result
-from grader.load import find_notebooks
+from grader.commands import options as options_module
+from grader.pipeline import devices
+from grader.pipeline import grade_many as batch
+from grader.pipeline.grade_one import Options, failed_result
+from grader.pipeline.load import find_notebooks
+from grader.report import formats as report
 from grader.rubric import load_rubric
 
 
@@ -45,7 +48,7 @@ def test_ctrl_c_keeps_finished_results_and_writes_the_gradebook(tmp_path, monkey
         return failed_result(label, options, "0" * 64, "fake")
 
     monkeypatch.setattr(batch, "grade_notebook", fake_grade)
-    monkeypatch.setattr("grader.oracle.load_oracle", lambda: None)
+    monkeypatch.setattr("grader.oracles.reference.load_oracle", lambda: None)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         batch.grade_batch(find_notebooks([folder]), out, _options(), workers=1)
@@ -70,18 +73,18 @@ def test_gpus_are_counted_with_nvidia_smi(tmp_path, monkeypatch):
     fake.write_text("#!/bin/sh\necho 'GPU 0: Fake A (UUID: x)'\necho 'GPU 1: Fake B (UUID: y)'\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    assert grade.count_gpus() == 2
+    assert devices.count_gpus() == 2
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
-    assert grade.count_gpus() == 0
+    assert devices.count_gpus() == 0
 
 
 def test_gpu_request_without_a_gpu_is_a_clear_error(monkeypatch):
     from grader.cli import build_parser
 
-    monkeypatch.setattr(grade, "count_gpus", lambda: 0)
+    monkeypatch.setattr(options_module, "count_gpus", lambda: 0)
     args = build_parser().parse_args(["check", "x.ipynb", "--device", "gpu"])
     with pytest.raises(SystemExit, match="no GPU"):
-        grade.options_from_args(args)
+        options_module.options_from_args(args)
 
 
 def test_grade_command_with_no_notebooks(tmp_path, capsys):
@@ -97,12 +100,12 @@ def test_bad_memory_limit_is_reported(capsys):
 
     args = build_parser().parse_args(["check", "x.ipynb", "--memory-limit", "lots"])
     with pytest.raises(RubricError, match="--memory-limit"):
-        grade.options_from_args(args)
+        options_module.options_from_args(args)
 
 
 def test_unusable_files_keep_their_hash_so_a_rerun_skips_them(tmp_path):
-    from grader.grade import grade_notebook
-    from grader.load import file_sha256
+    from grader.pipeline.grade_one import grade_notebook
+    from grader.pipeline.load import file_sha256
 
     broken = tmp_path / "broken.ipynb"
     broken.write_text("{ not json")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader import release
+from grader.release import bundle as release
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "reference" / "HW4_solution.ipynb"

@@ -127,9 +127,9 @@ def test_local_cluster_grades_exactly_like_the_process_pool(tmp_path, mnist_dir)
 def test_a_worker_that_dies_too_often_gives_a_result_marked_for_retry(tmp_path, mnist_dir):
     from distributed import LocalCluster
 
-    from grader.cluster import ClusterSettings, DaskBackend
-    from grader.grade import Options, prepare_mnist
-    from grader.progress import BatchProgress
+    from grader.pipeline.backends.dask_cluster import ClusterSettings, DaskBackend
+    from grader.pipeline.grade_one import Options, prepare_mnist
+    from grader.report.progress import BatchProgress
     from grader.rubric import load_rubric
 
     folder = _class(tmp_path / "class", crashing=False)
@@ -220,7 +220,7 @@ def _install_with_another_rubric(folder: Path) -> Path:
 
 
 def test_a_worker_with_another_rubric_is_refused_with_a_clear_message(tmp_path, capsys):
-    from grader import cluster_worker
+    from grader.pipeline.backends import dask_worker as cluster_worker
 
     other = _install_with_another_rubric(tmp_path / "other-install")
     cluster = DaskProcesses(tmp_path / "cluster")
@@ -241,7 +241,7 @@ def test_a_worker_with_another_rubric_is_refused_with_a_clear_message(tmp_path, 
             setup = cluster_worker.GradingSetup(cluster_worker.local_identity(), "0" * 64, b"")
             client.register_plugin(setup, name=cluster_worker.PLUGIN_NAME)
             payload = cluster_worker.NotebookPayload("a.ipynb", "a.ipynb", b"{}")
-            from grader.grade import Options
+            from grader.pipeline.grade_one import Options
             from grader.rubric import load_rubric
 
             future = client.submit(cluster_worker.grade_on_worker, payload, "a.ipynb",
@@ -335,8 +335,8 @@ def test_the_progress_display_counts_done_running_and_failed():
 
     from rich.console import Console
 
-    from grader.grade import Options, failed_result
-    from grader.progress import BatchProgress
+    from grader.pipeline.grade_one import Options, failed_result
+    from grader.report.progress import BatchProgress
     from grader.rubric import load_rubric
 
     stream = io.StringIO()

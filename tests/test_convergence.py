@@ -6,9 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader import convergence
-from grader.convergence import Thresholds, TrainingRun, credit, draw_plan, training_problems
-from grader.evaluator import SampleScores
+from grader.mnist.evaluator import SampleScores
+from grader.pipeline import convergence
+from grader.pipeline.convergence import (
+    Thresholds,
+    TrainingRun,
+    credit,
+    draw_plan,
+    training_problems,
+)
 
 LINES = Thresholds(pass_fcd=100.0, fail_fcd=300.0, min_class_entropy=1.8)
 
@@ -68,7 +74,7 @@ def test_images_are_png():
 def test_grader_training_loop_runs_reference_parts(tf):
     """The grader's loop (as run in a kernel) on the reference: finite losses, samples shaped."""
     from benchmarks.convergence_calibration import broken_parts, reference_parts
-    from grader import kernel_train
+    from grader.kernel import train as kernel_train
 
     images = np.random.default_rng(0).uniform(-1, 1, (512, 784)).astype(np.float32)
     plan = draw_plan(np.random.default_rng(1), steps=3, n_images=512, n_samples=20)
@@ -92,8 +98,8 @@ def _full_grade(tmp_path, mnist_dir, notebook, budgets=None, seed=0):
     """Grade ``notebook`` in full mode, optionally with smaller budgets."""
     import yaml
 
-    from grader.grade import Options, grade_notebook, prepare_mnist
-    from grader.oracle import load_oracle
+    from grader.oracles.reference import load_oracle
+    from grader.pipeline.grade_one import Options, grade_notebook, prepare_mnist
     from grader.rubric import default_rubric_path, load_rubric
 
     data = yaml.safe_load(default_rubric_path().read_text())
@@ -161,8 +167,9 @@ def test_stored_reference_runs_match_the_rubric_budgets():
 def test_broken_reference_variants_fail_at_full_budget(mnist_dir, fault):
     """The issue's broken GANs, trained by the grader's loop at the CPU budget, earn nothing."""
     from benchmarks.convergence_calibration import broken_parts
-    from grader import evaluator, kernel_train
-    from grader.mnist import load_mnist
+    from grader.kernel import train as kernel_train
+    from grader.mnist import evaluator
+    from grader.mnist.data import load_mnist
     from grader.rubric import load_rubric
 
     settings = load_rubric().convergence

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader import diagnose, score
-from grader.oracle import ReferenceOracle
-from grader.probe import Observation, _loss_inputs
+from grader.oracles.reference import ReferenceOracle
+from grader.pipeline import diagnose, score
+from grader.pipeline.probe import loss_inputs
+from grader.pipeline.prober import Observation
 from grader.rubric import load_rubric
 from tests.test_fixtures import SOLUTION, build, load_function
 
@@ -22,7 +23,7 @@ def oracle() -> ReferenceOracle:
 
 def _observe(tf, function, item: str, seed: int = 3) -> Observation:
     """What the probe would bring back from the kernel, computed here on the same inputs."""
-    pairs = _loss_inputs(np.random.default_rng(seed))
+    pairs = loss_inputs(np.random.default_rng(seed))
     outputs = []
     for real, fake in pairs:
         d_loss, g_loss = function(tf.constant(real), tf.constant(fake))

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import report
-from grader.batch import grade_batch
-from grader.grade import Options, prepare_mnist
-from grader.load import find_notebooks
+from grader.pipeline.grade_many import grade_batch
+from grader.pipeline.grade_one import Options, prepare_mnist
+from grader.pipeline.load import find_notebooks
+from grader.report import formats as report
 from grader.rubric import load_rubric
 from tests.fixtures.submissions import (
     INVALID,
@@ -177,7 +177,7 @@ def test_messages_do_not_leak_hidden_values(corpus):
 
 
 def test_rerun_skips_valid_results_and_regrades_changed_ones(corpus, monkeypatch):
-    from grader import batch
+    from grader.pipeline import grade_many as batch
 
     out = corpus["_out"]
     submissions = out.parent / "submissions"
@@ -189,7 +189,7 @@ def test_rerun_skips_valid_results_and_regrades_changed_ones(corpus, monkeypatch
         return corpus["blank_template"]
 
     monkeypatch.setattr(batch, "grade_notebook", fake_grade)
-    monkeypatch.setattr("grader.oracle.load_oracle", lambda: None)
+    monkeypatch.setattr("grader.oracles.reference.load_oracle", lambda: None)
     changed = submissions / "leaky_relu_fixed_alpha.ipynb"
     changed.write_text(changed.read_text() + "\n")  # new bytes, same notebook
     grade_batch(find_notebooks([submissions]), out, options, workers=1)
@@ -199,6 +199,6 @@ def test_rerun_skips_valid_results_and_regrades_changed_ones(corpus, monkeypatch
 @pytest.mark.parametrize(("name", "code"), [("gan_loss_keras_bce", 0), ("blank_template", 1),
                                             ("not_json", 2)])
 def test_check_exit_codes(corpus, name, code):
-    from grader.check import exit_code
+    from grader.commands.check import exit_code
 
     assert exit_code(corpus[name]) == code

@@ -1,4 +1,4 @@
-"""Tests of the sample evaluator (grader/evaluator.py) that judges the GANs' samples.
+"""Tests of the sample evaluator (grader/mnist/evaluator.py) that judges the GANs' samples.
 
 The tests on real digits read MNIST from ``$HW4_MNIST_DIR`` and are skipped when it
 is unset. Measured with the shipped weights (test accuracy 0.9920): the MNIST test
@@ -18,8 +18,8 @@ import pytest
 import scipy.ndimage
 import scipy.signal
 
-from grader import evaluator as ev
-from grader.mnist import ENV_VAR, load_mnist
+from grader.mnist import evaluator as ev
+from grader.mnist.data import ENV_VAR, load_mnist
 
 N_BAD = 5000  # samples per failing case: enough for a stable verdict, and quick
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import mnist
 from grader.cli import main
+from grader.mnist import data as mnist
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "submissions"
 UNITS = ("leaky_relu", "sample_noise", "discriminator", "generator", "gan_loss", "get_solvers",

@@ -82,16 +82,17 @@ def test_zip_holds_the_scripts_and_an_instructor_wheel(package, tmp_path):
     assert modes["setup.sh"] & stat.S_IXUSR and modes["run_autograder"] & stat.S_IXUSR
     with zipfile.ZipFile(tmp_path / WHEEL) as wheel:
         names = set(wheel.namelist())
-    assert {"reference/hw4.py", "grader/oracle.py", "grader/theory_cli.py",
+    assert {"reference/hw4.py", "grader/oracles/reference.py", "grader/commands/theory.py",
             "grader/rubric.yaml"} <= names
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                     "--no-compile", "--target", str(site), str(tmp_path / WHEEL)], check=True)
-    probe = "import grader.oracle as o; print(o.reference_available(), o.__file__)"
+    probe = "import grader.oracles.reference as o; print(o.reference_available(), o.__file__)"
     done = subprocess.run([sys.executable, "-S", "-c", probe], cwd=tmp_path, text=True,
                           capture_output=True,
                           env={"PYTHONPATH": f"{site}:{sysconfig.get_paths()['purelib']}"})
-    assert done.stdout.split() == ["True", str(site / "grader" / "oracle.py")], done.stderr
+    expected = ["True", str(site / "grader" / "oracles" / "reference.py")]
+    assert done.stdout.split() == expected, done.stderr
 
 
 def test_setup_sh_installs_the_bundled_wheel(autograder):

@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from grader import mnist
-from grader.mnist import MnistError, load_mnist, read_idx
+from grader.mnist import data as mnist
+from grader.mnist.data import MnistError, load_mnist, read_idx
 
 
 def _write_idx(path, array: np.ndarray) -> None:

@@ -125,7 +125,7 @@ def test_preprocess_scales_to_unit_interval():
 
 def test_short_training_run_behaves(tf, mnist_dir):
     """A real run of the vanilla GAN on MNIST: losses finite, D loss neither 0 nor exploding."""
-    from grader.mnist import load_mnist
+    from grader.mnist.data import load_mnist
 
     tf.keras.utils.set_random_seed(0)
     images = hw4.preprocess(load_mnist(mnist_dir, verbose=False).x_train[:128 * 60])

@@ -22,10 +22,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from grader import public_oracle, release
 from grader.cli import main
-from grader.oracle import ReferenceOracle
-from grader.public_oracle import (
+from grader.oracles import public as public_oracle
+from grader.oracles.public import (
     PUBLIC_SEED,
     PublicCheckMissing,
     PublicChecks,
@@ -34,6 +33,8 @@ from grader.public_oracle import (
     ReplayOracle,
     call_key,
 )
+from grader.oracles.reference import ReferenceOracle
+from grader.release import bundle as release
 from grader.result import SubmissionResult
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,13 +197,13 @@ def _fake_grade(calls: list):
 
 
 def test_self_check_in_a_students_install_uses_the_public_seed(tmp_path, monkeypatch):
-    import grader.oracle
+    import grader.oracles.reference
 
     recorder, _ = record_some(np.random.default_rng(0))
     recorder.checks.save(tmp_path)
     monkeypatch.setattr(public_oracle, "DATA_DIR", tmp_path)
-    monkeypatch.setattr(grader.oracle, "reference_available", lambda: False)
-    assert isinstance(grader.oracle.load_oracle(), ReplayOracle)
+    monkeypatch.setattr(grader.oracles.reference, "reference_available", lambda: False)
+    assert isinstance(grader.oracles.reference.load_oracle(), ReplayOracle)
     calls: list = []
     options = SimpleNamespace(seed=17, rubric=fake_rubric())
     result = public_oracle.grade_self_check("nb.ipynb", options, 17, _fake_grade(calls))
@@ -218,20 +219,20 @@ def test_self_check_in_a_students_install_uses_the_public_seed(tmp_path, monkeyp
 
 
 def test_self_check_with_the_reference_is_the_instructors_grading(tmp_path, monkeypatch):
-    import grader.oracle
+    import grader.oracles.reference
 
     recorder, _ = record_some(np.random.default_rng(0))
     recorder.checks.save(tmp_path)
     monkeypatch.setattr(public_oracle, "DATA_DIR", tmp_path)
-    monkeypatch.setattr(grader.oracle, "reference_available", lambda: True)
+    monkeypatch.setattr(grader.oracles.reference, "reference_available", lambda: True)
     calls: list = []
     options = SimpleNamespace(seed=17, rubric=fake_rubric())
     result = public_oracle.grade_self_check("nb.ipynb", options, 17, _fake_grade(calls))
-    assert calls[0][0] == 17 and isinstance(calls[0][1], grader.oracle.BackgroundOracle)
+    assert calls[0][0] == 17 and isinstance(calls[0][1], grader.oracles.reference.BackgroundOracle)
     assert result.warnings == []
-    monkeypatch.setattr(grader.oracle, "reference_available", lambda: False)
+    monkeypatch.setattr(grader.oracles.reference, "reference_available", lambda: False)
     monkeypatch.setattr(public_oracle, "DATA_DIR", tmp_path / "none")
-    assert grader.oracle.load_oracle() is None  # neither reference nor public checks
+    assert grader.oracles.reference.load_oracle() is None  # neither reference nor public checks
 
 
 # --------------------------------------------------------------------------- wheels
@@ -265,12 +266,14 @@ def test_modules_importing_the_reference_are_found():
     assert not release.imports_reference("def f():\n    from reference import hw4\n")
     assert not release.imports_reference("from grader import reference_tools\n")
     files, left_out = release.student_files(ROOT, {"public_checks.json": b"{}"}, b"rubric")
-    assert "grader/theory_cli.py" in left_out and "grader/theory_cli.py" not in files
-    assert "grader/release.py" not in files
-    assert not any(name.startswith(("grader/bundle/", "reference/")) for name in files)
+    assert "grader/commands/theory.py" in left_out and "grader/commands/theory.py" not in files
+    assert "grader/release/bundle.py" not in files and "grader/commands/release.py" not in files
+    assert "grader/release/template.py" in files  # hw4grade template works in a student install
+    assert not any(name.startswith(("grader/release/templates/", "reference/")) for name in files)
     assert files["grader/rubric.yaml"] == b"rubric"
-    assert {"grader/oracle.py", "grader/public_oracle.py", "grader/numerics.py",
-            "grader/data/public_checks.json", "grader/data/evaluator_weights.npz"} <= set(files)
+    assert {"grader/oracles/reference.py", "grader/oracles/public.py",
+            "grader/oracles/numerics.py", "grader/data/public_checks.json",
+            "grader/data/evaluator_weights.npz"} <= set(files)
 
 
 def test_templates_need_every_value():
@@ -426,7 +429,7 @@ def test_the_leak_scan_finds_a_planted_leak(tmp_path):
 
 def test_nothing_of_the_solution_reaches_students(bundle):
     texts = bundle_texts(bundle)
-    assert any(name.endswith(".whl!grader/public_oracle.py") for name in texts)  # zip was read
+    assert any(name.endswith(".whl!grader/oracles/public.py") for name in texts)  # zip was read
     paths = [name.split("!")[-1] for name in texts]
     assert not [p for p in paths if p.startswith("reference/") or "HW4_solution" in p]
     assert find_leaks(texts, solution_code_lines() | solution_prose_lines()) == []
@@ -436,8 +439,8 @@ def test_nothing_of_the_solution_reaches_students(bundle):
 
 
 def test_student_install_has_no_reference_and_replays(student_site, tmp_path):
-    probe = ("import importlib.util, json, grader, grader.oracle\n"
-             "oracle = grader.oracle.load_oracle()\n"
+    probe = ("import importlib.util, json, grader, grader.oracles.reference\n"
+             "oracle = grader.oracles.reference.load_oracle()\n"
              "print(json.dumps({'reference': importlib.util.find_spec('reference') is None,\n"
              "  'grader': grader.__file__, 'oracle': type(oracle).__name__,\n"
              "  'seed': oracle.seed}))\n")

@@ -1,4 +1,4 @@
-"""Tests of grader/report.py: every report rendered from one SubmissionResult."""
+"""Tests of grader/report/formats.py: every report rendered from one SubmissionResult."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import report
-from grader.report import (
+from grader.report import formats as report
+from grader.report.formats import (
     ManualScoreError,
     ResultFileWarning,
     apply_manual_scores,

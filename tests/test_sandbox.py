@@ -25,8 +25,8 @@ import nbformat
 import psutil
 import pytest
 
-from grader.load import SubmissionError, load_submission
-from grader.sandbox import BubblewrapSandbox, Layout, bubblewrap_problem, hide_packages
+from grader.pipeline.load import SubmissionError, load_submission
+from grader.pipeline.sandbox import BubblewrapSandbox, Layout, bubblewrap_problem, hide_packages
 
 ROOT = Path(__file__).resolve().parent.parent
 HONEST = ROOT / "examples" / "submissions" / "alice.ipynb"
@@ -295,7 +295,7 @@ def test_hidden_package_cannot_be_imported_in_the_sandbox(tmp_path, monkeypatch)
         (site / name).mkdir(parents=True)
         (site / name / "__init__.py").write_text("VALUE = 42\n")
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setattr("grader.sandbox.HIDDEN_PACKAGES", ("secretpkg",))
+    monkeypatch.setattr("grader.pipeline.sandbox.HIDDEN_PACKAGES", ("secretpkg",))
     blocked = tmp_path / "blocked.py"
     blocked.write_text("raise ImportError('hidden')\n")
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
@@ -310,7 +310,7 @@ def test_hidden_package_cannot_be_imported_in_the_sandbox(tmp_path, monkeypatch)
 
 def test_an_environment_under_tmp_stays_visible(tmp_path, monkeypatch):
     """A clone in /tmp has its .venv there: the sandbox's own /tmp must not hide it."""
-    import grader.sandbox as sandbox_module
+    import grader.pipeline.sandbox as sandbox_module
 
     venv = "/tmp/some-clone/.venv"
     monkeypatch.setattr(sandbox_module, "python_installation", lambda: [venv])
@@ -385,7 +385,7 @@ def test_unloadable_files_are_refused_with_a_clear_message(tmp_path, kind, monke
         server.bind(str(path))
         expected = "a socket"
     else:
-        monkeypatch.setattr("grader.load.MAX_NOTEBOOK_BYTES", 1000)
+        monkeypatch.setattr("grader.pipeline.load.MAX_NOTEBOOK_BYTES", 1000)
         shutil.copy(HONEST, path)
         expected = "too large"
     with pytest.raises(SubmissionError, match=expected):
@@ -422,16 +422,16 @@ def test_grade_refuses_to_run_without_bubblewrap(tmp_path):
 def test_check_without_bubblewrap(monkeypatch, capsys):
     """A student's check runs unsandboxed with one notice; an install with the reference
     refuses unless --no-sandbox."""
-    from grader.check import choose_isolation
-    from grader.grade import Options
+    from grader.commands.check import choose_isolation
+    from grader.pipeline.grade_one import Options
     from grader.rubric import load_rubric
 
-    monkeypatch.setattr("grader.sandbox.bubblewrap_problem", lambda: "bwrap is missing")
-    monkeypatch.setattr("grader.oracle.reference_available", lambda: False)
+    monkeypatch.setattr("grader.pipeline.sandbox.bubblewrap_problem", lambda: "bwrap is missing")
+    monkeypatch.setattr("grader.oracles.reference.reference_available", lambda: False)
     options = Options(rubric=load_rubric())
     assert choose_isolation(options) and options.sandbox is False
     assert capsys.readouterr().err.count("without a sandbox") == 1
-    monkeypatch.setattr("grader.oracle.reference_available", lambda: True)
+    monkeypatch.setattr("grader.oracles.reference.reference_available", lambda: True)
     options = Options(rubric=load_rubric())
     assert not choose_isolation(options)
     assert "--no-sandbox" in capsys.readouterr().err
@@ -445,19 +445,19 @@ def test_check_without_bubblewrap(monkeypatch, capsys):
 def test_check_falls_back_to_the_kernel_user(monkeypatch, capsys, kernel_user):
     """With --sandbox-user, a root check where bubblewrap cannot run uses that account
     (said once); where bubblewrap runs, bubblewrap is used; --no-sandbox stays none."""
-    from grader.check import choose_isolation
-    from grader.grade import Options
+    from grader.commands.check import choose_isolation
+    from grader.pipeline.grade_one import Options
+    from grader.pipeline.sandbox import choose_sandbox
     from grader.rubric import load_rubric
-    from grader.sandbox import choose_sandbox
 
-    monkeypatch.setattr("grader.oracle.reference_available", lambda: True)
-    monkeypatch.setattr("grader.sandbox.bubblewrap_problem", lambda: "bwrap is missing")
+    monkeypatch.setattr("grader.oracles.reference.reference_available", lambda: True)
+    monkeypatch.setattr("grader.pipeline.sandbox.bubblewrap_problem", lambda: "bwrap is missing")
     options = Options(rubric=load_rubric(), sandbox_user=kernel_user)
     assert choose_isolation(options) and options.sandbox is True
     assert f"runs as the unprivileged user {kernel_user}" in capsys.readouterr().err
     assert choose_sandbox(True, fallback_user=kernel_user).name == "user"
     assert choose_sandbox(False, fallback_user=kernel_user).name == "none"
-    monkeypatch.setattr("grader.sandbox.bubblewrap_problem", lambda: None)
+    monkeypatch.setattr("grader.pipeline.sandbox.bubblewrap_problem", lambda: None)
     assert choose_sandbox(True, fallback_user=kernel_user).name == "bubblewrap"
 
 
@@ -573,8 +573,8 @@ def test_user_sandbox_runs_a_real_kernel_as_another_user(tmp_path, kernel_user, 
     import pwd
     import tempfile
 
-    from grader.execute import Bounds, KernelSession, kernel_environment
-    from grader.sandbox import choose_sandbox
+    from grader.pipeline.execute import Bounds, KernelSession, kernel_environment
+    from grader.pipeline.sandbox import choose_sandbox
 
     shared = Path(tempfile.mkdtemp(prefix="hw4grade-shared-"))  # like /autograder: 755
     root = Path(tempfile.mkdtemp(prefix="hw4grade-"))  # like the grader's kernel folder
@@ -593,7 +593,7 @@ def test_user_sandbox_runs_a_real_kernel_as_another_user(tmp_path, kernel_user, 
         for folder in (files, work, home, probe_dir):
             folder.mkdir()
         with monkeypatch.context() as patch:  # as where bubblewrap cannot run
-            patch.setattr("grader.sandbox.bubblewrap_problem", lambda: "no bwrap")
+            patch.setattr("grader.pipeline.sandbox.bubblewrap_problem", lambda: "no bwrap")
             sandbox = choose_sandbox(True, fallback_user=kernel_user)
         assert sandbox.name == "user"
         sandbox = dataclasses.replace(sandbox, python=user_python)
@@ -645,7 +645,7 @@ def test_probe_requests_never_follow_links_in_the_exchange_folder(tmp_path, monk
 
     import numpy as np
 
-    from grader import probe
+    from grader.pipeline import probe
 
     target = tmp_path / "grader-file"
     target.write_text("kept")

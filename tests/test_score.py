@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader import score
-from grader.execute import kernel_environment, prelude_source
-from grader.probe import Observation, match_variables
+from grader.pipeline import score
+from grader.pipeline.execute import kernel_environment, prelude_source
+from grader.pipeline.probe import match_variables
+from grader.pipeline.prober import Observation
 from grader.result import CellResult as CellRun
 from grader.rubric import load_rubric
 

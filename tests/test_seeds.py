@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import probe
+from grader.pipeline import probe
 from tests.fixtures import tf1_notebooks
 from tests.fixtures.submissions import INVALID, SOLUTION_PATH, UNIT_ITEMS, VARIANTS, write_variant
 
@@ -139,7 +139,7 @@ def _off_by(got: float, want: float) -> float:
 def test_each_loss_mistake_fails_the_same_cases_at_every_seed(mistake):
     reference, candidate, expected = LOSS_MISTAKES[mistake]
     for seed in MANY_SEEDS:
-        cases = probe._loss_inputs(np.random.default_rng([seed, 8]))
+        cases = probe.loss_inputs(np.random.default_rng([seed, 8]))
         found = []
         for real, fake in cases:
             distances = [_off_by(got, want) for got, want
@@ -152,7 +152,7 @@ def test_each_loss_mistake_fails_the_same_cases_at_every_seed(mistake):
 
 def test_loss_cases_have_unequal_batches_and_the_extreme_one_reaches_100():
     for seed in MANY_SEEDS:
-        (moderate, wide, extreme) = probe._loss_inputs(np.random.default_rng(seed))
+        (moderate, wide, extreme) = probe.loss_inputs(np.random.default_rng(seed))
         for real, fake in (moderate, wide, extreme):
             small, large = sorted((len(real), len(fake)))
             assert large >= probe.LOSS_SIZE_RATIO * small
@@ -228,8 +228,8 @@ def _cases():
 @pytest.fixture(scope="module")
 def grading(tmp_path_factory, mnist_dir):
     """Options and oracle shared by every notebook graded at several seeds."""
-    from grader.grade import Options, prepare_mnist
-    from grader.oracle import load_oracle
+    from grader.oracles.reference import load_oracle
+    from grader.pipeline.grade_one import Options, prepare_mnist
     from grader.rubric import load_rubric
 
     root = tmp_path_factory.mktemp("seeds")
@@ -251,7 +251,7 @@ def _notebook(kind: str, name: str, folder: Path) -> Path:
 
 @pytest.mark.parametrize(("kind", "name"), _cases())
 def test_every_item_gets_the_same_points_at_five_seeds(grading, kind, name):
-    from grader.grade import grade_notebook_at_seeds
+    from grader.pipeline.grade_one import grade_notebook_at_seeds
 
     root, options, oracle = grading
     path = _notebook(kind, name, root / kind)

@@ -7,8 +7,8 @@ import ast
 import nbformat
 import pytest
 
-from grader import template
-from grader.template import TemplateError, make_template, strip_code, strip_markdown
+from grader.release import template
+from grader.release.template import TemplateError, make_template, strip_code, strip_markdown
 
 GRADED = ("leaky_relu", "sample_noise", "discriminator", "generator", "gan_loss", "get_solvers",
           "lsgan_loss", "dc_discriminator", "dc_generator", "vae_kl", "optimal_d_gan",

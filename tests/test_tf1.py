@@ -10,8 +10,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from grader import tf1
-from grader.profile import _heading_part, dcgan_start, detect_profile, notebook_parts
+from grader.profiles import tf1
+from grader.profiles.detect import _heading_part, dcgan_start, detect_profile, notebook_parts
 from grader.result import ItemResult
 from tests.fixtures import tf1_notebooks
 from tests.fixtures.submissions import (
@@ -124,7 +124,7 @@ def test_parts_only_move_forward_and_a_missing_dcgan_heading_is_said():
 
 
 def test_stand_in_answers_match_the_reference(tf):
-    from grader.oracle import ReferenceOracle
+    from grader.oracles.reference import ReferenceOracle
 
     oracle, answers = ReferenceOracle(), tf1.answers()
     expected = oracle.leaky_relu(answers["lrelu_x"], None)
@@ -172,9 +172,9 @@ def test_derivations_without_answer_functions_go_to_the_instructor():
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, mnist_dir):
     """Every TF1 fixture graded in one quick batch with two workers."""
-    from grader.batch import grade_batch
-    from grader.grade import Options, prepare_mnist
-    from grader.load import find_notebooks
+    from grader.pipeline.grade_many import grade_batch
+    from grader.pipeline.grade_one import Options, prepare_mnist
+    from grader.pipeline.load import find_notebooks
     from grader.rubric import load_rubric
 
     root = tmp_path_factory.mktemp("tf1")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import theory_cli
+from grader.commands import theory as theory_cli
 from reference import theory
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Tests of the grader for the theory answer functions (grader/theory_oracle.py)."""
+"""Tests of the grader for the theory answer functions (grader/oracles/theory.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from grader import theory_oracle as oracle
+from grader.oracles import theory as oracle
 from reference import theory
 
 SEED = 20240

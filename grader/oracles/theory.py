@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.numerics import (
+from grader.oracles.numerics import (
     argmax_gan_pointwise,
     argmin_lsgan_pointwise,
     kl_to_standard_normal_quad,

@@ -7,7 +7,7 @@
 * ``.github/workflows/classroom.yml``, GitHub Classroom's autograding workflow;
 * ``wheels/hw4grade-<version>+student-py3-none-any.whl``, the grader without the
   ``reference`` package, carrying public checks recorded by grading the solution notebook
-  with the public seed (see ``grader.public_oracle``).
+  with the public seed (see ``grader.oracles.public``).
 
 ``hw4grade gradescope-package --out autograder.zip`` writes Gradescope's autograder:
 ``setup.sh``, ``run_autograder`` and an instructor wheel that includes ``reference``.
@@ -19,7 +19,6 @@ and no network, and the same sources give the same bytes.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import base64
 import csv
@@ -27,7 +26,6 @@ import hashlib
 import io
 import re
 import shutil
-import sys
 import tempfile
 import zipfile
 from collections.abc import Iterable
@@ -36,11 +34,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from grader.grade import Options
-    from grader.public_oracle import PublicChecks
+    from grader.oracles.public import PublicChecks
+    from grader.pipeline.grade_one import Options
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUNDLE_DIR = Path(__file__).resolve().parent / "bundle"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+BUNDLE_DIR = Path(__file__).resolve().parent / "templates"
 DEFAULT_SOLUTION = PROJECT_ROOT / "reference" / "HW4_solution.ipynb"
 DEFAULT_TEMPLATE = PROJECT_ROOT / "student_template" / "HW4_template.ipynb"
 STUDENT_NOTEBOOK = "HW4.ipynb"
@@ -50,7 +48,8 @@ CLASSROOM_RUNNER = "hw4grade"  # the grading step's id, and the reporter's runne
 CLASSROOM_PYTHON = "3.11"
 GRADESCOPE_EXTRAS = "tf,sample"
 # grader files only an instructor uses; modules importing ``reference`` are left out too
-INSTRUCTOR_ONLY = frozenset({"release.py", "bundle"})
+# Left out of the student wheel, by path inside the package (a file, or a folder and all in it).
+INSTRUCTOR_ONLY = frozenset({"release/bundle.py", "release/templates", "commands/release.py"})
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same files give the same zip
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
 COMMAND_NAMES = ("release", "gradescope-package")
@@ -131,13 +130,15 @@ def imports_reference(source: str) -> bool:
 def package_files(package_dir: Path, skip: Iterable[str] = ()) -> dict[str, bytes]:
     """Files of a package for a wheel, by archive path; no caches, hidden or skipped entries.
 
-    ``skip`` names entries directly inside ``package_dir`` (files or folders).
+    ``skip`` names entries by their path inside ``package_dir`` (files, or folders with all
+    they hold).
     """
     skip = set(skip)
     files = {}
     for path in sorted(package_dir.rglob("*")):
         relative = path.relative_to(package_dir)
-        if (not path.is_file() or relative.parts[0] in skip or path.suffix == ".pyc"
+        inside = {"/".join(relative.parts[:depth]) for depth in range(1, len(relative.parts) + 1)}
+        if (not path.is_file() or inside & skip or path.suffix == ".pyc"
                 or any(part == "__pycache__" or part.startswith(".") for part in relative.parts)):
             continue
         files[f"{package_dir.name}/{relative.as_posix()}"] = path.read_bytes()
@@ -228,9 +229,9 @@ def build_wheel(files: dict[str, bytes], project: Project, version: str, out_dir
 def grading_options(rubric_path: Path, mnist: str | None, cache_dir: Path,
                     seed: int) -> Options:
     """Quick-mode, CPU grading options with ``seed`` and this rubric (MNIST resolved)."""
-    from grader.grade import Options, default_threads, prepare_mnist
+    from grader.pipeline.grade_one import Options, default_threads, prepare_mnist
+    from grader.pipeline.sandbox import bubblewrap_problem
     from grader.rubric import load_rubric
-    from grader.sandbox import bubblewrap_problem
 
     # the solution notebook is the instructor's own: sandboxed where bubblewrap runs
     return Options(rubric=load_rubric(rubric_path), mode="quick", seed=seed, device="cpu",
@@ -240,9 +241,9 @@ def grading_options(rubric_path: Path, mnist: str | None, cache_dir: Path,
 
 def record_public_checks(solution: Path, options: Options) -> PublicChecks:
     """Grade the solution through a ``RecordingOracle``; its recording, if all items pass."""
-    from grader.grade import grade_notebook
-    from grader.oracle import ReferenceOracle, reference_available
-    from grader.public_oracle import RECORDED_METHODS, RecordingOracle
+    from grader.oracles.public import RECORDED_METHODS, RecordingOracle
+    from grader.oracles.reference import ReferenceOracle, reference_available
+    from grader.pipeline.grade_one import grade_notebook
 
     if not reference_available():
         raise ReleaseError("the reference package is not installed: bundles are built from "
@@ -265,7 +266,7 @@ def check_template(solution: Path, template: Path) -> None:
     """Refuse a template that is not what ``hw4grade template`` makes of the solution."""
     import nbformat
 
-    from grader.template import make_template
+    from grader.release.template import make_template
 
     expected = nbformat.writes(make_template(nbformat.read(solution, as_version=4))) + "\n"
     if template.read_text(encoding="utf-8") != expected:
@@ -350,86 +351,3 @@ def write_gradescope_zip(out: Path, mode: str, mnist_npz: Path | None = None,
 
 
 # --------------------------------------------------------------------------- commands
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``hw4grade release`` or ``hw4grade gradescope-package`` (by the parser's
-    name: one module serves both commands)."""
-    command = parser.prog.split()[-1]
-    if command == "release":
-        parser.add_argument("--out", required=True, type=Path, help="folder for the bundle")
-        parser.add_argument("--solution", type=Path, default=DEFAULT_SOLUTION,
-                            help="solution notebook graded to record the public checks")
-        parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE,
-                            help="the student template (must match the solution)")
-        parser.add_argument("--force", action="store_true",
-                            help="replace an earlier bundle in --out")
-    elif command == "gradescope-package":
-        parser.add_argument("--out", type=Path, default=Path("autograder.zip"),
-                            help="the zip to write (default: autograder.zip)")
-        parser.add_argument("--mode", choices=("quick", "full"), default="quick",
-                            help="how Gradescope grades (default: quick)")
-    else:
-        raise ValueError(f"grader.release serves {COMMAND_NAMES}, not {command!r}")
-    parser.add_argument("--mnist", metavar="PATH",
-                        help="MNIST folder or mnist.npz (release: for grading the solution; "
-                             "gradescope-package: bundled as mnist.npz)")
-
-
-def run_release(args: argparse.Namespace) -> int:
-    """``hw4grade release``: record the public checks, then write the bundle."""
-    from grader.public_oracle import PUBLIC_SEED
-
-    out = args.out
-    for path in (args.solution, args.template):
-        if not path.is_file():
-            raise ReleaseError(f"{path}: no such file")
-    check_template(args.solution, args.template)
-    check_out_dir(out, args.force)
-    with tempfile.TemporaryDirectory(prefix="hw4grade-release-") as scratch:
-        scratch = Path(scratch)
-        rubric = scratch / "rubric.yaml"  # one copy for the recording and the wheel alike
-        rubric.write_bytes((PROJECT_ROOT / "rubric.yaml").read_bytes())
-        options = grading_options(rubric, args.mnist, scratch, PUBLIC_SEED)
-        print(f"hw4grade release: grading {args.solution} with the public seed {PUBLIC_SEED}",
-              file=sys.stderr)
-        checks = record_public_checks(args.solution, options)
-        checks.save(scratch / "checks")
-        remove_previous(out)
-        bundle = write_release(out, args.template, scratch / "checks", rubric.read_bytes(),
-                               PUBLIC_SEED)
-    print(f"{len(checks.answers)} public checks recorded")
-    if bundle.left_out:
-        print("left out of the student wheel (they need the reference): "
-              + ", ".join(bundle.left_out))
-    for path in bundle.files:
-        print(f"wrote {path}")
-    return 0
-
-
-def run_gradescope(args: argparse.Namespace) -> int:
-    """``hw4grade gradescope-package``: write the autograder zip."""
-    mnist_npz = None
-    with tempfile.TemporaryDirectory(prefix="hw4grade-gradescope-") as scratch:
-        if args.mnist:
-            from grader.grade import prepare_mnist
-
-            mnist_npz = prepare_mnist(args.mnist, Path(scratch))
-        path = write_gradescope_zip(args.out, args.mode, mnist_npz)
-    print(f"wrote {path}")
-    return 0
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``release`` or ``gradescope-package``; exit 2 with a message when it cannot."""
-    import os
-
-    action = run_release if args.command == "release" else run_gradescope
-    for name in ("out", "solution", "template", "mnist"):  # relative to where it is run
-        if getattr(args, name, None) is not None:
-            setattr(args, name, Path(os.path.abspath(getattr(args, name))))
-    try:
-        return action(args)
-    except ReleaseError as error:
-        print(f"hw4grade {args.command}: {error}", file=sys.stderr)
-        return 2

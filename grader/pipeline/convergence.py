@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from grader import evaluator
-from grader.probe import REFERENCE_MODULE, Prober
+from grader import DATA_DIR
+from grader.kernel.loader import REFERENCE_MODULE
+from grader.mnist import evaluator
+from grader.pipeline.prober import Prober
 from grader.result import ItemResult
 from grader.rubric import Item
 
@@ -36,7 +38,7 @@ PARTS = {  # model -> role -> the notebook's function
 ITEM_MODEL = {"gan_convergence": "gan", "lsgan_convergence": "lsgan",
               "dcgan_convergence": "dcgan"}
 D_COLLAPSE = 1e-3  # a discriminator loss below this at the end of training has collapsed
-REFERENCE_RUNS_DIR = Path(__file__).with_name("data") / "reference_runs"
+REFERENCE_RUNS_DIR = DATA_DIR / "reference_runs"
 
 
 @dataclass
@@ -154,7 +156,7 @@ def remove_reference(prober: Prober) -> None:
     if prober.installed.pop(REFERENCE_MODULE, None) is None:
         return
     prober.session.restart()
-    prober._reinstall_after_restart()
+    prober.reinstall_after_restart()
 
 
 def attribute(prober: Prober, model: str, plan: dict[str, np.ndarray], seed: int,

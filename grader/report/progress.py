@@ -19,7 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from grader import report
+from grader.report import formats as report
 from grader.result import SubmissionResult
 
 

@@ -25,11 +25,10 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from grader.execute import kernel_module_source
-from grader.profile import notebook_parts
+from grader.kernel import loader
+from grader.profiles.detect import notebook_parts
 from grader.result import ItemResult
 
-TF1_MODULE = "_hw4grade_tf1"
 CHECKS_FILE = "gan-checks-tf.npz"
 # How the template's names read in a TF1 notebook, for messages.
 WORDING = (
@@ -51,8 +50,8 @@ def kernel_setup(notebook: nbformat.NotebookNode) -> tuple[dict[str, str], tuple
                                                             str]:
     """Environment additions, setup code and the after-cell code for a TF1 kernel."""
     tf1_config = {"cell_parts": notebook_parts(notebook).cells}
-    setup = kernel_module_source("kernel_tf1.py", TF1_MODULE, tf1_config)
-    after_cell = f"__import__('sys').modules[{TF1_MODULE!r}].record({{index}})"
+    setup = loader.setup_code("tf1/setup", tf1_config)
+    after_cell = loader.call_code("tf1/setup", "record", "INDEX").replace("'INDEX'", "{index}")
     return {"TF_USE_LEGACY_KERAS": "1"}, (setup,), after_cell
 
 

@@ -1,7 +1,7 @@
 """Expected values, computed in the grader's own process from the instructor's reference.
 
 Only an instructor's install has the ``reference`` package; without it ``load_oracle``
-replays the public checks shipped with the student's install (``grader.public_oracle``).
+replays the public checks shipped with the student's install (``grader.oracles.public``).
 """
 
 from __future__ import annotations
@@ -105,11 +105,11 @@ def load_oracle() -> Any:
     """The reference oracle; in a student's install, the replay of the shipped public checks.
 
     Returns a ``ReferenceOracle`` when the ``reference`` package is installed, else a
-    ``grader.public_oracle.ReplayOracle`` when the public checks are installed, else None.
+    ``grader.oracles.public.ReplayOracle`` when the public checks are installed, else None.
     """
     if reference_available():
         return ReferenceOracle()
-    from grader.public_oracle import load_public_oracle
+    from grader.oracles.public import load_public_oracle
 
     return load_public_oracle()
 

@@ -29,7 +29,7 @@ from dask.system import CPU_COUNT  # this worker's cores (CPU affinity and cgrou
 from distributed import WorkerPlugin, get_worker
 
 import grader
-from grader.grade import Options, grade_notebook
+from grader.pipeline.grade_one import Options, grade_notebook
 
 PLUGIN_NAME = "hw4grade"
 RUBRIC_ENV = "HW4GRADE_RUBRIC"  # a worker's rubric file, when not the one its install ships
@@ -155,7 +155,7 @@ class GradingSetup(WorkerPlugin):
         own = os.environ.get("HW4_MNIST_DIR")
         if own:
             try:
-                from grader.mnist import kernel_npz
+                from grader.mnist.data import kernel_npz
 
                 path = kernel_npz(own, folder)
                 if mnist_digest(path) == self.mnist_sha256:
@@ -175,7 +175,7 @@ class GradingSetup(WorkerPlugin):
         """The reference oracle of this worker, loaded on first use (once per worker)."""
         with self._lock:
             if self.oracle is None:
-                from grader.oracle import load_oracle
+                from grader.oracles.reference import load_oracle
 
                 self.oracle = load_oracle()
             return self.oracle

@@ -9,7 +9,7 @@ these bounds, each hit reported against its cell:
 * a cap on captured output per cell (in the kernel and again here);
 * a training budget (see ``kernel_prelude``): cut-offs are not the student's error.
 
-The kernel is launched through a sandbox (``grader.sandbox``): bubblewrap unless grading
+The kernel is launched through a sandbox (``grader.pipeline.sandbox``): bubblewrap unless grading
 was explicitly asked to run without one. Its stdout is discarded and its stderr kept
 (the last few KiB, for error messages) by the grader, so nothing a kernel prints can reach
 the grader's own output.
@@ -38,11 +38,11 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from grader.kernel import loader
+from grader.pipeline.sandbox import Layout, NoSandbox, Sandbox
 from grader.result import CellResult
-from grader.sandbox import Layout, NoSandbox, Sandbox
 
 BUDGET_ERROR = "TrainingBudgetReached"
-PRELUDE_MODULE = "_hw4grade_kernel"
 # Variables a kernel may inherit; everything else (tokens, the grader's settings) is dropped.
 ENV_ALLOW = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT",
              "LD_LIBRARY_PATH", "CUDA_HOME", "VIRTUAL_ENV", "OPENBLAS_CORETYPE",
@@ -85,24 +85,9 @@ def kernel_environment(home: Path, device: str = "cpu", threads: int | None = No
     return env
 
 
-def kernel_module_source(file_name: str, module_name: str, config: dict[str, Any]) -> str:
-    """Code for one silent cell that loads ``grader/file_name`` as the private module
-    ``module_name`` in the kernel, with its ``CONFIG`` filled in, and calls its ``setup()``."""
-    body = (Path(__file__).with_name(file_name)).read_text(encoding="utf-8")
-    body = body.replace("CONFIG: dict = {}", f"CONFIG: dict = {json.dumps(config)}", 1)
-    return (
-        "import sys as _s, types as _t\n"
-        f"_m = _t.ModuleType({module_name!r})\n"
-        f"_s.modules[{module_name!r}] = _m\n"
-        f"exec(compile({body!r}, '<{module_name}>', 'exec'), _m.__dict__)\n"
-        "_m.setup()\n"
-        "del _s, _t, _m\n"
-    )
-
-
 def prelude_source(config: dict[str, Any]) -> str:
     """The kernel prelude with its configuration, as code for one silent cell."""
-    return kernel_module_source("kernel_prelude.py", PRELUDE_MODULE, config)
+    return loader.setup_code("prelude", config)
 
 
 class _BoundedClient(NotebookClient):

@@ -6,7 +6,8 @@
 * ``--workers N`` grades N submissions at once, each in a process of its own (and each
   notebook in a kernel of its own), with the CPU threads shared out and one GPU each
   where there are GPUs.
-* ``--cluster ADDRESS|local|slurm`` grades them on a Dask cluster instead (``grader.cluster``).
+* ``--cluster ADDRESS|local|slurm`` grades them on a Dask cluster instead
+  (``grader.pipeline.backends.dask_cluster``).
 
 Where the notebooks are graded is a :class:`Backend`: in this process, in a local process
 pool, or on Dask; :func:`choose_backend` is the one place that picks it. Every backend calls
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -26,41 +26,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from grader import __version__, report
-from grader.grade import (
+from grader import __version__
+from grader.pipeline.devices import count_gpus
+from grader.pipeline.grade_one import (
     Options,
-    add_grading_arguments,
-    count_gpus,
     default_threads,
     failed_result,
     grade_notebook,
-    options_from_args,
-    prepare_mnist,
 )
-from grader.load import file_sha256, find_notebooks
-from grader.progress import BatchProgress
-from grader.quiet import LOG_NAME, native_stderr_to, quiet_tensorflow
+from grader.pipeline.load import file_sha256
+from grader.report import formats as report
+from grader.report.progress import BatchProgress
 from grader.result import SubmissionResult
-from grader.rubric import RubricError
 
 Deliver = Callable[[SubmissionResult], None]
 
 _worker_oracle = None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``hw4grade grade``."""
-    parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="notebooks, or folders searched for notebooks")
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="submissions graded at once (default 1)")
-    parser.add_argument("--force", action="store_true",
-                        help="regrade even submissions whose result is still valid")
-    add_grading_arguments(parser)
-    from grader.cluster import add_cluster_arguments
-
-    add_cluster_arguments(parser)
 
 
 def still_valid(previous: SubmissionResult, sha256: str, options: Options) -> bool:
@@ -81,7 +62,7 @@ def _previous_results(out: Path) -> dict[str, SubmissionResult]:
 
 def _init_worker() -> None:
     global _worker_oracle
-    from grader.oracle import load_oracle
+    from grader.oracles.reference import load_oracle
 
     _worker_oracle = load_oracle()
 
@@ -148,7 +129,7 @@ class SerialBackend(_ThisMachine):
     def grade(self, todo: dict[Path, str], options: Options, deliver: Deliver,
               progress: BatchProgress) -> None:
         """Grade the notebooks in order."""
-        from grader.oracle import load_oracle
+        from grader.oracles.reference import load_oracle
 
         oracle = load_oracle()
         for path, label in todo.items():
@@ -227,7 +208,7 @@ def _sha256_or_none(path: Path) -> str | None:
 def choose_backend(args: argparse.Namespace, workers: int) -> Backend:
     """The backend the command line asks for: Dask with ``--cluster``, else local processes."""
     if getattr(args, "cluster", None):
-        from grader.cluster import dask_backend
+        from grader.pipeline.backends.dask_cluster import dask_backend
 
         return dask_backend(args, workers)
     return ProcessPoolBackend(workers) if workers > 1 else SerialBackend()
@@ -277,69 +258,3 @@ def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers
         report.write_gradebook(finished, out / "gradebook.csv", options.rubric)
         report.write_manual_template(finished, out, options.rubric, manual)
     return finished
-
-
-def absolute(path: str | os.PathLike[str] | None) -> Path | None:
-    """``path`` made absolute against the current folder (None stays None): every path
-    handed to a kernel, a worker or a subprocess must not depend on where it runs."""
-    return None if path is None else Path(os.path.abspath(os.fspath(path)))
-
-
-def run(args: argparse.Namespace) -> int:
-    """Grade a batch; exit 0 when it completes (whatever the grades), 130 when interrupted."""
-    if getattr(args, "dry_run", False):
-        from grader.cluster import print_dry_run
-
-        return print_dry_run(args)
-    quiet_tensorflow()
-    notebooks = find_notebooks([absolute(path) for path in args.paths])
-    if not notebooks:
-        print("hw4grade grade: no notebooks found in " + ", ".join(args.paths), file=sys.stderr)
-        return 2
-    from grader.oracle import reference_available
-
-    if not reference_available():
-        print("hw4grade grade: grading a class needs the instructor's install (with the "
-              "reference package); students use hw4grade check", file=sys.stderr)
-        return 2
-    from grader.sandbox import bubblewrap_problem
-
-    problem = None if args.no_sandbox or getattr(args, "cluster", None) \
-        else bubblewrap_problem()  # a cluster's workers check for themselves
-    if problem:
-        print(f"hw4grade grade: {problem}; submissions are only graded in a sandbox (pass "
-              "--no-sandbox to grade without one, at your own risk)", file=sys.stderr)
-        return 2
-    workers = max(1, args.workers)
-    out = absolute(args.out)
-    args.rubric, args.mnist = absolute(args.rubric), absolute(args.mnist)
-    from grader.cluster import ClusterError
-
-    try:
-        backend = choose_backend(args, workers)
-        with backend:
-            gpus = backend.gpus() if args.device != "cpu" else 0
-            options = options_from_args(args, workers, gpus=gpus)
-            options = replace(options, threads=backend.kernel_threads())
-            out.mkdir(parents=True, exist_ok=True)
-            with native_stderr_to(out / LOG_NAME):
-                options.mnist_npz = prepare_mnist(args.mnist, out / ".cache")
-                where = f"cluster {args.cluster}" if getattr(args, "cluster", None) \
-                    else f"{workers} worker(s)"
-                print(f"hw4grade: grading {len(notebooks)} notebook(s), mode {options.mode}, "
-                      f"seed {options.seed}, device {options.device}, {where}; "
-                      f"TensorFlow's log: {args.out / LOG_NAME}", file=sys.stderr)
-                results = grade_batch(notebooks, out, options, workers, args.force, backend)
-    except (RubricError, ClusterError) as error:
-        print(f"hw4grade grade: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    for result in results:
-        name = report.submission_name(result.submission)
-        print(f"{name:<40} {report.verdict(result)}")
-    print(f"gradebook: {args.out / 'gradebook.csv'}")
-    print(f"feedback pages: {args.out / report.FEEDBACK_DIR}/; hand-graded items: fill in "
-          f"{args.out / report.MANUAL_TEMPLATE}, then run "
-          f"hw4grade gradebook {args.out} --manual FILE")
-    return 0

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from grader import diagnose
-from grader.probe import MODEL_ITEMS, Observation
+from grader.pipeline import diagnose
+from grader.pipeline.probe import MODEL_ITEMS
+from grader.pipeline.prober import Observation
 from grader.result import CellResult, ItemResult
 from grader.rubric import Item
 
@@ -424,7 +425,7 @@ def _first_layer_difference(oracle, item_id: str, kwargs: dict,
 
 def score_theory(observation: Observation, item: Item) -> ItemResult:
     """Delegate to the scipy oracle's judgement of the derivation answers."""
-    from grader import theory_oracle
+    from grader.oracles import theory as theory_oracle
 
     cases = [call["case"] for call in observation.calls]
     outputs = []

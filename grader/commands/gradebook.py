@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader import report
+from grader.report import formats as report
 from grader.result import SubmissionResult
 from grader.rubric import Rubric, RubricError, load_rubric
 

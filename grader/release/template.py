@@ -13,9 +13,7 @@ Outputs and execution counts are cleared, so nothing the solution printed reache
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from pathlib import Path
 
 import nbformat
@@ -25,7 +23,7 @@ CODE_END = re.compile(r"^\s*# END SOLUTION\s*$")
 MARKDOWN_REGION = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->", re.DOTALL)
 CODE_STUB = "# TODO: write your code here"
 MARKDOWN_STUB = "*Write your answer here.*"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SOLUTION = PROJECT_ROOT / "reference" / "HW4_solution.ipynb"
 DEFAULT_TEMPLATE = PROJECT_ROOT / "student_template" / "HW4_template.ipynb"
 
@@ -92,26 +90,3 @@ def generate(solution_path: Path = DEFAULT_SOLUTION,
     solution = nbformat.read(solution_path, as_version=4)
     write_notebook(make_template(solution), template_path)
     return template_path
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``hw4grade template``."""
-    parser.add_argument("--solution", type=Path, default=DEFAULT_SOLUTION,
-                        help="solution notebook (default: reference/HW4_solution.ipynb)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_TEMPLATE,
-                        help="where to write the template (default: student_template/)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Regenerate the template; exit 1 with a clear message when the solution is unusable."""
-    if not args.solution.is_file():
-        print(f"hw4grade template: {args.solution}: no solution notebook here "
-              "(the instructor's reference/ folder is needed)", file=sys.stderr)
-        return 1
-    try:
-        path = generate(args.solution, args.out)
-    except (TemplateError, nbformat.ValidationError, ValueError) as error:
-        print(f"hw4grade template: {args.solution}: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {path}")
-    return 0

@@ -2,7 +2,7 @@
 
 Nothing here is a solution: each function computes its number from a definition (the
 objective a discriminator optimises, the integral that defines a KL divergence) with
-scipy, never from a closed form. The grader's theory oracle (``grader.theory_oracle``)
+scipy, never from a closed form. The grader's theory oracle (``grader.oracles.theory``)
 judges the students' formulas against these numbers, so it works in a student's install
 without the instructor's ``reference`` package; ``reference.theory`` imports them too.
 """

@@ -38,13 +38,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from grader import DATA_DIR
+
 if TYPE_CHECKING:
-    from grader.grade import Options
+    from grader.pipeline.grade_one import Options
     from grader.result import SubmissionResult
 
 PUBLIC_SEED = 2**31 + 2024
 FORMAT_VERSION = 1
-DATA_DIR = Path(__file__).resolve().parent / "data"
 CHECKS_STEM = "public_checks"  # public_checks.npz and public_checks.json
 RECORDED_METHODS = ("leaky_relu", "loss", "model_weights", "model_output", "parameter_count")
 PUBLIC_NOTE = ("public self-check: expected values come from the instructor's solution on fixed "
@@ -216,7 +217,7 @@ def redraw_weights(item: str, kwargs: dict[str, Any], specs: list[list[Any]],
     The stand-in has only what ``model_weights`` reads (each variable's ``shape`` and
     ``path``), so the same code draws the same numbers without TensorFlow or the reference.
     """
-    from grader.oracle import ReferenceOracle
+    from grader.oracles.reference import ReferenceOracle
 
     variables = [SimpleNamespace(shape=tuple(shape), path=path) for shape, path in specs]
     stand_in = SimpleNamespace(build=lambda _item, _kwargs: SimpleNamespace(weights=variables))
@@ -271,7 +272,7 @@ class RecordingOracle:
         if not same or generator_state(before) != generator_state(rng):
             raise RecordingError(f"redrawing the weights of {item} from its variables does not "
                                  "reproduce ReferenceOracle.model_weights; update "
-                                 "grader.public_oracle.redraw_weights")
+                                 "grader.oracles.public.redraw_weights")
         self.checks.answers[key] = {"method": "model_weights", "item": item, "specs": specs}
         return weights
 
@@ -381,10 +382,10 @@ def grade_self_check(notebook: str | Path, options: Options,
     the seed in ``options``). In a student's install with public checks, the seed is forced
     to the public one, the replay answers, and the result's warnings say so.
     """
-    from grader.oracle import BackgroundOracle, reference_available
+    from grader.oracles.reference import BackgroundOracle, reference_available
 
     if grade is None:
-        from grader.grade import grade_notebook as grade
+        from grader.pipeline.grade_one import grade_notebook as grade
     if reference_available() or not public_checks_available():
         return grade(notebook, options, BackgroundOracle())
     oracle = ReplayOracle.load()

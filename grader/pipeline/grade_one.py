@@ -18,13 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import __version__, probe, score, tf1
-from grader.execute import Bounds, KernelSession, kernel_environment
-from grader.load import SubmissionError, load_submission, named_folder
-from grader.profile import PROFILES, detect_profile
+from grader import __version__
+from grader.pipeline import probe, score
+from grader.pipeline.execute import Bounds, KernelSession, kernel_environment
+from grader.pipeline.load import SubmissionError, load_submission, named_folder
+from grader.pipeline.sandbox import Layout, choose_sandbox
+from grader.profiles import tf1
+from grader.profiles.detect import detect_profile
 from grader.result import ItemResult, SubmissionResult
 from grader.rubric import Rubric
-from grader.sandbox import Layout, choose_sandbox
 
 UNIT_ITEMS = ("leaky_relu", "sample_noise", "discriminator", "generator", "gan_loss",
               "get_solvers", "lsgan_loss", "dc_discriminator", "dc_generator")
@@ -93,7 +95,7 @@ def failed_result(path: Path | str, options: Options, sha256: str | None,
 
 def readable_sha256(path: Path) -> str | None:
     """The file's SHA-256 when it can be read (so a rerun knows an unusable file is unchanged)."""
-    from grader.load import file_sha256
+    from grader.pipeline.load import file_sha256
 
     try:
         return file_sha256(path) if not path.is_symlink() else None
@@ -266,7 +268,7 @@ def _probe_and_score(prober: probe.Prober, options: Options, oracle, profile: st
 def _grade_convergence(prober: probe.Prober, rng: np.random.Generator, options: Options,
                        graded: dict[str, ItemResult]) -> dict[str, ItemResult]:
     """Train and judge each GAN (``--mode full``)."""
-    from grader import convergence
+    from grader.pipeline import convergence
 
     settings = options.rubric.convergence
     with np.load(options.mnist_npz) as data:
@@ -327,79 +329,8 @@ def default_threads(workers: int) -> int:
 # -- shared command-line options -----------------------------------------------------------------
 
 
-def add_grading_arguments(parser) -> None:
-    """Options shared by ``hw4grade grade`` and ``hw4grade check``."""
-    parser.add_argument("--mode", choices=("quick", "full"), default="quick",
-                        help="quick: the notebook's own training stops after a few steps; "
-                             "full: after the rubric's budget")
-    parser.add_argument("--seed", type=int, help="seed of the hidden inputs (default: drawn "
-                                                 "afresh and recorded in the result)")
-    parser.add_argument("--rubric", help="rubric file (default: the shipped rubric.yaml)")
-    parser.add_argument("--mnist", metavar="PATH",
-                        help="MNIST folder of IDX files or mnist.npz (default: $HW4_MNIST_DIR, "
-                             "then the Keras cache, then the embedded sample)")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS",
-                        help="per-cell time limit (default: the rubric's)")
-    parser.add_argument("--notebook-timeout", type=float, metavar="SECONDS",
-                        help="whole-notebook time limit (default: the rubric's)")
-    parser.add_argument("--memory-limit", metavar="SIZE",
-                        help="stop the kernel above this memory, e.g. 4GiB (default: rubric's)")
-    parser.add_argument("--output-limit", metavar="SIZE",
-                        help="captured output kept per cell (default: the rubric's)")
-    parser.add_argument("--profile", choices=("auto", *PROFILES), default="auto",
-                        help="tf2: today's template; tf1: an original TensorFlow 1 notebook "
-                             "(graph mode); default: read from each notebook's code")
-    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
-                        help="where the notebook's TensorFlow runs (default: a GPU if there "
-                             "is one)")
-    parser.add_argument("--no-sandbox", action="store_true",
-                        help="run notebooks without the bubblewrap sandbox (only where it "
-                             "cannot run; every result records it)")
-
-
-def count_gpus() -> int:
-    """GPUs visible on this machine (by nvidia-smi), without importing TensorFlow."""
-    import subprocess
-
-    if shutil.which("nvidia-smi") is None:
-        return 0
-    try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
-                                 timeout=20, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return 0
-    return sum(1 for line in listing.splitlines() if line.startswith("GPU "))
-
-
-def options_from_args(args, workers: int = 1, gpus: int | None = None) -> Options:
-    """Build Options from parsed command-line arguments (the rubric is loaded here).
-
-    ``gpus`` is the number of GPUs the notebooks can use (default: those of this machine).
-    """
-    from grader.rubric import load_rubric, parse_size
-
-    rubric = load_rubric(args.rubric)
-    if args.device not in ("auto", "gpu"):
-        gpus = 0
-    elif gpus is None:
-        gpus = count_gpus()
-    if args.device == "gpu" and gpus == 0:
-        raise SystemExit("hw4grade: --device gpu, but no GPU is visible (nvidia-smi finds none)")
-    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
-    return Options(
-        rubric=rubric, mode=args.mode, seed=seed, device="gpu" if gpus else "cpu",
-        profile=getattr(args, "profile", "auto"),
-        gpu_index=0 if gpus else None, threads=default_threads(workers),
-        cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout,
-        memory_limit=parse_size(args.memory_limit, "--memory-limit") if args.memory_limit else None,
-        output_limit=parse_size(args.output_limit, "--output-limit") if args.output_limit else None,
-        sandbox=not getattr(args, "no_sandbox", False),
-        sandbox_user=getattr(args, "sandbox_user", None),
-    )
-
-
 def prepare_mnist(path: str | None, cache_dir: Path) -> Path:
     """Resolve MNIST once (printing the source) and give the npz a kernel loads."""
-    from grader.mnist import kernel_npz
+    from grader.mnist.data import kernel_npz
 
     return Path(os.path.abspath(kernel_npz(path, cache_dir)))  # a kernel runs elsewhere

@@ -38,7 +38,8 @@ from pathlib import Path
 import numpy as np
 import scipy.linalg
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+from grader import DATA_DIR
+
 WEIGHTS_FILE = "evaluator_weights.npz"
 STATS_FILE = "evaluator_stats.npz"
 MANIFEST_FILE = "evaluator_manifest.json"
@@ -418,7 +419,7 @@ def fcd_of_test_set(mnist_dir: str | os.PathLike | None = None,
     ``mnist_dir`` defaults to ``$HW4_MNIST_DIR``; a value far from 0 means the
     forward pass or the statistics no longer match the training run.
     """
-    from grader.mnist import load_mnist
+    from grader.mnist.data import load_mnist
 
     mnist = load_mnist(mnist_dir, allow_download=False, verbose=False)
     return score_samples(mnist_as_samples(mnist.x_test), evaluator).fcd

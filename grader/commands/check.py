@@ -13,8 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader import report
-from grader.grade import add_grading_arguments, grade_notebook, options_from_args, prepare_mnist
+from grader.commands.options import add_grading_arguments, options_from_args
+from grader.pipeline.grade_one import grade_notebook, prepare_mnist
+from grader.report import formats as report
 from grader.result import SubmissionResult
 from grader.rubric import RubricError
 
@@ -72,8 +73,8 @@ def choose_isolation(options) -> bool:
     """Use the sandbox where bubblewrap runs, else the --sandbox-user account if it can be
     used (said once). Where neither can, a student's own check runs without a sandbox (said
     once); an install with the reference refuses unless --no-sandbox."""
-    from grader.oracle import reference_available
-    from grader.sandbox import bubblewrap_problem, user_sandbox_problem
+    from grader.oracles.reference import reference_available
+    from grader.pipeline.sandbox import bubblewrap_problem, user_sandbox_problem
 
     problem = bubblewrap_problem() if options.sandbox else None
     if problem is None:
@@ -98,8 +99,8 @@ def choose_isolation(options) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Grade one notebook and report it; see the module docstring for exit codes."""
-    from grader.batch import absolute
-    from grader.public_oracle import grade_self_check
+    from grader.commands.grade import absolute
+    from grader.oracles.public import grade_self_check
     from grader.quiet import native_stderr_to, quiet_tensorflow
 
     quiet_tensorflow()

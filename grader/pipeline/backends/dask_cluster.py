@@ -6,7 +6,7 @@ submits ``dask_jobqueue.SLURMCluster`` jobs (their size from options or the ``cl
 section of ``--cluster-config FILE``; ``--dry-run`` prints the job script instead).
 
 One Dask task per submission carries the notebook's bytes, so the workers need no file
-system shared with the driver; each worker grades with ``grader.cluster_worker``, which
+system shared with the driver; each worker grades with ``dask_worker``, which
 calls the same ``grade_notebook`` as a local batch. The driver hands every result to the
 batch the moment it arrives (saved atomically there). A task whose worker dies is rerun
 elsewhere by Dask, up to the scheduler's ``distributed.scheduler.allowed-failures``; after
@@ -28,16 +28,16 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from grader import report
-from grader.grade import (
+from grader.pipeline.devices import count_gpus
+from grader.pipeline.grade_one import (
     Options,
     companion_files,
-    count_gpus,
     default_threads,
     failed_result,
     readable_sha256,
 )
-from grader.load import SubmissionError, file_sha256, named_folder, read_submission
+from grader.pipeline.load import SubmissionError, file_sha256, named_folder, read_submission
+from grader.report import formats as report
 from grader.result import SubmissionResult
 
 KINDS = ("local", "slurm")
@@ -187,7 +187,7 @@ def require(module: str) -> None:
 
 def worker_environment(rubric: str | None) -> dict[str, str]:
     """Environment for workers hw4grade starts: the driver's ``--rubric``, when it has one."""
-    from grader.cluster_worker import RUBRIC_ENV
+    from grader.pipeline.backends.dask_worker import RUBRIC_ENV
 
     return {RUBRIC_ENV: str(Path(rubric).resolve())} if rubric else {}
 
@@ -297,7 +297,7 @@ class DaskBackend:
     def __exit__(self, *exc_info) -> None:
         if self.client is not None and self.cluster is None:  # a cluster we only joined
             try:  # leave its workers as we found them (the set-up holds a copy of MNIST)
-                from grader.cluster_worker import PLUGIN_NAME
+                from grader.pipeline.backends.dask_worker import PLUGIN_NAME
 
                 self.client.unregister_worker_plugin(PLUGIN_NAME)
             except Exception:  # never registered, or the scheduler is gone
@@ -331,7 +331,7 @@ class DaskBackend:
         from distributed import TimeoutError as DaskTimeout
         from distributed import wait
 
-        from grader import cluster_worker
+        from grader.pipeline.backends import dask_worker as cluster_worker
 
         self._set_up_workers(options)
         queued = list(todo.items())
@@ -376,7 +376,7 @@ class DaskBackend:
 
     def _set_up_workers(self, options: Options) -> None:
         """Ship the grader's identity and MNIST once per worker; refuse a mismatched one."""
-        from grader import cluster_worker
+        from grader.pipeline.backends import dask_worker as cluster_worker
 
         identity = replace(cluster_worker.local_identity(),
                            rubric_sha256=options.rubric.text_sha256,
@@ -409,7 +409,7 @@ def _payload(path: Path, label: str):
     """The submission as bytes: the notebook and the small files next to it. The file is
     checked here as a local grade checks it (a regular file inside the folder named on the
     command line, not too large) before a byte is read: SubmissionError otherwise."""
-    from grader.cluster_worker import NotebookPayload
+    from grader.pipeline.backends.dask_worker import NotebookPayload
 
     notebook = read_submission(path, named_folder(path, label))
     try:
@@ -423,7 +423,7 @@ def _outcome(future, path: Path, label: str, options: Options) -> SubmissionResu
     """The result a finished task brings, or one marked for retry when the task failed."""
     from distributed.scheduler import KilledWorker
 
-    from grader.cluster_worker import GraderMismatch
+    from grader.pipeline.backends.dask_worker import GraderMismatch
 
     if future.status == "finished":
         return SubmissionResult.from_dict(future.result())

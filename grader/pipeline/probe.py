@@ -7,144 +7,18 @@ the student's functions on them (see ``kernel_probe``). What comes back is raw d
 
 from __future__ import annotations
 
-import io
-import json
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from grader.execute import KernelSession
-from grader.load import read_exchanged
+from grader.pipeline.prober import Observation, Prober, array_input, tensor_input
 
-PROBE_MODULE = "_hw4grade_probe"
-TRAIN_MODULE = "_hw4grade_train"
-PROBE_TF1_MODULE = "_hw4grade_probe_tf1"
-REFERENCE_MODULE = "_hw4grade_reference"
 MODEL_ITEMS = {  # item -> (the notebook function that builds it, whether it takes noise)
     "discriminator": ("discriminator", False),
     "generator": ("generator", True),
     "dc_discriminator": ("dc_discriminator", False),
     "dc_generator": ("dc_generator", True),
 }
-
-
-@dataclass
-class Observation:
-    """Raw facts about one unit: the calls made (inputs) and what the student's code returned."""
-
-    item: str
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    outputs: list[Any] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-class Prober:
-    """Send calls into a kernel session and read back the raw results."""
-
-    def __init__(self, session: KernelSession, private_dir: Path, timeout: float = 120.0,
-                 profile: str = "tf2"):
-        self.session = session
-        self.profile = profile
-        self.dir = Path(private_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.timeout = timeout
-        self.patched: set[str] = set()
-        self.installed: dict[str, str] = {}
-        self._install_all()
-
-    def install(self, module_name: str, source: str) -> None:
-        """Run ``source`` as a private module ``module_name`` in the kernel (kept on restarts)."""
-        code = (
-            "import sys as _s, types as _t\n"
-            f"_m = _t.ModuleType({module_name!r})\n"
-            f"_s.modules[{module_name!r}] = _m\n"
-            f"exec(compile({source!r}, '<{module_name}>', 'exec'), _m.__dict__)\n"
-            "del _s, _t, _m\n"
-        )
-        run, _ = self.session.run_code(code, timeout=120)
-        if run.status != "ok":
-            raise RuntimeError(f"could not install {module_name} in the kernel: "
-                               f"{run.error_message}")
-        self.installed[module_name] = source
-
-    def _install_all(self) -> None:
-        run, _ = self.session.run_code(
-            "__import__('sys').modules['_hw4grade_kernel'].end_notebook()", timeout=30)
-        if run.status != "ok":
-            raise RuntimeError(f"could not reach the kernel's prelude: {run.error_message}")
-        modules = {PROBE_MODULE: "kernel_probe.py", TRAIN_MODULE: "kernel_train.py"}
-        if self.profile == "tf1":  # graph-mode actions and training loop
-            modules.update({TRAIN_MODULE: "kernel_train_tf1.py",
-                            PROBE_TF1_MODULE: "kernel_probe_tf1.py"})
-        for module_name, file_name in modules.items():
-            source = Path(__file__).with_name(file_name).read_text(encoding="utf-8")
-            self.install(module_name, source)
-
-    def request(self, calls: list[dict[str, Any]], inputs: dict[str, np.ndarray],
-                timeout: float | None = None) -> list[dict[str, Any]]:
-        """Run ``calls`` in the kernel; return one raw outcome per call.
-
-        When the kernel hangs, dies or loses the connection, every call gets an outcome of
-        kind ``error`` that says so, and the session is restarted for the next request.
-        """
-        token = uuid.uuid4().hex[:12]
-        inputs_path = self.dir / f"in-{token}.npz"
-        request_path = self.dir / f"req-{token}.json"
-        response = self.dir / f"out-{token}"
-        # the kernel may write into this folder: create, never follow what it may have put
-        # at these names (mode "x" fails on an existing name, a link included)
-        with open(inputs_path, "xb") as stream:
-            np.savez(stream, **inputs)
-        with open(request_path, "x", encoding="utf-8") as stream:
-            stream.write(json.dumps({"inputs": str(inputs_path), "calls": calls}))
-        run, _ = self.session.run_code(
-            f"__import__('sys').modules[{PROBE_MODULE!r}].serve({str(request_path)!r}, "
-            f"{str(response)!r})", timeout=timeout or self.timeout)
-        if run.status in ("memory", "died"):
-            self._reinstall_after_restart()
-        if run.status != "ok":
-            reason = {"timeout": "did not finish in time", "memory": "used too much memory",
-                      "died": "crashed the kernel"}.get(run.status, run.error_message or "failed")
-            return [{"kind": "error", "error": f"the call {reason}"} for _ in calls]
-        return self._read(response)
-
-    def _reinstall_after_restart(self) -> None:
-        self.session.replay()
-        extra = {name: source for name, source in self.installed.items()
-                 if name not in (PROBE_MODULE, TRAIN_MODULE, PROBE_TF1_MODULE)}
-        self._install_all()
-        for module_name, source in extra.items():
-            self.install(module_name, source)
-
-    def _read(self, response: Path) -> list[dict[str, Any]]:
-        # the kernel wrote these: read without following links, regular files only
-        meta = json.loads(read_exchanged(f"{response}.json"))
-        self.patched.update(meta.get("patched", []))
-        with np.load(io.BytesIO(read_exchanged(f"{response}.npz")), allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-        return [_attach(outcome, arrays) for outcome in meta["results"]]
-
-
-def _attach(outcome: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    if outcome.get("kind") == "array":
-        outcome["array"] = arrays[outcome["key"]]
-    for item in outcome.get("items", []) or []:
-        if isinstance(item, dict):
-            _attach(item, arrays)
-    if isinstance(outcome.get("output"), dict):
-        _attach(outcome["output"], arrays)
-    return outcome
-
-
-def _tensor(key: str) -> dict[str, Any]:
-    return {"input": key, "tensor": True}
-
-
-def _array(key: str) -> dict[str, Any]:
-    return {"input": key, "tensor": False}
 
 
 # -- hidden inputs and calls, one function per unit ------------------------------------------
@@ -177,8 +51,8 @@ def probe_leaky_relu(prober: Prober, rng: np.random.Generator) -> Observation:
     for index, (x, alpha) in enumerate(cases):
         inputs[f"x{index}"] = x
         kwargs = {} if alpha is None else {"alpha": alpha}
-        calls.append({"action": "call", "function": "leaky_relu", "args": [_tensor(f"x{index}")],
-                      "kwargs": kwargs})
+        calls.append({"action": "call", "function": "leaky_relu",
+                      "args": [tensor_input(f"x{index}")], "kwargs": kwargs})
     outputs = prober.request(calls, inputs)
     return Observation("leaky_relu", calls=[{"x": x, "alpha": alpha} for x, alpha in cases],
                        outputs=outputs)
@@ -232,7 +106,7 @@ def loss_case_separates(real: np.ndarray, fake: np.ndarray) -> bool:
                for a, b in _term_means(real, fake))
 
 
-def _loss_inputs(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+def loss_inputs(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
     """Real and fake scores of unequal batch sizes: moderate, wide, and extreme (+-100).
 
     Only the values depend on the seed; which mistakes each case exposes does not (see
@@ -259,13 +133,13 @@ def _loss_inputs(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]
 
 def probe_loss(prober: Prober, rng: np.random.Generator, item: str) -> Observation:
     """``gan_loss`` or ``lsgan_loss`` on unequal batches, moderate to extreme scores."""
-    pairs = _loss_inputs(rng)
+    pairs = loss_inputs(rng)
     inputs = {}
     calls = []
     for index, (real, fake) in enumerate(pairs):
         inputs[f"real{index}"], inputs[f"fake{index}"] = real, fake
         calls.append({"action": "call", "function": item,
-                      "args": [_tensor(f"real{index}"), _tensor(f"fake{index}")]})
+                      "args": [tensor_input(f"real{index}"), tensor_input(f"fake{index}")]})
     outputs = prober.request(calls, inputs)
     return Observation(item, calls=[{"real": r, "fake": f} for r, f in pairs], outputs=outputs)
 
@@ -349,7 +223,7 @@ def probe_model(prober: Prober, rng: np.random.Generator, item: str, oracle) -> 
 
 def probe_theory(prober: Prober, rng: np.random.Generator, item: str) -> Observation:
     """The derivation answers (numpy in, numpy out) on the oracle's drawn cases."""
-    from grader import theory_oracle
+    from grader.oracles import theory as theory_oracle
 
     cases = theory_oracle.draw_inputs(item, rng)
     inputs, calls = {}, []
@@ -358,7 +232,7 @@ def probe_theory(prober: Prober, rng: np.random.Generator, item: str) -> Observa
         for name, value in case.kwargs.items():
             if isinstance(value, np.ndarray):
                 inputs[f"c{index}_{name}"] = value
-                kwargs[name] = _array(f"c{index}_{name}")
+                kwargs[name] = array_input(f"c{index}_{name}")
             else:
                 kwargs[name] = value
         calls.append({"action": "call", "function": item, "kwargs": kwargs})

@@ -1,0 +1,1 @@
+"""The ``hw4grade`` sub-commands: one module each, arguments and ``run``."""

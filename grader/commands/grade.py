@@ -1,0 +1,98 @@
+"""``hw4grade grade``: grade a class's notebooks into an output folder."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from grader.commands.options import add_grading_arguments, options_from_args
+from grader.pipeline.grade_many import choose_backend, grade_batch
+from grader.pipeline.grade_one import prepare_mnist
+from grader.pipeline.load import find_notebooks
+from grader.quiet import LOG_NAME, native_stderr_to, quiet_tensorflow
+from grader.report import formats as report
+from grader.rubric import RubricError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``hw4grade grade``."""
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="notebooks, or folders searched for notebooks")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="submissions graded at once (default 1)")
+    parser.add_argument("--force", action="store_true",
+                        help="regrade even submissions whose result is still valid")
+    add_grading_arguments(parser)
+    from grader.pipeline.backends.dask_cluster import add_cluster_arguments
+
+    add_cluster_arguments(parser)
+
+
+def absolute(path: str | os.PathLike[str] | None) -> Path | None:
+    """``path`` made absolute against the current folder (None stays None): every path
+    handed to a kernel, a worker or a subprocess must not depend on where it runs."""
+    return None if path is None else Path(os.path.abspath(os.fspath(path)))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Grade a batch; exit 0 when it completes (whatever the grades), 130 when interrupted."""
+    if getattr(args, "dry_run", False):
+        from grader.pipeline.backends.dask_cluster import print_dry_run
+
+        return print_dry_run(args)
+    quiet_tensorflow()
+    notebooks = find_notebooks([absolute(path) for path in args.paths])
+    if not notebooks:
+        print("hw4grade grade: no notebooks found in " + ", ".join(args.paths), file=sys.stderr)
+        return 2
+    from grader.oracles.reference import reference_available
+
+    if not reference_available():
+        print("hw4grade grade: grading a class needs the instructor's install (with the "
+              "reference package); students use hw4grade check", file=sys.stderr)
+        return 2
+    from grader.pipeline.sandbox import bubblewrap_problem
+
+    problem = None if args.no_sandbox or getattr(args, "cluster", None) \
+        else bubblewrap_problem()  # a cluster's workers check for themselves
+    if problem:
+        print(f"hw4grade grade: {problem}; submissions are only graded in a sandbox (pass "
+              "--no-sandbox to grade without one, at your own risk)", file=sys.stderr)
+        return 2
+    workers = max(1, args.workers)
+    out = absolute(args.out)
+    args.rubric, args.mnist = absolute(args.rubric), absolute(args.mnist)
+    from grader.pipeline.backends.dask_cluster import ClusterError
+
+    try:
+        backend = choose_backend(args, workers)
+        with backend:
+            gpus = backend.gpus() if args.device != "cpu" else 0
+            options = options_from_args(args, workers, gpus=gpus)
+            options = replace(options, threads=backend.kernel_threads())
+            out.mkdir(parents=True, exist_ok=True)
+            with native_stderr_to(out / LOG_NAME):
+                options.mnist_npz = prepare_mnist(args.mnist, out / ".cache")
+                where = f"cluster {args.cluster}" if getattr(args, "cluster", None) \
+                    else f"{workers} worker(s)"
+                print(f"hw4grade: grading {len(notebooks)} notebook(s), mode {options.mode}, "
+                      f"seed {options.seed}, device {options.device}, {where}; "
+                      f"TensorFlow's log: {args.out / LOG_NAME}", file=sys.stderr)
+                results = grade_batch(notebooks, out, options, workers, args.force, backend)
+    except (RubricError, ClusterError) as error:
+        print(f"hw4grade grade: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    for result in results:
+        name = report.submission_name(result.submission)
+        print(f"{name:<40} {report.verdict(result)}")
+    print(f"gradebook: {args.out / 'gradebook.csv'}")
+    print(f"feedback pages: {args.out / report.FEEDBACK_DIR}/; hand-graded items: fill in "
+          f"{args.out / report.MANUAL_TEMPLATE}, then run "
+          f"hw4grade gradebook {args.out} --manual FILE")
+    return 0

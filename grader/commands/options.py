@@ -1,0 +1,67 @@
+"""The grading options ``hw4grade grade`` and ``hw4grade check`` share, and the ``Options``
+built from them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader.pipeline.devices import count_gpus
+from grader.pipeline.grade_one import Options, default_threads
+from grader.profiles.detect import PROFILES
+
+
+def add_grading_arguments(parser) -> None:
+    """Options shared by ``hw4grade grade`` and ``hw4grade check``."""
+    parser.add_argument("--mode", choices=("quick", "full"), default="quick",
+                        help="quick: the notebook's own training stops after a few steps; "
+                             "full: after the rubric's budget")
+    parser.add_argument("--seed", type=int, help="seed of the hidden inputs (default: drawn "
+                                                 "afresh and recorded in the result)")
+    parser.add_argument("--rubric", help="rubric file (default: the shipped rubric.yaml)")
+    parser.add_argument("--mnist", metavar="PATH",
+                        help="MNIST folder of IDX files or mnist.npz (default: $HW4_MNIST_DIR, "
+                             "then the Keras cache, then the embedded sample)")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="per-cell time limit (default: the rubric's)")
+    parser.add_argument("--notebook-timeout", type=float, metavar="SECONDS",
+                        help="whole-notebook time limit (default: the rubric's)")
+    parser.add_argument("--memory-limit", metavar="SIZE",
+                        help="stop the kernel above this memory, e.g. 4GiB (default: rubric's)")
+    parser.add_argument("--output-limit", metavar="SIZE",
+                        help="captured output kept per cell (default: the rubric's)")
+    parser.add_argument("--profile", choices=("auto", *PROFILES), default="auto",
+                        help="tf2: today's template; tf1: an original TensorFlow 1 notebook "
+                             "(graph mode); default: read from each notebook's code")
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                        help="where the notebook's TensorFlow runs (default: a GPU if there "
+                             "is one)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run notebooks without the bubblewrap sandbox (only where it "
+                             "cannot run; every result records it)")
+
+
+def options_from_args(args, workers: int = 1, gpus: int | None = None) -> Options:
+    """Build Options from parsed command-line arguments (the rubric is loaded here).
+
+    ``gpus`` is the number of GPUs the notebooks can use (default: those of this machine).
+    """
+    from grader.rubric import load_rubric, parse_size
+
+    rubric = load_rubric(args.rubric)
+    if args.device not in ("auto", "gpu"):
+        gpus = 0
+    elif gpus is None:
+        gpus = count_gpus()
+    if args.device == "gpu" and gpus == 0:
+        raise SystemExit("hw4grade: --device gpu, but no GPU is visible (nvidia-smi finds none)")
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+    return Options(
+        rubric=rubric, mode=args.mode, seed=seed, device="gpu" if gpus else "cpu",
+        profile=getattr(args, "profile", "auto"),
+        gpu_index=0 if gpus else None, threads=default_threads(workers),
+        cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout,
+        memory_limit=parse_size(args.memory_limit, "--memory-limit") if args.memory_limit else None,
+        output_limit=parse_size(args.output_limit, "--output-limit") if args.output_limit else None,
+        sandbox=not getattr(args, "no_sandbox", False),
+        sandbox_user=getattr(args, "sandbox_user", None),
+    )

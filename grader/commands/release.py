@@ -1,0 +1,107 @@
+"""``hw4grade release`` and ``hw4grade gradescope-package``: the students' bundle and
+Gradescope's autograder zip (instructor only: left out of the student wheel)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from grader.release.bundle import (
+    COMMAND_NAMES,
+    DEFAULT_SOLUTION,
+    DEFAULT_TEMPLATE,
+    PROJECT_ROOT,
+    ReleaseError,
+    check_out_dir,
+    check_template,
+    grading_options,
+    record_public_checks,
+    remove_previous,
+    write_gradescope_zip,
+    write_release,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``hw4grade release`` or ``hw4grade gradescope-package`` (by the parser's
+    name: one module serves both commands)."""
+    command = parser.prog.split()[-1]
+    if command == "release":
+        parser.add_argument("--out", required=True, type=Path, help="folder for the bundle")
+        parser.add_argument("--solution", type=Path, default=DEFAULT_SOLUTION,
+                            help="solution notebook graded to record the public checks")
+        parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE,
+                            help="the student template (must match the solution)")
+        parser.add_argument("--force", action="store_true",
+                            help="replace an earlier bundle in --out")
+    elif command == "gradescope-package":
+        parser.add_argument("--out", type=Path, default=Path("autograder.zip"),
+                            help="the zip to write (default: autograder.zip)")
+        parser.add_argument("--mode", choices=("quick", "full"), default="quick",
+                            help="how Gradescope grades (default: quick)")
+    else:
+        raise ValueError(f"grader.release.bundle serves {COMMAND_NAMES}, not {command!r}")
+    parser.add_argument("--mnist", metavar="PATH",
+                        help="MNIST folder or mnist.npz (release: for grading the solution; "
+                             "gradescope-package: bundled as mnist.npz)")
+
+
+def run_release(args: argparse.Namespace) -> int:
+    """``hw4grade release``: record the public checks, then write the bundle."""
+    from grader.oracles.public import PUBLIC_SEED
+
+    out = args.out
+    for path in (args.solution, args.template):
+        if not path.is_file():
+            raise ReleaseError(f"{path}: no such file")
+    check_template(args.solution, args.template)
+    check_out_dir(out, args.force)
+    with tempfile.TemporaryDirectory(prefix="hw4grade-release-") as scratch:
+        scratch = Path(scratch)
+        rubric = scratch / "rubric.yaml"  # one copy for the recording and the wheel alike
+        rubric.write_bytes((PROJECT_ROOT / "rubric.yaml").read_bytes())
+        options = grading_options(rubric, args.mnist, scratch, PUBLIC_SEED)
+        print(f"hw4grade release: grading {args.solution} with the public seed {PUBLIC_SEED}",
+              file=sys.stderr)
+        checks = record_public_checks(args.solution, options)
+        checks.save(scratch / "checks")
+        remove_previous(out)
+        bundle = write_release(out, args.template, scratch / "checks", rubric.read_bytes(),
+                               PUBLIC_SEED)
+    print(f"{len(checks.answers)} public checks recorded")
+    if bundle.left_out:
+        print("left out of the student wheel (they need the reference): "
+              + ", ".join(bundle.left_out))
+    for path in bundle.files:
+        print(f"wrote {path}")
+    return 0
+
+
+def run_gradescope(args: argparse.Namespace) -> int:
+    """``hw4grade gradescope-package``: write the autograder zip."""
+    mnist_npz = None
+    with tempfile.TemporaryDirectory(prefix="hw4grade-gradescope-") as scratch:
+        if args.mnist:
+            from grader.pipeline.grade_one import prepare_mnist
+
+            mnist_npz = prepare_mnist(args.mnist, Path(scratch))
+        path = write_gradescope_zip(args.out, args.mode, mnist_npz)
+    print(f"wrote {path}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``release`` or ``gradescope-package``; exit 2 with a message when it cannot."""
+    import os
+
+    action = run_release if args.command == "release" else run_gradescope
+    for name in ("out", "solution", "template", "mnist"):  # relative to where it is run
+        if getattr(args, name, None) is not None:
+            setattr(args, name, Path(os.path.abspath(getattr(args, name))))
+    try:
+        return action(args)
+    except ReleaseError as error:
+        print(f"hw4grade {args.command}: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""The kernel side of the TF1 profile (graph mode)."""

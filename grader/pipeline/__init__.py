@@ -1,0 +1,1 @@
+"""Grading one notebook and many: load -> execute -> probe -> score -> result."""

@@ -1,0 +1,19 @@
+"""The devices a kernel can be given."""
+
+from __future__ import annotations
+
+import shutil
+
+
+def count_gpus() -> int:
+    """GPUs visible on this machine (by nvidia-smi), without importing TensorFlow."""
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
+                                 timeout=20, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in listing.splitlines() if line.startswith("GPU "))

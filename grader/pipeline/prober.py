@@ -1,0 +1,128 @@
+"""The grader's end of the kernel exchange: send calls into a kernel, read raw outcomes back.
+
+The requests and responses are files in a folder only the grader and this kernel share
+(inputs as ``.npz``, calls as JSON); what the kernel writes is read without following
+links. See ``grader.kernel.probe`` for the kernel's end.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader.kernel import loader
+from grader.pipeline.execute import KernelSession
+from grader.pipeline.load import read_exchanged
+
+
+@dataclass
+class Observation:
+    """Raw facts about one unit: the calls made (inputs) and what the student's code returned."""
+
+    item: str
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Prober:
+    """Send calls into a kernel session and read back the raw results."""
+
+    def __init__(self, session: KernelSession, private_dir: Path, timeout: float = 120.0,
+                 profile: str = "tf2"):
+        self.session = session
+        self.profile = profile
+        self.dir = Path(private_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.timeout = timeout
+        self.patched: set[str] = set()
+        self.installed: dict[str, str] = {}
+        self._install_all()
+
+    def install(self, module_name: str, source: str) -> None:
+        """Run ``source`` as a private module ``module_name`` in the kernel (kept on restarts)."""
+        run, _ = self.session.run_code(loader.install_code(module_name, source), timeout=120)
+        if run.status != "ok":
+            raise RuntimeError(f"could not install {module_name} in the kernel: "
+                               f"{run.error_message}")
+        self.installed[module_name] = source
+
+    def _install_all(self) -> None:
+        run, _ = self.session.run_code(loader.call_code("prelude", "end_notebook"), timeout=30)
+        if run.status != "ok":
+            raise RuntimeError(f"could not reach the kernel's prelude: {run.error_message}")
+        files = ["probe", "train"]
+        if self.profile == "tf1":  # graph-mode actions and training loop
+            files = ["probe", "tf1/train", "tf1/probe"]
+        for file in files:
+            self.install(loader.module_name(file), loader.read_source(file))
+
+    def request(self, calls: list[dict[str, Any]], inputs: dict[str, np.ndarray],
+                timeout: float | None = None) -> list[dict[str, Any]]:
+        """Run ``calls`` in the kernel; return one raw outcome per call.
+
+        When the kernel hangs, dies or loses the connection, every call gets an outcome of
+        kind ``error`` that says so, and the session is restarted for the next request.
+        """
+        token = uuid.uuid4().hex[:12]
+        inputs_path = self.dir / f"in-{token}.npz"
+        request_path = self.dir / f"req-{token}.json"
+        response = self.dir / f"out-{token}"
+        # the kernel may write into this folder: create, never follow what it may have put
+        # at these names (mode "x" fails on an existing name, a link included)
+        with open(inputs_path, "xb") as stream:
+            np.savez(stream, **inputs)
+        with open(request_path, "x", encoding="utf-8") as stream:
+            stream.write(json.dumps({"inputs": str(inputs_path), "calls": calls}))
+        run, _ = self.session.run_code(
+            loader.call_code("probe", "serve", str(request_path), str(response)),
+            timeout=timeout or self.timeout)
+        if run.status in ("memory", "died"):
+            self.reinstall_after_restart()
+        if run.status != "ok":
+            reason = {"timeout": "did not finish in time", "memory": "used too much memory",
+                      "died": "crashed the kernel"}.get(run.status, run.error_message or "failed")
+            return [{"kind": "error", "error": f"the call {reason}"} for _ in calls]
+        return self._read(response)
+
+    def reinstall_after_restart(self) -> None:
+        """Replay the notebook in the restarted kernel and install every module again."""
+        self.session.replay()
+        extra = {name: source for name, source in self.installed.items()
+                 if name not in loader.MODULES.values()}
+        self._install_all()
+        for module_name, source in extra.items():
+            self.install(module_name, source)
+
+    def _read(self, response: Path) -> list[dict[str, Any]]:
+        # the kernel wrote these: read without following links, regular files only
+        meta = json.loads(read_exchanged(f"{response}.json"))
+        self.patched.update(meta.get("patched", []))
+        with np.load(io.BytesIO(read_exchanged(f"{response}.npz")), allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        return [_attach(outcome, arrays) for outcome in meta["results"]]
+
+
+def _attach(outcome: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    if outcome.get("kind") == "array":
+        outcome["array"] = arrays[outcome["key"]]
+    for item in outcome.get("items", []) or []:
+        if isinstance(item, dict):
+            _attach(item, arrays)
+    if isinstance(outcome.get("output"), dict):
+        _attach(outcome["output"], arrays)
+    return outcome
+
+
+def tensor_input(key: str) -> dict[str, Any]:
+    return {"input": key, "tensor": True}
+
+
+def array_input(key: str) -> dict[str, Any]:
+    return {"input": key, "tensor": False}

@@ -1,0 +1,1 @@
+"""What goes to students and to Gradescope: the template, the bundle, the wheels."""

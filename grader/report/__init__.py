@@ -1,0 +1,1 @@
+"""Renderings of a result: JSON, gradebook CSV, feedback pages, Gradescope, Classroom, terminal."""
