@@ -14,32 +14,11 @@ from typing import Any
 
 import yaml
 
-ITEM_IDS = (
-    "runs_clean",
-    "leaky_relu",
-    "sample_noise",
-    "discriminator",
-    "generator",
-    "gan_loss",
-    "get_solvers",
-    "lsgan_loss",
-    "dc_discriminator",
-    "dc_generator",
-    "gan_convergence",
-    "lsgan_convergence",
-    "dcgan_convergence",
-    "optimal_d_gan",
-    "optimal_d_lsgan",
-    "vae_kl",
-    "problem1_derivation",
-    "problem2_derivation",
-)
-MANUAL_ITEMS = ("problem1_derivation", "problem2_derivation")
-NETWORK_ITEMS = ("discriminator", "generator", "dc_discriminator", "dc_generator")
+from grader import items
+
 KINDS = ("auto", "manual")
 MODES = ("quick", "full")
 DEVICES = ("cpu", "gpu")
-MODELS = ("gan", "lsgan", "dcgan")
 
 _SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "M": 10**6, "G": 10**9, "KB": 10**3, "MB": 10**6,
                "GB": 10**9, "KI": 2**10, "MI": 2**20, "GI": 2**30,
@@ -166,11 +145,11 @@ def parse_rubric(data: Any, source: str = "rubric", text: str = "") -> Rubric:
 
     if not isinstance(data, dict):
         raise RubricError(f"{source}: the rubric must be a mapping with 'items', 'bounds', ...")
-    items = _parse_items(_require(data, "items", source, list), source)
+    parsed = _parse_items(_require(data, "items", source, list), source)
     bounds = _parse_bounds(_require(data, "bounds", source, dict), source)
     convergence = _parse_convergence(_require(data, "convergence", source, dict), source)
     digest = hashlib.sha256((text or repr(data)).encode()).hexdigest()
-    return Rubric(items=items, bounds=bounds, convergence=convergence, source=source,
+    return Rubric(items=parsed, bounds=bounds, convergence=convergence, source=source,
                   text_sha256=digest)
 
 
@@ -195,16 +174,17 @@ def _number(value: Any, where: str, *, minimum: float = 0.0, strict: bool = Fals
 
 
 def _parse_items(raw_items: list, source: str) -> tuple[Item, ...]:
-    items: list[Item] = []
+    parsed: list[Item] = []
     for index, raw in enumerate(raw_items):
         where = f"{source}: items[{index}]"
         if not isinstance(raw, dict):
             raise RubricError(f"{where}: expected a mapping with id, points, kind, checks")
         item_id = _require(raw, "id", where, str)
         where = f"{where} ('{item_id}')"
-        if item_id not in ITEM_IDS:
-            raise RubricError(f"{where}: unknown item id; known ids are {', '.join(ITEM_IDS)}")
-        if any(item.id == item_id for item in items):
+        if item_id not in items.ITEM_IDS:
+            raise RubricError(f"{where}: unknown item id; known ids are "
+                              f"{', '.join(items.ITEM_IDS)}")
+        if any(item.id == item_id for item in parsed):
             raise RubricError(f"{where}: item id appears twice")
         if "points" not in raw:
             raise RubricError(f"{where}: missing field 'points'")
@@ -212,8 +192,9 @@ def _parse_items(raw_items: list, source: str) -> tuple[Item, ...]:
         kind = _require(raw, "kind", where, str)
         if kind not in KINDS:
             raise RubricError(f"{where}.kind: must be one of {', '.join(KINDS)}, got {kind!r}")
-        if (kind == "manual") != (item_id in MANUAL_ITEMS):
-            expected = "manual" if item_id in MANUAL_ITEMS else "auto"
+        by_hand = items.spec(item_id).check == items.MANUAL
+        if (kind == "manual") != by_hand:
+            expected = "manual" if by_hand else "auto"
             raise RubricError(f"{where}.kind: this item is graded {expected}, not {kind}")
         checks = _require(raw, "checks", where, str)
         tolerance = {
@@ -224,22 +205,24 @@ def _parse_items(raw_items: list, source: str) -> tuple[Item, ...]:
         if unknown:
             raise RubricError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         shape_deduction = _shape_deduction(raw, item_id, points, where)
-        items.append(Item(item_id, points, kind, checks, tolerance, shape_deduction))
-    missing = [item_id for item_id in ITEM_IDS if all(item.id != item_id for item in items)]
+        parsed.append(Item(item_id, points, kind, checks, tolerance, shape_deduction))
+    missing = [item_id for item_id in items.ITEM_IDS
+               if all(item.id != item_id for item in parsed)]
     if missing:
         raise RubricError(
             f"{source}: items: missing item(s) {', '.join(missing)} (set points: 0 to disable one)"
         )
-    return tuple(items)
+    return tuple(parsed)
 
 
 def _shape_deduction(raw: dict, item_id: str, points: float, where: str) -> float:
     """The item's ``shape_deduction``: network items only, between 0 and its points."""
     if "shape_deduction" not in raw:
         return 0.0
-    if item_id not in NETWORK_ITEMS:
+    networks = items.ids_with(items.NETWORK)
+    if item_id not in networks:
         raise RubricError(f"{where}.shape_deduction: only the network items "
-                          f"({', '.join(NETWORK_ITEMS)}) have an output shape to deduct for")
+                          f"({', '.join(networks)}) have an output shape to deduct for")
     value = _number(raw["shape_deduction"], f"{where}.shape_deduction")
     if value > points:
         raise RubricError(f"{where}.shape_deduction: {value:g} is more than the item's "
@@ -275,7 +258,7 @@ def _per_device_model(raw: dict, where: str, parse) -> dict[str, dict[str, Any]]
         per_model = _require(raw, device, where, dict)
         table[device] = {model: parse(_require(per_model, model, f"{where}.{device}",
                                                (int, float, list)), f"{where}.{device}.{model}")
-                         for model in MODELS}
+                         for model in items.models()}
     return table
 
 

@@ -78,7 +78,7 @@ def test_the_correct_loss_matches_no_mistake(oracle):
     function = load_function(tf, SOLUTION, "gan_loss")
     observation = _observe(tf, function, "gan_loss")
     got = [float(out["items"][0]["array"]) for out in observation.outputs]
-    assert diagnose.matching_mistakes("gan_loss", "D_loss", observation.calls, got) == []
+    assert diagnose.matching_mistakes("gan", "D_loss", observation.calls, got) == []
 
 
 @pytest.mark.parametrize(("variant", "item", "kwargs", "expected"), [

@@ -7,7 +7,8 @@ import copy
 import pytest
 import yaml
 
-from grader.rubric import ITEM_IDS, RubricError, load_rubric, parse_rubric, parse_size
+from grader.items import ITEM_IDS
+from grader.rubric import RubricError, load_rubric, parse_rubric, parse_size
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from grader.profiles import tf1
-from grader.profiles.detect import _heading_part, dcgan_start, detect_profile, notebook_parts
+from grader.profiles.detect import detect_profile
+from grader.profiles.tf1_parts import dcgan_start, heading_part, notebook_parts
 from grader.result import ItemResult
 from tests.fixtures import tf1_notebooks
 from tests.fixtures.submissions import (
@@ -103,7 +104,7 @@ def test_each_definition_is_filed_under_its_part(name):
     ("We use a DCGAN here (not a heading)", None),
 ])
 def test_headings_open_parts(line, part):
-    assert _heading_part(line) == part
+    assert heading_part(line) == part
 
 
 def test_parts_only_move_forward_and_a_missing_dcgan_heading_is_said():

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import DATA_DIR
+from grader import DATA_DIR, items
 from grader.kernel.loader import REFERENCE_MODULE
 from grader.mnist import evaluator
 from grader.pipeline.prober import Prober
@@ -26,17 +26,6 @@ from grader.rubric import Item
 
 BATCH = 128
 NOISE_DIM = 96
-ROLES = ("loss", "discriminator", "generator", "sample_noise", "get_solvers")
-PARTS = {  # model -> role -> the notebook's function
-    "gan": {"discriminator": "discriminator", "generator": "generator", "loss": "gan_loss",
-            "sample_noise": "sample_noise", "get_solvers": "get_solvers"},
-    "lsgan": {"discriminator": "discriminator", "generator": "generator", "loss": "lsgan_loss",
-              "sample_noise": "sample_noise", "get_solvers": "get_solvers"},
-    "dcgan": {"discriminator": "dc_discriminator", "generator": "dc_generator",
-              "loss": "gan_loss", "sample_noise": "sample_noise", "get_solvers": "get_solvers"},
-}
-ITEM_MODEL = {"gan_convergence": "gan", "lsgan_convergence": "lsgan",
-              "dcgan_convergence": "dcgan"}
 D_COLLAPSE = 1e-3  # a discriminator loss below this at the end of training has collapsed
 REFERENCE_RUNS_DIR = DATA_DIR / "reference_runs"
 
@@ -80,7 +69,7 @@ def train_in_kernel(prober: Prober, model: str, plan: dict[str, np.ndarray], see
                     max_seconds: float = 600.0) -> TrainingRun:
     """Train ``model`` from the notebook's parts (one swapped for the reference's)."""
     parts = {role: f"{'reference' if role == swapped else 'student'}:{name}"
-             for role, name in PARTS[model].items()}
+             for role, name in items.convergence_item(model).parts.items()}
     spec = {"action": "train", "parts": parts, "seed": seed, "noise_dim": NOISE_DIM,
             "mnist_npz": mnist_npz, "max_seconds": max_seconds}
     outcome = prober.request([spec], plan, timeout=max_seconds + 120)[0]
@@ -141,8 +130,7 @@ def install_reference(prober: Prober) -> bool:
         import importlib
         import inspect
 
-        name = "reference.hw4_tf1" if prober.profile == "tf1" else "reference.hw4"
-        reference = importlib.import_module(name)
+        reference = importlib.import_module(prober.profile.reference_module)
     except ImportError:
         return False
     prober.install(REFERENCE_MODULE, inspect.getsource(reference))
@@ -171,7 +159,7 @@ def attribute(prober: Prober, model: str, plan: dict[str, np.ndarray], seed: int
     if not install_reference(prober):
         return None, runs
     try:
-        ordered = suspects + [role for role in ROLES if role not in suspects]
+        ordered = suspects + [role for role in items.ROLES if role not in suspects]
         for role in ordered[:max_runs]:
             run = train_in_kernel(prober, model, plan, seed, mnist_npz, swapped=role,
                                   max_seconds=max_seconds)
@@ -246,7 +234,7 @@ def grade_convergence(item: Item, prober: Prober, rng: np.random.Generator, *, s
                       unit_failures: list[str], max_attribution_runs: int,
                       max_seconds: float, device: str = "cpu") -> ItemResult:
     """Train, judge and (on failure) attribute one convergence item."""
-    model = ITEM_MODEL[item.id]
+    model = items.spec(item.id).model
     seed = int(rng.integers(2**31))
     plan = draw_plan(rng, steps, n_images)
     run = train_in_kernel(prober, model, plan, seed, mnist_npz, max_seconds=max_seconds)
@@ -272,19 +260,20 @@ def grade_convergence(item: Item, prober: Prober, rng: np.random.Generator, *, s
                                                           f"{model}: reference losses")
     message = describe(run, thresholds)
     if fraction < 1.0:
-        suspects = [role for role, name in PARTS[model].items() if name in unit_failures]
+        parts = items.convergence_item(model).parts
+        suspects = [role for role, name in parts.items() if name in unit_failures]
         role, runs = attribute(prober, model, plan, seed, mnist_npz, thresholds, suspects,
                                max_attribution_runs, max_seconds)
         details["attribution"] = [{"swapped": r.swapped, "fcd": None if r.scores is None
                                    else round(r.scores.fcd, 2), "error": r.error} for r in runs]
         if role:
-            name = PARTS[model][role]
+            name = items.convergence_item(model).parts[role]
             message += (f". With the reference {name} in place of yours it converges, so look "
                         f"at {name}")
             # no image of that run: its samples come from a kernel that held the reference
         elif runs:
             message += (". Swapping in the reference's parts one at a time ("
-                        + ", ".join(PARTS[model][r.swapped] for r in runs)
+                        + ", ".join(items.convergence_item(model).parts[r.swapped] for r in runs)
                         + ") did not make it converge on its own")
     details["images"] = images
     status = "passed" if fraction >= 1.0 else ("error" if run.error else "failed")

@@ -106,7 +106,8 @@ LSGAN_MISTAKES = (
                 (lambda r, f: float(np.mean((f - 1) ** 2)),)),
 )
 
-MISTAKES = {"gan_loss": GAN_MISTAKES, "lsgan_loss": LSGAN_MISTAKES}
+# by the form of the loss (``ItemSpec.form``)
+MISTAKES = {"gan": GAN_MISTAKES, "lsgan": LSGAN_MISTAKES}
 
 
 def _same(got: float, want: float) -> bool:
@@ -115,12 +116,13 @@ def _same(got: float, want: float) -> bool:
     return bool(np.isclose(got, want, rtol=LOSS_RTOL, atol=LOSS_ATOL))
 
 
-def matching_mistakes(item: str, label: str, calls: Sequence[dict[str, Any]],
+def matching_mistakes(form: str, label: str, calls: Sequence[dict[str, Any]],
                       got: Sequence[float]) -> list[LossMistake]:
-    """The mistakes of ``item`` whose ``label`` output ("D_loss" or "G_loss") equals the
-    student's value in every call (``calls[i]['real']``, ``['fake']``, ``got[i]``)."""
+    """The mistakes of a loss of ``form`` ("gan" or "lsgan") whose ``label`` output
+    ("D_loss" or "G_loss") equals the student's value in every call (``calls[i]['real']``,
+    ``['fake']``, ``got[i]``)."""
     found = []
-    for mistake in MISTAKES.get(item, ()):
+    for mistake in MISTAKES.get(form, ()):
         for formula in mistake.formulas(label):
             with np.errstate(all="ignore"):
                 values = [formula(np.asarray(call["real"], np.float64),
@@ -131,31 +133,31 @@ def matching_mistakes(item: str, label: str, calls: Sequence[dict[str, Any]],
     return found
 
 
-def explain_loss(item: str, label: str, calls: Sequence[dict[str, Any]],
+def explain_loss(form: str, label: str, calls: Sequence[dict[str, Any]],
                  got: Sequence[float]) -> str:
-    """A sentence on a wrong ``label`` output of ``item``: the common mistake it matches
+    """A sentence on a wrong ``label`` output of a loss of ``form``: the common mistake it matches
     (with what to do instead), or that it matches none of those checked."""
-    found = matching_mistakes(item, label, calls, got)
+    found = matching_mistakes(form, label, calls, got)
     if found:
         mistake = found[0]
         return f"{label} matches a common mistake, {mistake.name}: {mistake.advice}"
-    checked = [m.name.split(" (")[0] for m in MISTAKES.get(item, ()) if m.formulas(label)]
+    checked = [m.name.split(" (")[0] for m in MISTAKES.get(form, ()) if m.formulas(label)]
     return (f"{label} matches none of the common mistakes the grader checks ("
             + "; ".join(checked) + "): compare it with the formula term by term")
 
 
-def explain_losses(item: str, wrong: dict[str, tuple[Sequence[dict[str, Any]],
+def explain_losses(form: str, wrong: dict[str, tuple[Sequence[dict[str, Any]],
                                                     Sequence[float]]]) -> str:
     """``explain_loss`` for each wrong output (label -> calls and values), with D and G
     said together when they match the same mistake."""
-    found = {label: matching_mistakes(item, label, calls, got)
+    found = {label: matching_mistakes(form, label, calls, got)
              for label, (calls, got) in wrong.items()}
     names = {label: mistakes[0].name for label, mistakes in found.items() if mistakes}
     if len(wrong) > 1 and len(names) == len(wrong) and len(set(names.values())) == 1:
         mistake = next(iter(found.values()))[0]
         return (f"{' and '.join(wrong)} match a common mistake, {mistake.name}: "
                 f"{mistake.advice}")
-    return "; ".join(explain_loss(item, label, calls, got)
+    return "; ".join(explain_loss(form, label, calls, got)
                      for label, (calls, got) in wrong.items())
 
 

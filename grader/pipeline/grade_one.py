@@ -18,20 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import __version__
-from grader.pipeline import probe, score
+from grader import __version__, items
+from grader.pipeline import checks, score
 from grader.pipeline.execute import Bounds, KernelSession, kernel_environment
 from grader.pipeline.load import SubmissionError, load_submission, named_folder
+from grader.pipeline.prober import Prober
 from grader.pipeline.sandbox import Layout, choose_sandbox
-from grader.profiles import tf1
-from grader.profiles.detect import detect_profile
+from grader.profiles import NotebookProfile, choose_profile
 from grader.result import ItemResult, SubmissionResult
 from grader.rubric import Rubric
 
-UNIT_ITEMS = ("leaky_relu", "sample_noise", "discriminator", "generator", "gan_loss",
-              "get_solvers", "lsgan_loss", "dc_discriminator", "dc_generator")
-THEORY_ITEMS = ("optimal_d_gan", "optimal_d_lsgan", "vae_kl")
-CONVERGENCE_ITEMS = ("gan_convergence", "lsgan_convergence", "dcgan_convergence")
 MAX_COPIED_BYTES = 200 * 2**20  # files copied from the submission's folder into the sandbox
 # The quick-mode rule: convergence items are skipped, worth 0 of 0, in every report.
 QUICK_MODE_SKIP = "graded in --mode full only, where the grader trains each GAN itself"
@@ -85,7 +81,7 @@ def failed_result(path: Path | str, options: Options, sha256: str | None,
     for item in options.rubric.items:
         if item.manual:
             result.items.append(score.manual(item))
-        elif item.id in CONVERGENCE_ITEMS and options.mode != "full":
+        elif items.spec(item.id).check == items.CONVERGENCE and options.mode != "full":
             result.items.append(score.skipped(item, QUICK_MODE_SKIP))
         else:
             result.items.append(ItemResult(item.id, 0.0, item.points, "error", reason))
@@ -194,59 +190,47 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
                     readable=readable)
     env = kernel_environment(home, options.device, options.threads, options.gpu_index)
     env.update(options.extra_env)
-    profile = detect_profile(submission.notebook, options.profile)
-    warnings = []
+    profile = choose_profile(submission.notebook, options.profile)
+    setup = profile.prepare(submission.notebook, files)
+    env.update(setup.env)
     config = {"seed": options.seed, "mnist_npz": str(options.mnist_npz or ""),
               "profile": profile.name}
-    setup_code, after_cell, ungraded = (), None, {}
-    if profile.name == "tf1":
-        extra_env, setup_code, after_cell = tf1.kernel_setup(submission.notebook)
-        env.update(extra_env)
-        written = tf1.write_stand_ins(files)
-        if written:
-            warnings.append("the submission came without " + ", ".join(written)
-                            + "; the grader supplied a stand-in so its check cells run")
-        warnings.extend(tf1.part_notes(submission.notebook))
-        ungraded = tf1.ungraded_cells(submission.notebook)
     clock = time.monotonic()
     with KernelSession(submission.notebook, work, options.bounds(), env, config,
-                       setup_code=setup_code, after_cell=after_cell, sandbox=sandbox,
+                       setup_code=setup.setup_code, after_cell=setup.after_cell, sandbox=sandbox,
                        layout=layout) as session:
         timing = {"kernel_start": round(time.monotonic() - clock, 2)}
         clock = time.monotonic()
         execution = session.run_notebook()
         timing["execute"] = round(time.monotonic() - clock, 2)
-        prober = probe.Prober(session, probe_dir, timeout=options.probe_timeout,
-                              profile=profile.name)
+        prober = Prober(session, probe_dir, timeout=options.probe_timeout, profile=profile)
         for result in results:
             result.profile = profile.label()
-            result.warnings.extend(warnings)
+            result.warnings.extend(setup.warnings)
             result.timing.update(timing)
             result.cells = execution.cells
-            _probe_and_score(prober, replace(options, seed=result.seed), oracle, profile.name,
-                             execution, result, ungraded)
+            _probe_and_score(prober, replace(options, seed=result.seed), oracle, profile,
+                             execution, result, setup.ungraded_cells)
 
 
-def _probe_and_score(prober: probe.Prober, options: Options, oracle, profile: str,
+def _probe_and_score(prober: Prober, options: Options, oracle, profile: NotebookProfile,
                      execution, result: SubmissionResult,
                      ungraded: dict[int, str] | None = None) -> None:
     """Probe the executed notebook with ``options.seed``'s hidden inputs; fill ``result``."""
     rng = np.random.default_rng(options.seed)
     rubric = options.rubric
     clock = time.monotonic()
-    graded = {item.id: _grade_item(item, prober, rng, oracle) for item in rubric.items
-              if item.id in UNIT_ITEMS + THEORY_ITEMS}
+    graded = {item.id: checks.grade_unit(item, prober, rng, oracle) for item in rubric.items
+              if items.spec(item.id).check in checks.PROBED}
     result.timing["probe"] = round(time.monotonic() - clock, 2)
     if options.mode == "full":
         clock = time.monotonic()
         graded.update(_grade_convergence(prober, rng, options, graded))
         result.timing["convergence"] = round(time.monotonic() - clock, 2)
-    graded["runs_clean"] = score.score_runs_clean(execution.cells, rubric.item("runs_clean"),
-                                                  ungraded)
-    if profile == "tf1":
-        graded = {item_id: tf1.speak(tf1.theory_left_to_instructor(item, item_id)
-                                     if item_id in THEORY_ITEMS else item)
-                  for item_id, item in graded.items()}
+    for item_id in items.ids_with(items.RUNS_CLEAN):
+        graded[item_id] = score.score_runs_clean(execution.cells, rubric.item(item_id), ungraded)
+    graded = {item_id: profile.finish(item, items.spec(item_id))
+              for item_id, item in graded.items()}
     if execution.notebook_timed_out:
         result.warnings.append("the notebook's time limit ran out; later cells were skipped")
     if prober.patched:
@@ -258,14 +242,16 @@ def _probe_and_score(prober: probe.Prober, options: Options, oracle, profile: st
             result.items.append(score.manual(item))
         elif item.id in graded:
             result.items.append(graded[item.id])
-        elif item.id in CONVERGENCE_ITEMS:
+        elif items.spec(item.id).check == items.CONVERGENCE:
             result.items.append(score.skipped(item, QUICK_MODE_SKIP))
         else:
             result.items.append(score.skipped(item, "not graded by this version of the grader"))
+    if any(item.details.get(score.GRADER_FAULT) for item in result.items):
+        result.retry = True  # the grader's own failure: a resumed batch grades it again
     result.total()
 
 
-def _grade_convergence(prober: probe.Prober, rng: np.random.Generator, options: Options,
+def _grade_convergence(prober: Prober, rng: np.random.Generator, options: Options,
                        graded: dict[str, ItemResult]) -> dict[str, ItemResult]:
     """Train and judge each GAN (``--mode full``)."""
     from grader.pipeline import convergence
@@ -275,7 +261,10 @@ def _grade_convergence(prober: probe.Prober, rng: np.random.Generator, options: 
         n_images = len(data["y_train"])
     unit_failures = [item_id for item_id, item in graded.items() if item.status != "passed"]
     results = {}
-    for item_id, model in convergence.ITEM_MODEL.items():
+    for spec in items.CATALOGUE:
+        if spec.check != items.CONVERGENCE:
+            continue
+        item_id, model = spec.id, spec.model
         item = options.rubric.item(item_id)
         if item.points == 0:
             continue
@@ -295,30 +284,6 @@ def _grade_convergence(prober: probe.Prober, rng: np.random.Generator, options: 
             results[item_id] = score.crashed(item, f"the grader could not train {model} "
                                                    f"({error!r})")
     return results
-
-
-def _grade_item(item, prober: probe.Prober, rng: np.random.Generator, oracle) -> ItemResult:
-    """Probe and score one unit item; a failure of the grader's own is reported, not raised."""
-    item_rng = np.random.default_rng([rng.integers(2**32), len(item.id)])
-    try:
-        if item.id == "leaky_relu":
-            return score.score_leaky_relu(probe.probe_leaky_relu(prober, item_rng), oracle, item)
-        if item.id == "sample_noise":
-            return score.score_sample_noise(probe.probe_sample_noise(prober, item_rng), item)
-        if item.id in ("gan_loss", "lsgan_loss"):
-            return score.score_loss(probe.probe_loss(prober, item_rng, item.id), oracle, item)
-        if item.id == "get_solvers":
-            return score.score_get_solvers(probe.probe_get_solvers(prober, item_rng), item)
-        if item.id in probe.MODEL_ITEMS:
-            observation = probe.probe_model(prober, item_rng, item.id, oracle)
-            return score.score_model(observation, oracle, item)
-        if item.id in THEORY_ITEMS:
-            return score.score_theory(probe.probe_theory(prober, item_rng, item.id), item)
-    except Exception as error:
-        print(f"hw4grade: probing {item.id} failed: {traceback.format_exc(limit=-3)}",
-              file=sys.stderr)
-        return score.crashed(item, f"the grader could not check {item.id} ({error!r})")
-    raise KeyError(item.id)
 
 
 def default_threads(workers: int) -> int:

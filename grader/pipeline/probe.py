@@ -11,15 +11,8 @@ import uuid
 
 import numpy as np
 
+from grader.items import ItemSpec
 from grader.pipeline.prober import Observation, Prober, array_input, tensor_input
-
-MODEL_ITEMS = {  # item -> (the notebook function that builds it, whether it takes noise)
-    "discriminator": ("discriminator", False),
-    "generator": ("generator", True),
-    "dc_discriminator": ("dc_discriminator", False),
-    "dc_generator": ("dc_generator", True),
-}
-
 
 # -- hidden inputs and calls, one function per unit ------------------------------------------
 
@@ -44,29 +37,29 @@ def leaky_relu_inputs(rng: np.random.Generator) -> list[tuple[np.ndarray, float 
     return cases
 
 
-def probe_leaky_relu(prober: Prober, rng: np.random.Generator) -> Observation:
+def probe_leaky_relu(prober: Prober, rng: np.random.Generator, spec: ItemSpec) -> Observation:
     """Several shapes and alphas, including the default alpha."""
     cases = leaky_relu_inputs(rng)
     inputs, calls = {}, []
     for index, (x, alpha) in enumerate(cases):
         inputs[f"x{index}"] = x
         kwargs = {} if alpha is None else {"alpha": alpha}
-        calls.append({"action": "call", "function": "leaky_relu",
+        calls.append({"action": "call", "function": spec.function,
                       "args": [tensor_input(f"x{index}")], "kwargs": kwargs})
     outputs = prober.request(calls, inputs)
-    return Observation("leaky_relu", calls=[{"x": x, "alpha": alpha} for x, alpha in cases],
+    return Observation(spec.id, calls=[{"x": x, "alpha": alpha} for x, alpha in cases],
                        outputs=outputs)
 
 
-def probe_sample_noise(prober: Prober, rng: np.random.Generator) -> Observation:
+def probe_sample_noise(prober: Prober, rng: np.random.Generator, spec: ItemSpec) -> Observation:
     """Two calls with the same small shape (freshness) and one large call (distribution)."""
     batch, dim = int(rng.integers(20, 70)), int(rng.integers(3, 17))
     sizes = [(batch, dim), (batch, dim), (2000, 96)]
-    calls = [{"action": "call", "function": "sample_noise", "args": [b, d]} for b, d in sizes]
-    if prober.profile == "tf1":  # graph mode: the same tensor must give new noise per run
+    calls = [{"action": "call", "function": spec.function, "args": [b, d]} for b, d in sizes]
+    if prober.profile.reruns_tensors:  # graph mode: the same tensor must give new noise per run
         calls[1]["again"] = True
     outputs = prober.request(calls, {})
-    return Observation("sample_noise", calls=[{"shape": s} for s in sizes], outputs=outputs)
+    return Observation(spec.id, calls=[{"shape": s} for s in sizes], outputs=outputs)
 
 
 # The three loss cases: the scale of the scores, their clip, whether the real batch is the
@@ -131,17 +124,17 @@ def loss_inputs(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]
     return pairs
 
 
-def probe_loss(prober: Prober, rng: np.random.Generator, item: str) -> Observation:
+def probe_loss(prober: Prober, rng: np.random.Generator, spec: ItemSpec) -> Observation:
     """``gan_loss`` or ``lsgan_loss`` on unequal batches, moderate to extreme scores."""
     pairs = loss_inputs(rng)
     inputs = {}
     calls = []
     for index, (real, fake) in enumerate(pairs):
         inputs[f"real{index}"], inputs[f"fake{index}"] = real, fake
-        calls.append({"action": "call", "function": item,
+        calls.append({"action": "call", "function": spec.function,
                       "args": [tensor_input(f"real{index}"), tensor_input(f"fake{index}")]})
     outputs = prober.request(calls, inputs)
-    return Observation(item, calls=[{"real": r, "fake": f} for r, f in pairs], outputs=outputs)
+    return Observation(spec.id, calls=[{"real": r, "fake": f} for r, f in pairs], outputs=outputs)
 
 
 def solver_settings(rng: np.random.Generator) -> dict[str, float]:
@@ -157,13 +150,13 @@ def solver_settings(rng: np.random.Generator) -> dict[str, float]:
     return {"learning_rate": learning_rate, "beta1": float(np.round(rng.uniform(0.1, 0.4), 2))}
 
 
-def probe_get_solvers(prober: Prober, rng: np.random.Generator) -> Observation:
+def probe_get_solvers(prober: Prober, rng: np.random.Generator, spec: ItemSpec) -> Observation:
     """Call with drawn, non-default settings and with the defaults."""
     settings = solver_settings(rng)
-    calls = [{"action": "solvers", "function": "get_solvers", "kwargs": settings},
-             {"action": "solvers", "function": "get_solvers", "kwargs": {}}]
+    calls = [{"action": "solvers", "function": spec.function, "kwargs": settings},
+             {"action": "solvers", "function": spec.function, "kwargs": {}}]
     outputs = prober.request(calls, {})
-    return Observation("get_solvers", calls=[settings, {}], outputs=outputs)
+    return Observation(spec.id, calls=[settings, {}], outputs=outputs)
 
 
 def match_variables(reference_shapes: list[tuple[int, ...]],
@@ -191,9 +184,9 @@ def draw_noise_dim(rng: np.random.Generator) -> int:
     return int(rng.integers(5, 13))
 
 
-def probe_model(prober: Prober, rng: np.random.Generator, item: str, oracle) -> Observation:
+def probe_model(prober: Prober, rng: np.random.Generator, spec: ItemSpec, oracle) -> Observation:
     """Build the student's model, read its variables, then run it with the reference weights."""
-    builder, takes_noise = MODEL_ITEMS[item]
+    item, builder, takes_noise = spec.id, spec.function, spec.takes_noise
     kwargs = {"noise_dim": draw_noise_dim(rng)} if takes_noise else {}
     width = kwargs.get("noise_dim", 784)
     batch = int(rng.integers(5, 40))
@@ -221,11 +214,11 @@ def probe_model(prober: Prober, rng: np.random.Generator, item: str, oracle) -> 
     return observation
 
 
-def probe_theory(prober: Prober, rng: np.random.Generator, item: str) -> Observation:
+def probe_theory(prober: Prober, rng: np.random.Generator, spec: ItemSpec) -> Observation:
     """The derivation answers (numpy in, numpy out) on the oracle's drawn cases."""
     from grader.oracles import theory as theory_oracle
 
-    cases = theory_oracle.draw_inputs(item, rng)
+    cases = theory_oracle.draw_inputs(spec.id, rng)
     inputs, calls = {}, []
     for index, case in enumerate(cases):
         kwargs = {}
@@ -235,6 +228,6 @@ def probe_theory(prober: Prober, rng: np.random.Generator, item: str) -> Observa
                 kwargs[name] = array_input(f"c{index}_{name}")
             else:
                 kwargs[name] = value
-        calls.append({"action": "call", "function": item, "kwargs": kwargs})
+        calls.append({"action": "call", "function": spec.function, "kwargs": kwargs})
     outputs = prober.request(calls, inputs)
-    return Observation(item, calls=[{"case": case} for case in cases], outputs=outputs)
+    return Observation(spec.id, calls=[{"case": case} for case in cases], outputs=outputs)

@@ -19,6 +19,8 @@ import numpy as np
 from grader.kernel import loader
 from grader.pipeline.execute import KernelSession
 from grader.pipeline.load import read_exchanged
+from grader.profiles import NotebookProfile
+from grader.profiles.tf2 import TF2Profile
 
 
 @dataclass
@@ -35,9 +37,9 @@ class Prober:
     """Send calls into a kernel session and read back the raw results."""
 
     def __init__(self, session: KernelSession, private_dir: Path, timeout: float = 120.0,
-                 profile: str = "tf2"):
+                 profile: NotebookProfile | None = None):
         self.session = session
-        self.profile = profile
+        self.profile = profile or TF2Profile()
         self.dir = Path(private_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.timeout = timeout
@@ -57,10 +59,7 @@ class Prober:
         run, _ = self.session.run_code(loader.call_code("prelude", "end_notebook"), timeout=30)
         if run.status != "ok":
             raise RuntimeError(f"could not reach the kernel's prelude: {run.error_message}")
-        files = ["probe", "train"]
-        if self.profile == "tf1":  # graph-mode actions and training loop
-            files = ["probe", "tf1/train", "tf1/probe"]
-        for file in files:
+        for file in self.profile.kernel_modules:
             self.install(loader.module_name(file), loader.read_source(file))
 
     def request(self, calls: list[dict[str, Any]], inputs: dict[str, np.ndarray],

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from grader import items
 from grader.pipeline import diagnose
-from grader.pipeline.probe import MODEL_ITEMS
 from grader.pipeline.prober import Observation
 from grader.result import CellResult, ItemResult
 from grader.rubric import Item
@@ -22,15 +22,6 @@ NOISE_P_VALUE = 1e-4  # a uniform sampler fails the KS test this rarely
 MODEL_TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
 LOSS_TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
 LOSS_CASES = ("moderate scores", "widely spread scores", "extreme scores (about +-100)")
-MODEL_HINTS = {
-    "discriminator": "check the leaky ReLU slope (0.01) after each hidden layer and that the "
-                     "last layer outputs raw logits (no sigmoid)",
-    "generator": "check the ReLU activations of the hidden layers and the tanh on the output",
-    "dc_discriminator": "check the order of convolution, leaky ReLU (0.01) and max-pooling, and "
-                        "that the last layer outputs raw logits (no sigmoid)",
-    "dc_generator": "check that each batch normalisation comes after the ReLU of its layer, "
-                    "and the tanh on the output",
-}
 
 
 @dataclass
@@ -118,7 +109,7 @@ def score_runs_clean(cells: list[CellResult], item: Item,
 def score_leaky_relu(observation: Observation, oracle, item: Item) -> ItemResult:
     """Each case (shape, alpha) counts the same; messages tell negative inputs from positive."""
     values = [to_value(out) for out in observation.outputs]
-    unusable = _unusable(item, values, "leaky_relu")
+    unusable = _unusable(item, values, items.spec(item.id).function)
     if unusable:
         return unusable
     rtol, atol = _tolerance(item, {"rtol": 1e-5, "atol": 1e-6})
@@ -151,7 +142,7 @@ def score_leaky_relu(observation: Observation, oracle, item: Item) -> ItemResult
 def score_sample_noise(observation: Observation, item: Item) -> ItemResult:
     """Four equal parts: shape and dtype, range, fresh values per call, uniform distribution."""
     values = [to_value(out) for out in observation.outputs]
-    unusable = _unusable(item, values, "sample_noise")
+    unusable = _unusable(item, values, items.spec(item.id).function)
     if unusable:
         return unusable
     if any(isinstance(value, Failure) or value is None for value in values):
@@ -239,7 +230,8 @@ def _pair(value: Any) -> tuple[float, float] | str:
 
 def score_loss(observation: Observation, oracle, item: Item) -> ItemResult:
     """D and G losses are worth half each; each case (moderate, wide, extreme) a third of that."""
-    name = item.id
+    spec = items.spec(item.id)
+    name = spec.function
     values = [to_value(out) for out in observation.outputs]
     unusable = _unusable(item, values, name)
     if unusable:
@@ -263,7 +255,7 @@ def score_loss(observation: Observation, oracle, item: Item) -> ItemResult:
                  if cases]
     if any(wrong.values()):  # which common mistake it is, judged on every case answered
         problems.append(diagnose.explain_losses(
-            name, {label: tuple(zip(*answered[label])) for label in wrong if wrong[label]}))
+            spec.form, {label: tuple(zip(*answered[label])) for label in wrong if wrong[label]}))
     fraction = (right["D_loss"] + right["G_loss"]) / (2 * len(values))
     return _scaled(item, fraction, f"{name}: " + "; ".join(dict.fromkeys(problems)) + ".",
                    {"right": right, "cases": len(values)})
@@ -312,7 +304,7 @@ def score_get_solvers(observation: Observation, item: Item) -> ItemResult:
 
 def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
     """Shape (30%), parameter count (30%) and function with the reference weights (40%)."""
-    name = MODEL_ITEMS[item.id][0]
+    name = items.spec(item.id).function
     built = observation.outputs[0]
     if built.get("kind") == "none":
         return _scaled(item, 0, f"{name} is not implemented yet (it returned None)")
@@ -322,7 +314,7 @@ def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
         return _scaled(item, 0, f"{name}() must return a Keras model, found a "
                                 f"{built.get('type', 'value')}")
     kwargs, x = observation.calls[0]["kwargs"], observation.calls[0]["x"]
-    width = 1 if name.endswith("discriminator") else 784
+    width = items.spec(item.id).output_width
     expected_shape = (len(x), width)
     problems, fraction, values_match = [], 0.0, False
     output, found_shape = as_expected_shape(to_value(built["output"]), expected_shape)
@@ -366,7 +358,7 @@ def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
             values_match = True
         else:
             problems.append("with the reference weights copied into your model its outputs "
-                            f"differ from the reference network's: {MODEL_HINTS[item.id]}")
+                            f"differ from the reference network's: {items.spec(item.id).hint}")
     result = _scaled(item, fraction, f"{name}: " + "; ".join(problems),
                      {"parameters": count, "expected_parameters": expected_count})
     if found_shape is not None:
@@ -394,7 +386,7 @@ def deduct_for_shape(result: ItemResult, item: Item, found: tuple[int, ...],
     def shown(shape: tuple[int, ...]) -> str:
         return "[" + ", ".join(["N", *map(str, shape[1:])]) + "]"
 
-    name = MODEL_ITEMS[item.id][0]
+    name = items.spec(item.id).function
     shape = (f"{name}: its output has shape {shown(found)} where {shown(expected)} is "
              f"specified (reshape it before returning)")
     values = ("; its values match the reference network's" if values_match else
@@ -448,6 +440,9 @@ def skipped(item: Item, reason: str) -> ItemResult:
     return ItemResult(item.id, 0.0, 0.0, "skipped", reason)
 
 
+GRADER_FAULT = "grader_fault"  # in details: the grader, not the notebook, failed this item
+
+
 def crashed(item: Item, reason: str) -> ItemResult:
     """An item whose probing failed in a way the student's code did not cause."""
-    return ItemResult(item.id, 0.0, item.points, "error", reason)
+    return ItemResult(item.id, 0.0, item.points, "error", reason, {GRADER_FAULT: True})

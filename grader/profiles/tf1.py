@@ -20,13 +20,16 @@ What changes for such a notebook, all decided here:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import numpy as np
 
+from grader.items import THEORY, ItemSpec
 from grader.kernel import loader
-from grader.profiles.detect import notebook_parts
+from grader.profiles.base import KernelSetup
+from grader.profiles.tf1_parts import notebook_parts
 from grader.result import ItemResult
 
 CHECKS_FILE = "gan-checks-tf.npz"
@@ -114,3 +117,37 @@ def theory_left_to_instructor(item: ItemResult, function: str) -> ItemResult:
                           f"pending: this TF1 notebook defines no {function}(); grade the "
                           "written derivation by hand")
     return item
+
+
+@dataclass
+class TF1Profile:
+    """An original TF1 notebook (2017 or 2018 version): graph mode through
+    ``tensorflow.compat.v1``, graded on the parts its headings mark."""
+
+    variant: str
+    evidence: list[str] = field(default_factory=list)
+    name: str = "tf1"
+    kernel_modules: tuple[str, ...] = ("probe", "tf1/train", "tf1/probe")
+    reruns_tensors: bool = True
+    reference_module: str = "reference.hw4_tf1"
+
+    def label(self) -> str:
+        """``tf1-2017`` or ``tf1-2018``."""
+        return f"{self.name}-{self.variant}"
+
+    def prepare(self, notebook: nbformat.NotebookNode, files: Path) -> KernelSetup:
+        """Legacy Keras, the TF1 kernel module, stand-in check files, the notebook's parts."""
+        env, setup_code, after_cell = kernel_setup(notebook)
+        warnings = []
+        written = write_stand_ins(files)
+        if written:
+            warnings.append("the submission came without " + ", ".join(written)
+                            + "; the grader supplied a stand-in so its check cells run")
+        warnings.extend(part_notes(notebook))
+        return KernelSetup(env, setup_code, after_cell, warnings, ungraded_cells(notebook))
+
+    def finish(self, result: ItemResult, spec: ItemSpec) -> ItemResult:
+        """In the TF1 names; a derivation without its answer function goes to a person."""
+        if spec.check == THEORY:
+            result = theory_left_to_instructor(result, spec.function or spec.id)
+        return speak(result)
