@@ -12,7 +12,7 @@ from grader.pipeline import devices
 from grader.pipeline import grade_many as batch
 from grader.pipeline.grade_one import Options, failed_result
 from grader.pipeline.load import find_notebooks
-from grader.report import formats as report
+from grader.report import store
 from grader.rubric import load_rubric
 
 
@@ -34,7 +34,7 @@ def test_find_notebooks_labels_and_skips_checkpoints(tmp_path):
     (folder / "s0" / ".ipynb_checkpoints" / "HW4-checkpoint.ipynb").write_text("{}")
     found = find_notebooks([folder])
     assert list(found.values()) == ["s0/HW4.ipynb", "s1/HW4.ipynb"]
-    assert report.submission_name("s0/HW4.ipynb") == "s0__HW4"
+    assert store.submission_name("s0/HW4.ipynb") == "s0__HW4"
 
 
 def test_ctrl_c_keeps_finished_results_and_writes_the_gradebook(tmp_path, monkeypatch):
@@ -145,7 +145,7 @@ def test_a_regrade_keeps_the_hand_graded_scores_merged_earlier(tmp_path):
             (out / "gradebook.csv").read_text().splitlines()}
     assert rows["a.ipynb"][1:4] == ["12", "105", "15"]  # score, max_score, pending_max
     assert rows["b.ipynb"][1:4] == ["0", "90", "30"]
-    (result,) = [r for r in report.read_results(out) if r.submission == "a.ipynb"]
+    (result,) = [r for r in store.read_results(out) if r.submission == "a.ipynb"]
     assert result.item("problem1_derivation").status == "hand_graded"
     assert result.score_text() == ("12 / 105 (0 / 90 autograded + 12 / 15 graded by hand); "
                                    "15 more points pending (graded by hand)")

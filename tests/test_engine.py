@@ -16,7 +16,7 @@ import pytest
 from grader.pipeline.grade_many import grade_batch
 from grader.pipeline.grade_one import Options, prepare_mnist
 from grader.pipeline.load import find_notebooks
-from grader.report import formats as report
+from grader.report import store
 from grader.rubric import load_rubric
 from tests.fixtures.submissions import (
     INVALID,
@@ -161,12 +161,12 @@ def test_results_carry_the_run_settings(corpus):
 
 def test_every_report_is_written(corpus):
     out = corpus["_out"]
-    names = {p.stem for p in (out / report.RESULTS_DIR).glob("*.json")}
+    names = {p.stem for p in (out / store.RESULTS_DIR).glob("*.json")}
     assert names == corpus["_wanted"]
-    assert (out / report.FEEDBACK_DIR / "gan_loss_keras_bce.html").is_file()
+    assert (out / store.FEEDBACK_DIR / "gan_loss_keras_bce.html").is_file()
     rows = (out / "gradebook.csv").read_text().splitlines()
     assert len(rows) == len(corpus["_wanted"]) + 1
-    stored = json.loads((out / report.RESULTS_DIR / "blank_template.json").read_text())
+    stored = json.loads((out / store.RESULTS_DIR / "blank_template.json").read_text())
     assert stored["items"][1]["id"] == "leaky_relu"
 
 

@@ -1,4 +1,4 @@
-"""Tests of grader/report/formats.py: every report rendered from one SubmissionResult."""
+"""Tests of grader/report/: every report rendered from one SubmissionResult."""
 
 from __future__ import annotations
 
@@ -13,25 +13,26 @@ from pathlib import Path
 
 import pytest
 
-from grader.report import formats as report
-from grader.report.formats import (
+from grader.report import store
+from grader.report.classroom import classroom_base64, classroom_payload
+from grader.report.feedback import write_feedback
+from grader.report.gradebook import write_gradebook
+from grader.report.gradescope import gradescope_json
+from grader.report.html import render_html
+from grader.report.manual import (
     ManualScoreError,
-    ResultFileWarning,
     apply_manual_scores,
-    classroom_base64,
-    classroom_payload,
-    gradescope_json,
     merge_manual_record,
     read_manual_scores,
+)
+from grader.report.markdown import render_markdown
+from grader.report.store import (
+    ResultFileWarning,
     read_results,
-    render_html,
-    render_markdown,
-    render_text,
     submission_name,
-    write_feedback,
-    write_gradebook,
     write_result_json,
 )
+from grader.report.text import render_text
 from grader.result import CellResult, ItemResult, SubmissionResult
 from grader.rubric import Rubric, load_rubric
 
@@ -113,7 +114,7 @@ def test_atomic_write_never_exposes_a_partial_file(tmp_path, rubric, monkeypatch
     old = make_result(rubric, generator=0.0)
     path = write_result_json(old, tmp_path)
     new = make_result(rubric)
-    real_replace = report.os.replace
+    real_replace = store.os.replace
     seen = {}
 
     def checking_replace(source, target):
@@ -124,7 +125,7 @@ def test_atomic_write_never_exposes_a_partial_file(tmp_path, rubric, monkeypatch
         seen["same_dir"] = Path(source).parent == Path(target).parent
         real_replace(source, target)
 
-    monkeypatch.setattr(report.os, "replace", checking_replace)
+    monkeypatch.setattr(store.os, "replace", checking_replace)
     write_result_json(new, tmp_path)
     assert json.loads(seen["target"]) == old.to_dict()
     assert json.loads(seen["source"]) == new.to_dict()
@@ -142,7 +143,7 @@ def test_crash_mid_write_leaves_previous_file_intact(tmp_path, rubric, monkeypat
     def crash(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(report.os, failing, crash)
+    monkeypatch.setattr(store.os, failing, crash)
     with pytest.raises(OSError, match="No space left"):
         write_result_json(make_result(rubric), tmp_path)
     assert path.read_bytes() == before

@@ -15,7 +15,10 @@ from pathlib import Path
 
 from grader.commands.options import add_grading_arguments, options_from_args
 from grader.pipeline.grade_one import grade_notebook, prepare_mnist
-from grader.report import formats as report
+from grader.report.classroom import classroom_base64
+from grader.report.gradescope import gradescope_json
+from grader.report.markdown import render_markdown
+from grader.report.text import render_text
 from grader.result import SubmissionResult
 from grader.rubric import RubricError
 
@@ -48,10 +51,10 @@ def render(result: SubmissionResult, fmt: str) -> str:
     if fmt == "json":
         return result.to_json()
     if fmt == "classroom":
-        return report.classroom_base64(result)
+        return classroom_base64(result)
     if fmt == "gradescope":
-        return json.dumps(report.gradescope_json(result), indent=2)
-    return report.render_text(result)
+        return json.dumps(gradescope_json(result), indent=2)
+    return render_text(result)
 
 
 def write_github_outputs(result: SubmissionResult) -> None:
@@ -59,7 +62,7 @@ def write_github_outputs(result: SubmissionResult) -> None:
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as stream:
-            stream.write(report.render_markdown(result) + "\n")
+            stream.write(render_markdown(result) + "\n")
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for item in result.items:
             if item.status in ("failed", "error"):

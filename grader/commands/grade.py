@@ -13,7 +13,9 @@ from grader.pipeline.grade_many import choose_backend, grade_batch
 from grader.pipeline.grade_one import prepare_mnist
 from grader.pipeline.load import find_notebooks
 from grader.quiet import LOG_NAME, native_stderr_to, quiet_tensorflow
-from grader.report import formats as report
+from grader.report.manual import MANUAL_TEMPLATE
+from grader.report.store import FEEDBACK_DIR, submission_name
+from grader.report.text import verdict
 from grader.rubric import RubricError
 
 
@@ -89,10 +91,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     for result in results:
-        name = report.submission_name(result.submission)
-        print(f"{name:<40} {report.verdict(result)}")
+        name = submission_name(result.submission)
+        print(f"{name:<40} {verdict(result)}")
     print(f"gradebook: {args.out / 'gradebook.csv'}")
-    print(f"feedback pages: {args.out / report.FEEDBACK_DIR}/; hand-graded items: fill in "
-          f"{args.out / report.MANUAL_TEMPLATE}, then run "
+    print(f"feedback pages: {args.out / FEEDBACK_DIR}/; hand-graded items: fill in "
+          f"{args.out / MANUAL_TEMPLATE}, then run "
           f"hw4grade gradebook {args.out} --manual FILE")
     return 0

@@ -13,7 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader.report import formats as report
+from grader.report import manual, store
+from grader.report.feedback import write_feedback
+from grader.report.gradebook import write_gradebook
+from grader.report.text import verdict
 from grader.result import SubmissionResult
 from grader.rubric import Rubric, RubricError, load_rubric
 
@@ -30,23 +33,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def rebuild(out: Path, results: list[SubmissionResult], rubric: Rubric,
-            new_scores: report.ManualScores | None = None) -> list[SubmissionResult]:
+            new_scores: manual.ManualScores | None = None) -> list[SubmissionResult]:
     """Merge ``new_scores`` into ``OUT/manual.csv``, apply the record to every result and
     rewrite results, feedback pages, the manual template and the gradebook."""
-    record = report.read_manual_record(out, rubric)
+    record = manual.read_manual_record(out, rubric)
     if new_scores:
-        record = report.merge_manual_record(record, new_scores)
-        report.write_manual_record(out, record, rubric)
+        record = manual.merge_manual_record(record, new_scores)
+        manual.write_manual_record(out, record, rubric)
     merged = []
     for result in results:
         points = record.get(result.submission)
         if points:
-            result = report.apply_manual_scores(result, points)
-            report.write_result_json(result, out)
-            report.write_feedback(result, out)
+            result = manual.apply_manual_scores(result, points)
+            store.write_result_json(result, out)
+            write_feedback(result, out)
         merged.append(result)
-    report.write_manual_template(merged, out, rubric, record)
-    report.write_gradebook(merged, out / "gradebook.csv", rubric)
+    manual.write_manual_template(merged, out, rubric, record)
+    write_gradebook(merged, out / "gradebook.csv", rubric)
     return merged
 
 
@@ -59,20 +62,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"hw4grade gradebook: {error}", file=sys.stderr)
         return 2
     problems: list[str] = []
-    results = report.read_results(out, problems=problems)
+    results = store.read_results(out, problems=problems)
     for problem in problems:
         print(f"hw4grade gradebook: {problem}", file=sys.stderr)
     if not results:
-        print(f"hw4grade gradebook: no results in {args.out / report.RESULTS_DIR} "
+        print(f"hw4grade gradebook: no results in {args.out / store.RESULTS_DIR} "
               "(run hw4grade grade with --out there first)", file=sys.stderr)
         return 2
     try:
         new_scores = None
         if args.manual:
-            new_scores = report.read_manual_scores(
-                args.manual, results, rubric, known_from=f"{args.out / report.RESULTS_DIR}")
+            new_scores = manual.read_manual_scores(
+                args.manual, results, rubric, known_from=f"{args.out / store.RESULTS_DIR}")
         merged = rebuild(out, results, rubric, new_scores)
-    except report.ManualScoreError as error:
+    except manual.ManualScoreError as error:
         print("hw4grade gradebook: nothing merged:", file=sys.stderr)
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
@@ -80,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     if new_scores is not None:
         count = sum(len(points) for points in new_scores.values())
         print(f"merged {count} hand-graded score(s) from {args.manual} into "
-              f"{args.out / report.MANUAL_RECORD}")
+              f"{args.out / manual.MANUAL_RECORD}")
     for result in merged:
-        print(f"{report.submission_name(result.submission):<40} {report.verdict(result)}")
+        print(f"{store.submission_name(result.submission):<40} {verdict(result)}")
     print(f"gradebook: {args.out / 'gradebook.csv'}")
     return 0

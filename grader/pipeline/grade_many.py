@@ -35,8 +35,17 @@ from grader.pipeline.grade_one import (
     grade_notebook,
 )
 from grader.pipeline.load import file_sha256
-from grader.report import formats as report
+from grader.report.feedback import write_feedback
+from grader.report.gradebook import write_gradebook
+from grader.report.manual import (
+    ManualScoreError,
+    ManualScores,
+    apply_manual_scores,
+    read_manual_record,
+    write_manual_template,
+)
 from grader.report.progress import BatchProgress
+from grader.report.store import read_results, submission_name, write_result_json
 from grader.result import SubmissionResult
 
 Deliver = Callable[[SubmissionResult], None]
@@ -56,8 +65,8 @@ def still_valid(previous: SubmissionResult, sha256: str, options: Options) -> bo
 
 def _previous_results(out: Path) -> dict[str, SubmissionResult]:
     problems: list[str] = []
-    return {report.submission_name(r.submission): r
-            for r in report.read_results(out, problems=problems)}
+    return {submission_name(r.submission): r
+            for r in read_results(out, problems=problems)}
 
 
 def _init_worker() -> None:
@@ -72,14 +81,14 @@ def _grade_in_worker(path: str, label: str, options: Options) -> dict:
 
 
 def _save(result: SubmissionResult, out: Path,
-          manual: report.ManualScores | None = None) -> SubmissionResult:
+          manual: ManualScores | None = None) -> SubmissionResult:
     """Apply the hand-graded scores merged so far, write the result and its feedback pages;
     return the result as written."""
     points = (manual or {}).get(result.submission)
     if points:
-        result = report.apply_manual_scores(result, points)
-    report.write_result_json(result, out)
-    report.write_feedback(result, out)
+        result = apply_manual_scores(result, points)
+    write_result_json(result, out)
+    write_feedback(result, out)
     return result
 
 
@@ -225,14 +234,14 @@ def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers
     backend = backend or (ProcessPoolBackend(workers) if workers > 1 else SerialBackend())
     previous = {} if force else _previous_results(out)
     try:
-        manual = report.read_manual_record(out, options.rubric)
-    except report.ManualScoreError as error:  # a damaged record: say so, never lose it
+        manual = read_manual_record(out, options.rubric)
+    except ManualScoreError as error:  # a damaged record: say so, never lose it
         print(f"hw4grade: hand-graded scores not applied: {error}", file=sys.stderr)
         manual = {}
     results: dict[str, SubmissionResult] = {}
     todo: dict[Path, str] = {}
     for path, label in notebooks.items():
-        old = previous.get(report.submission_name(label))
+        old = previous.get(submission_name(label))
         if old is not None and path.is_file() and still_valid(old, file_sha256(path), options):
             results[label] = old
         else:
@@ -255,6 +264,6 @@ def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers
         raise
     finally:
         finished = [results[label] for label in notebooks.values() if label in results]
-        report.write_gradebook(finished, out / "gradebook.csv", options.rubric)
-        report.write_manual_template(finished, out, options.rubric, manual)
+        write_gradebook(finished, out / "gradebook.csv", options.rubric)
+        write_manual_template(finished, out, options.rubric, manual)
     return finished

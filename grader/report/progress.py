@@ -19,7 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from grader.report import formats as report
+from grader.report import store, text
 from grader.result import SubmissionResult
 
 
@@ -31,7 +31,7 @@ def failed(result: SubmissionResult) -> bool:
 def verdict(result: SubmissionResult) -> str:
     """One line about a finished submission, in the words of every report (the score rule
     of ``SubmissionResult.score_text``), saying when it will be retried."""
-    return report.verdict(result) + (" (will be retried)" if result.retry else "")
+    return text.verdict(result) + (" (will be retried)" if result.retry else "")
 
 
 class BatchProgress:
@@ -67,7 +67,7 @@ class BatchProgress:
         self.done += 1
         self.failed += failed(result)
         self.running = max(0, min(self.running, self.total - self.done))
-        name = report.submission_name(result.submission)
+        name = store.submission_name(result.submission)
         self._bar.console.print(f"{self.done}/{self.total}  {name}: {verdict(result)}",
                                 markup=False)
         self._bar.update(self._task, advance=1, running=self.running, failed=self.failed)

@@ -37,7 +37,7 @@ from grader.pipeline.grade_one import (
     readable_sha256,
 )
 from grader.pipeline.load import SubmissionError, file_sha256, named_folder, read_submission
-from grader.report import formats as report
+from grader.report.store import submission_name
 from grader.result import SubmissionResult
 
 KINDS = ("local", "slurm")
@@ -355,7 +355,7 @@ class DaskBackend:
                         options, gpu_index=number % local_gpus if local_gpus else None)
                     future = self.client.submit(
                         cluster_worker.grade_on_worker, payload, label, task_options,
-                        key=f"hw4grade-{batch}-{number}-{report.submission_name(label)}",
+                        key=f"hw4grade-{batch}-{number}-{submission_name(label)}",
                         pure=False,
                         resources={"GPU": 1} if options.device == "gpu" and not local_gpus
                         else None)

@@ -1,0 +1,180 @@
+"""What several reports show alike: which items and cells, under which labels.
+
+Totals follow the one score rule of ``grader.result`` (``SubmissionResult.total`` and
+``score_text``): every report prints the same numbers in the same words. Items graded by
+hand are pending (status ``manual``) until merged (status ``hand_graded``); they count
+towards no autograded total.
+
+Everything that comes from a submission (messages, error text, warnings, even its path)
+is treated as hostile: escaped in HTML and Markdown, stripped of control characters in
+the terminal (``one_line``), and never used as a file name without being sanitised.
+"""
+
+from __future__ import annotations
+
+import base64
+import unicodedata
+from dataclasses import replace
+
+from grader.result import CellResult, ItemResult, SubmissionResult, format_points
+
+PENDING = "pending (graded by hand)"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+BUDGET_TITLE = "Training cells stopped by the grader's step budget"
+BUDGET_NOTE = ("The grader stops the notebook's own training after a fixed number of steps "
+               "so that grading stays short. This is expected, not an error, and costs no "
+               "points: cell(s) {cells}.")
+
+
+# --------------------------------------------------------------------------- text
+
+
+def one_line(text: str | None, limit: int = 200) -> str:
+    """``text`` on one line, control characters removed, cut to ``limit`` characters."""
+    cleaned = "".join(
+        " " if unicodedata.category(char)[0] == "C" else char for char in (text or "")
+    )
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "\u2026"
+
+
+# --------------------------------------------------------------------------- items
+
+
+def graded_items(result: SubmissionResult) -> list[ItemResult]:
+    """The autograded items (every item not graded by hand)."""
+    return [item for item in result.items if not item.by_hand]
+
+
+def shown_items(result: SubmissionResult) -> list[ItemResult]:
+    """The items as pages show them: when the notebook could not be graded, every
+    autograded item is an error worth 0, whatever partial points it may carry."""
+    if result.error is None:
+        return list(result.items)
+    return [
+        item if item.by_hand else replace(item, points=0.0, status="error", message="")
+        for item in result.items
+    ]
+
+
+def full_marks(item: ItemResult) -> bool:
+    """True when the item has all its points."""
+    return item.points >= item.max_points
+
+
+def status_label(item: ItemResult) -> str:
+    """An item's status in words: ``PENDING``, ``graded by hand`` or the status itself."""
+    if item.pending:
+        return PENDING
+    return "graded by hand" if item.status == "hand_graded" else item.status
+
+
+def points_label(item: ItemResult, pending: str = "\u2013") -> str:
+    """``points / max``, with ``pending`` in place of the points of a pending item."""
+    points = pending if item.pending else format_points(item.points)
+    return f"{points} / {format_points(item.max_points)}"
+
+
+def item_images(item: ItemResult) -> list[tuple[str, str | None]]:
+    """``(caption, base64 PNG)`` pairs from ``item.details['images']``.
+
+    The data is decoded and re-encoded, so only base64 characters reach a page; data
+    that is not a PNG gives ``None`` in place of the image.
+    """
+    images = item.details.get("images") if isinstance(item.details, dict) else None
+    if not isinstance(images, dict):
+        return []
+    pairs: list[tuple[str, str | None]] = []
+    for caption, data in images.items():
+        try:
+            raw = base64.b64decode(str(data), validate=True)
+        except ValueError:
+            raw = b""
+        clean = base64.b64encode(raw).decode("ascii") if raw.startswith(PNG_SIGNATURE) else None
+        pairs.append((str(caption), clean))
+    return pairs
+
+
+def detail_items(result: SubmissionResult) -> list[ItemResult]:
+    """Items that get their own section: graded but not at full marks, or with images."""
+    if result.error is not None:
+        return []  # the error says it all
+    return [
+        item
+        for item in graded_items(result)
+        if not full_marks(item) or item.status in ("failed", "error") or item_images(item)
+    ]
+
+
+# --------------------------------------------------------------------------- cells
+
+
+def cell_number(cell: CellResult) -> int:
+    """A cell as the pages and ``runs_clean`` number it: counted from 1, every cell of the
+    notebook included."""
+    return cell.index + 1
+
+
+def failed_cells(result: SubmissionResult) -> list[CellResult]:
+    """Cells that failed; cells skipped after a failure and cells stopped by the training
+    budget are shown apart."""
+    return [cell for cell in result.cells if cell.status not in ("ok", "skipped", "budget")]
+
+
+def budget_cells(result: SubmissionResult) -> list[CellResult]:
+    """Cells the grader's training budget stopped, as planned (not the student's error)."""
+    return [cell for cell in result.cells if cell.status == "budget"]
+
+
+def budget_note(cells: list[CellResult]) -> str:
+    """``BUDGET_NOTE`` naming these cells (the pages' explanation of a budget stop)."""
+    return BUDGET_NOTE.format(cells=", ".join(str(cell_number(cell)) for cell in cells))
+
+
+def skipped_cells(result: SubmissionResult) -> int:
+    """How many cells were not run (skipped after a failure)."""
+    return sum(cell.status == "skipped" for cell in result.cells)
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def summary_lines(result: SubmissionResult, with_error: bool = True) -> list[str]:
+    """The parts of the text report that follow the items: cells, warnings, error."""
+    lines = []
+    for cell in failed_cells(result):
+        detail = " ".join(filter(None, [cell.error_name, cell.error_message]))
+        lines.append(f"cell {cell_number(cell)}: {one_line(cell.status)} {one_line(detail, 100)}")
+    if budget_cells(result):
+        cells = ", ".join(str(cell_number(cell)) for cell in budget_cells(result))
+        lines.append(f"cell(s) {cells}: training stopped by the grader's step budget "
+                     "(expected, no points lost)")
+    if skipped_cells(result):
+        lines.append(f"{skipped_cells(result)} later cell(s) were not run")
+    lines += [f"warning: {one_line(warning)}" for warning in result.warnings]
+    if with_error and result.error is not None:
+        lines.append(f"ERROR (not graded): {one_line(result.error, 300)}")
+    return lines
+
+
+def footer_fields(result: SubmissionResult) -> list[tuple[str, str]]:
+    """``(name, value)`` pairs saying how the result was made: grader, mode, seed, device,
+    profile, and the start of the rubric's and notebook's SHA-256."""
+    return [
+        ("grader", result.grader_version),
+        ("mode", result.mode),
+        ("seed", str(result.seed)),
+        ("device", result.device),
+        ("profile", result.profile),
+        ("rubric", result.rubric_sha256[:12]),
+        ("notebook", (result.notebook_sha256 or "unreadable")[:12]),
+    ]
+
+
+def execution_seconds(result: SubmissionResult) -> int:
+    """``timing['total']`` when recorded, else the sum of the timings (or of the cells)."""
+    if "total" in result.timing:
+        seconds = result.timing["total"]
+    else:
+        seconds = sum(result.timing.values()) or sum(cell.seconds for cell in result.cells)
+    return int(round(seconds))

@@ -1,0 +1,67 @@
+"""The gradebook CSV: a row per submission, a column per rubric item.
+
+Totals are the score rule's (``SubmissionResult.totals``); items graded by hand stay empty
+until their scores are merged (see ``grader.report.manual``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from grader.report.common import one_line
+from grader.report.store import atomic_write_text, csv_text
+from grader.result import ItemResult, SubmissionResult, format_points
+from grader.rubric import Rubric
+
+INFO_COLUMNS = ("status", "error", "seed", "mode", "profile", "notebook_sha256")
+TOTAL_COLUMNS = ("score", "max_score", "pending_max")
+
+
+def _gradebook_cell(item: ItemResult | None, result: SubmissionResult) -> str:
+    """An item's points as the gradebook shows them: empty when pending, skipped or not
+    graded at all."""
+    if item is None or item.pending or item.status == "skipped":
+        return ""
+    if result.error is not None and not item.by_hand:
+        return ""
+    return format_points(item.points)
+
+
+def _gradebook_row(result: SubmissionResult, rubric: Rubric) -> list[str]:
+    by_id = {item.id: item for item in result.items}
+    values = [_gradebook_cell(by_id.get(rubric_item.id), result) for rubric_item in rubric.items]
+    error = one_line(result.error) if result.error is not None else ""
+    if error[:1] in ("=", "+", "-", "@"):
+        error = "'" + error  # a spreadsheet must not run a formula written by a student
+    pending = [by_id[it.id].pending for it in rubric.items if it.manual and it.id in by_id]
+    status = "error" if error else "pending" if any(pending) else "graded"
+    return [
+        result.submission,
+        *map(format_points, result.totals()),
+        *values,
+        status,
+        error,
+        str(result.seed),
+        result.mode,
+        result.profile,
+        result.notebook_sha256 or "",
+    ]
+
+
+def gradebook_columns(rubric: Rubric) -> list[str]:
+    """The gradebook's header: submission, the totals (``score`` out of ``max_score``, with
+    ``pending_max`` points still to grade by hand), one column per rubric item, then info."""
+    return ["submission", *TOTAL_COLUMNS, *(item.id for item in rubric.items), *INFO_COLUMNS]
+
+
+def write_gradebook(results: Iterable[SubmissionResult], path: str | Path, rubric: Rubric) -> Path:
+    """Write the gradebook CSV (a row per submission) atomically and return its path.
+
+    Item columns hold the points of graded items; they are empty for items graded by
+    hand that are still pending and for every item of a submission that could not be
+    graded (its error is in the ``error`` column). ``status`` is ``graded``, ``pending``
+    (hand-graded items missing) or ``error``.
+    """
+    rows = [gradebook_columns(rubric), *(_gradebook_row(result, rubric) for result in results)]
+    return atomic_write_text(Path(path), csv_text(rows))
