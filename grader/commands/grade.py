@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from grader.commands.options import add_grading_arguments, options_from_args
+from grader.pipeline.backends.dask_cluster import DEFAULT_ALLOWED_FAILURES
 from grader.pipeline.grade_many import choose_backend, grade_batch
 from grader.pipeline.grade_one import prepare_mnist
 from grader.pipeline.load import find_notebooks
@@ -29,8 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="regrade even submissions whose result is still valid")
     add_grading_arguments(parser)
-    from grader.pipeline.backends.dask_cluster import add_cluster_arguments
-
     add_cluster_arguments(parser)
 
 
@@ -98,3 +97,34 @@ def run(args: argparse.Namespace) -> int:
           f"{args.out / MANUAL_TEMPLATE}, then run "
           f"hw4grade gradebook {args.out} --manual FILE")
     return 0
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``hw4grade grade`` for grading on Dask."""
+    group = parser.add_argument_group("grading on a Dask cluster")
+    group.add_argument("--cluster", metavar="ADDRESS|local|slurm",
+                       help="grade on Dask: a running scheduler's address (tcp://host:8786), "
+                            "'local' (a LocalCluster of --workers processes) or 'slurm' "
+                            "(Slurm jobs through dask-jobqueue)")
+    group.add_argument("--cluster-config", metavar="FILE", type=Path,
+                       help="YAML file whose 'cluster:' section sets the options below")
+    group.add_argument("--jobs", type=int, metavar="N", help="Slurm jobs to submit (default 1)")
+    group.add_argument("--partition", help="Slurm partition")
+    group.add_argument("--account", help="Slurm account")
+    group.add_argument("--job-cores", type=int, metavar="N",
+                       help="CPU cores per Slurm job (default 2)")
+    group.add_argument("--job-memory", metavar="SIZE",
+                       help="memory per Slurm job, e.g. 8GiB (default 8GiB)")
+    group.add_argument("--walltime", metavar="HH:MM:SS",
+                       help="Slurm job time limit (default 02:00:00)")
+    group.add_argument("--gpus-per-job", type=int, metavar="N",
+                       help="GPUs per Slurm job (--gres=gpu:N)")
+    group.add_argument("--notebooks-per-job", type=int, metavar="N",
+                       help="notebooks a Slurm job grades at once (default: one per GPU, "
+                            "else one per two cores)")
+    group.add_argument("--allowed-failures", type=int, metavar="N",
+                       help="reruns of a task whose worker died, on a cluster hw4grade starts "
+                            f"(default {DEFAULT_ALLOWED_FAILURES}; a running scheduler uses "
+                            "its own distributed.scheduler.allowed-failures)")
+    group.add_argument("--dry-run", action="store_true",
+                       help="with --cluster slurm: print the job script and submit nothing")

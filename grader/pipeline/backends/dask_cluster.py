@@ -81,37 +81,6 @@ _OPTION_KEYS = {"jobs": "jobs", "partition": "partition", "account": "account",
                 "allowed_failures": "allowed_failures"}
 
 
-def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``hw4grade grade`` for grading on Dask."""
-    group = parser.add_argument_group("grading on a Dask cluster")
-    group.add_argument("--cluster", metavar="ADDRESS|local|slurm",
-                       help="grade on Dask: a running scheduler's address (tcp://host:8786), "
-                            "'local' (a LocalCluster of --workers processes) or 'slurm' "
-                            "(Slurm jobs through dask-jobqueue)")
-    group.add_argument("--cluster-config", metavar="FILE", type=Path,
-                       help="YAML file whose 'cluster:' section sets the options below")
-    group.add_argument("--jobs", type=int, metavar="N", help="Slurm jobs to submit (default 1)")
-    group.add_argument("--partition", help="Slurm partition")
-    group.add_argument("--account", help="Slurm account")
-    group.add_argument("--job-cores", type=int, metavar="N",
-                       help="CPU cores per Slurm job (default 2)")
-    group.add_argument("--job-memory", metavar="SIZE",
-                       help="memory per Slurm job, e.g. 8GiB (default 8GiB)")
-    group.add_argument("--walltime", metavar="HH:MM:SS",
-                       help="Slurm job time limit (default 02:00:00)")
-    group.add_argument("--gpus-per-job", type=int, metavar="N",
-                       help="GPUs per Slurm job (--gres=gpu:N)")
-    group.add_argument("--notebooks-per-job", type=int, metavar="N",
-                       help="notebooks a Slurm job grades at once (default: one per GPU, "
-                            "else one per two cores)")
-    group.add_argument("--allowed-failures", type=int, metavar="N",
-                       help="reruns of a task whose worker died, on a cluster hw4grade starts "
-                            f"(default {DEFAULT_ALLOWED_FAILURES}; a running scheduler uses "
-                            "its own distributed.scheduler.allowed-failures)")
-    group.add_argument("--dry-run", action="store_true",
-                       help="with --cluster slurm: print the job script and submit nothing")
-
-
 def read_config_section(path: Path) -> dict[str, Any]:
     """The ``cluster:`` section of a YAML file (empty when the file has none)."""
     import yaml
