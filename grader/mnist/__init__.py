@@ -1,0 +1,1 @@
+"""The MNIST data and the evaluator that judges generated digits."""
