@@ -98,7 +98,7 @@ def _full_grade(tmp_path, mnist_dir, notebook, budgets=None, seed=0):
     """Grade ``notebook`` in full mode, optionally with smaller budgets."""
     import yaml
 
-    from grader.oracles.reference import load_oracle
+    from grader.oracles.choose import load_oracle
     from grader.pipeline.grade_one import Options, grade_notebook, prepare_mnist
     from grader.rubric import default_rubric_path, load_rubric
 
