@@ -13,42 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from reference.reference_runs import reference_parts
 
+ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-def broken_parts(model: str, fault: str) -> dict:
-    """Reference parts with one deliberate fault."""
-    import tensorflow as tf
-    from tensorflow import keras
-
-    parts = reference_parts(model)
-    if fault == "ignores_noise":
-        build = parts["generator"]
-
-        def generator(noise_dim=96):
-            inner = build(noise_dim)
-            inputs = keras.Input(shape=(noise_dim,))
-            return keras.Model(inputs, inner(keras.layers.Lambda(lambda z: z * 0.0)(inputs)))
-
-        parts["generator"] = generator
-    elif fault == "swapped_labels":
-        loss = parts["loss"]
-        parts["loss"] = lambda real, fake: loss(fake, real)
-    elif fault == "g_loss_zero":
-        loss = parts["loss"]
-
-        def zero_g(real, fake):
-            d_loss, _ = loss(real, fake)
-            return d_loss, tf.constant(0.0)
-
-        parts["loss"] = zero_g
-    return parts
 
 
 def main() -> None:
@@ -58,12 +32,14 @@ def main() -> None:
     from grader.mnist.data import load_mnist
     from grader.pipeline.convergence import draw_plan
 
+    sys.path.insert(0, str(ROOT))  # tests.fixtures, when run as a script
+    from tests.fixtures.broken_gans import FAULTS, broken_parts
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["gan", "lsgan", "dcgan"])
     parser.add_argument("--steps", nargs="+", type=int, default=[500, 1500])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--faults", nargs="*", default=["ignores_noise", "swapped_labels",
-                                                         "g_loss_zero"])
+    parser.add_argument("--faults", nargs="*", default=list(FAULTS))
     parser.add_argument("--jit", action="store_true", help="XLA-compile the training step")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()

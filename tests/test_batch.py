@@ -48,7 +48,7 @@ def test_ctrl_c_keeps_finished_results_and_writes_the_gradebook(tmp_path, monkey
         return failed_result(label, options, "0" * 64, "fake")
 
     monkeypatch.setattr(batch, "grade_notebook", fake_grade)
-    monkeypatch.setattr("grader.oracles.reference.load_oracle", lambda: None)
+    monkeypatch.setattr("grader.oracles.choose.load_oracle", lambda: None)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         batch.grade_batch(find_notebooks([folder]), out, _options(), workers=1)

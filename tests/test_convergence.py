@@ -73,8 +73,9 @@ def test_images_are_png():
 
 def test_grader_training_loop_runs_reference_parts(tf):
     """The grader's loop (as run in a kernel) on the reference: finite losses, samples shaped."""
-    from benchmarks.convergence_calibration import broken_parts, reference_parts
     from grader.kernel import train as kernel_train
+    from reference.reference_runs import reference_parts
+    from tests.fixtures.broken_gans import broken_parts
 
     images = np.random.default_rng(0).uniform(-1, 1, (512, 784)).astype(np.float32)
     plan = draw_plan(np.random.default_rng(1), steps=3, n_images=512, n_samples=20)
@@ -98,7 +99,7 @@ def _full_grade(tmp_path, mnist_dir, notebook, budgets=None, seed=0):
     """Grade ``notebook`` in full mode, optionally with smaller budgets."""
     import yaml
 
-    from grader.oracles.reference import load_oracle
+    from grader.oracles.choose import load_oracle
     from grader.pipeline.grade_one import Options, grade_notebook, prepare_mnist
     from grader.rubric import default_rubric_path, load_rubric
 
@@ -166,11 +167,11 @@ def test_stored_reference_runs_match_the_rubric_budgets():
 @pytest.mark.parametrize("fault", ["ignores_noise", "swapped_labels", "g_loss_zero"])
 def test_broken_reference_variants_fail_at_full_budget(mnist_dir, fault):
     """The issue's broken GANs, trained by the grader's loop at the CPU budget, earn nothing."""
-    from benchmarks.convergence_calibration import broken_parts
     from grader.kernel import train as kernel_train
     from grader.mnist import evaluator
     from grader.mnist.data import load_mnist
     from grader.rubric import load_rubric
+    from tests.fixtures.broken_gans import broken_parts
 
     settings = load_rubric().convergence
     steps = settings.budgets["cpu"]["gan"]

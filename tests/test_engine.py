@@ -189,7 +189,7 @@ def test_rerun_skips_valid_results_and_regrades_changed_ones(corpus, monkeypatch
         return corpus["blank_template"]
 
     monkeypatch.setattr(batch, "grade_notebook", fake_grade)
-    monkeypatch.setattr("grader.oracles.reference.load_oracle", lambda: None)
+    monkeypatch.setattr("grader.oracles.choose.load_oracle", lambda: None)
     changed = submissions / "leaky_relu_fixed_alpha.ipynb"
     changed.write_text(changed.read_text() + "\n")  # new bytes, same notebook
     grade_batch(find_notebooks([submissions]), out, options, workers=1)

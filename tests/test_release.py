@@ -23,6 +23,8 @@ import numpy as np
 import pytest
 
 from grader.cli import main
+from grader.commands.check import grade_self_check
+from grader.oracles import choose
 from grader.oracles import public as public_oracle
 from grader.oracles.public import (
     PUBLIC_SEED,
@@ -34,6 +36,7 @@ from grader.oracles.public import (
     call_key,
 )
 from grader.oracles.reference import ReferenceOracle
+from grader.oracles.weights import draw_weights, variable_specs
 from grader.release import bundle as release
 from grader.result import SubmissionResult
 
@@ -66,7 +69,7 @@ class FakeReference:
                                         for s, p in self.variables])
 
     def model_weights(self, item, kwargs, rng):
-        return ReferenceOracle.model_weights(self, item, kwargs, rng)
+        return draw_weights(variable_specs(self.build(item, kwargs)), rng)
 
     def model_output(self, item, kwargs, weights, x):
         return x @ weights[0]
@@ -178,9 +181,9 @@ def test_redrawn_weights_equal_the_reference_oracles(tf, item, kwargs):
     rng = np.random.default_rng(3)
     before = copy.deepcopy(rng)
     weights = reference.model_weights(item, kwargs, rng)
-    specs = public_oracle.variable_specs(reference.build(item, kwargs))
+    specs = variable_specs(reference.build(item, kwargs))
     assert any(path.endswith("gamma") for _, path in specs) == (item == "dc_generator")
-    redrawn = public_oracle.redraw_weights(item, kwargs, specs, before)
+    redrawn = draw_weights(specs, before)
     assert len(redrawn) == len(weights)
     assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(redrawn, weights))
     assert before.bit_generator.state == rng.bit_generator.state
@@ -203,10 +206,10 @@ def test_self_check_in_a_students_install_uses_the_public_seed(tmp_path, monkeyp
     recorder.checks.save(tmp_path)
     monkeypatch.setattr(public_oracle, "DATA_DIR", tmp_path)
     monkeypatch.setattr(grader.oracles.reference, "reference_available", lambda: False)
-    assert isinstance(grader.oracles.reference.load_oracle(), ReplayOracle)
+    assert isinstance(choose.load_oracle(), ReplayOracle)
     calls: list = []
     options = SimpleNamespace(seed=17, rubric=fake_rubric())
-    result = public_oracle.grade_self_check("nb.ipynb", options, 17, _fake_grade(calls))
+    result = grade_self_check("nb.ipynb", options, 17, _fake_grade(calls))
     assert calls[0][0] == PUBLIC_SEED and isinstance(calls[0][1], ReplayOracle)
     assert result.seed == PUBLIC_SEED
     note, ignored = result.warnings
@@ -214,7 +217,7 @@ def test_self_check_in_a_students_install_uses_the_public_seed(tmp_path, monkeyp
     assert len(note) <= 200  # reports shorten longer warnings
     assert "--seed 17 was ignored" in ignored
     options = SimpleNamespace(seed=17, rubric=fake_rubric(("gan_loss", "leaky_relu")))
-    result = public_oracle.grade_self_check("nb.ipynb", options, None, _fake_grade(calls))
+    result = grade_self_check("nb.ipynb", options, None, _fake_grade(calls))
     assert len(result.warnings) == 2 and "items differ" in result.warnings[1]
 
 
@@ -227,12 +230,12 @@ def test_self_check_with_the_reference_is_the_instructors_grading(tmp_path, monk
     monkeypatch.setattr(grader.oracles.reference, "reference_available", lambda: True)
     calls: list = []
     options = SimpleNamespace(seed=17, rubric=fake_rubric())
-    result = public_oracle.grade_self_check("nb.ipynb", options, 17, _fake_grade(calls))
-    assert calls[0][0] == 17 and isinstance(calls[0][1], grader.oracles.reference.BackgroundOracle)
+    result = grade_self_check("nb.ipynb", options, 17, _fake_grade(calls))
+    assert calls[0][0] == 17 and isinstance(calls[0][1], choose.BackgroundOracle)
     assert result.warnings == []
     monkeypatch.setattr(grader.oracles.reference, "reference_available", lambda: False)
     monkeypatch.setattr(public_oracle, "DATA_DIR", tmp_path / "none")
-    assert grader.oracles.reference.load_oracle() is None  # neither reference nor public checks
+    assert choose.load_oracle() is None  # neither reference nor public checks
 
 
 # --------------------------------------------------------------------------- wheels
@@ -439,8 +442,8 @@ def test_nothing_of_the_solution_reaches_students(bundle):
 
 
 def test_student_install_has_no_reference_and_replays(student_site, tmp_path):
-    probe = ("import importlib.util, json, grader, grader.oracles.reference\n"
-             "oracle = grader.oracles.reference.load_oracle()\n"
+    probe = ("import importlib.util, json, grader, grader.oracles.choose\n"
+             "oracle = grader.oracles.choose.load_oracle()\n"
              "print(json.dumps({'reference': importlib.util.find_spec('reference') is None,\n"
              "  'grader': grader.__file__, 'oracle': type(oracle).__name__,\n"
              "  'seed': oracle.seed}))\n")

@@ -228,7 +228,7 @@ def _cases():
 @pytest.fixture(scope="module")
 def grading(tmp_path_factory, mnist_dir):
     """Options and oracle shared by every notebook graded at several seeds."""
-    from grader.oracles.reference import load_oracle
+    from grader.oracles.choose import load_oracle
     from grader.pipeline.grade_one import Options, prepare_mnist
     from grader.rubric import load_rubric
 

@@ -411,15 +411,3 @@ def mnist_as_samples(images: np.ndarray) -> np.ndarray:
     """uint8 MNIST images [N, 28, 28] as GAN-style samples: float32 [N, 784] in [-1, 1]."""
     return images.reshape(len(images), IMAGE_SIZE).astype(np.float32) / 127.5 - 1.0
 
-
-def fcd_of_test_set(mnist_dir: str | os.PathLike | None = None,
-                    evaluator: Evaluator | None = None) -> float:
-    """FCD of the real MNIST test set against the stored statistics (about 0 by design).
-
-    ``mnist_dir`` defaults to ``$HW4_MNIST_DIR``; a value far from 0 means the
-    forward pass or the statistics no longer match the training run.
-    """
-    from grader.mnist.data import load_mnist
-
-    mnist = load_mnist(mnist_dir, allow_download=False, verbose=False)
-    return score_samples(mnist_as_samples(mnist.x_test), evaluator).fcd

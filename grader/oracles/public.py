@@ -17,9 +17,12 @@ shape and bytes; floats exactly; dicts by sorted keys; a random generator by its
 return the same arrays *and* leave the generator where the reference left it, since the
 grader draws the next inputs from it. Storing the arrays would take about 40 MB, so the
 recording keeps the shapes and names of the reference model's variables instead, and the
-replay draws the weights again with ``ReferenceOracle.model_weights`` itself, run on a
-stand-in model made of those shapes and names. The recording checks, bit for bit, that
+replay draws the weights again from them with ``grader.oracles.weights.draw_weights``, the
+function the reference oracle draws them with. The recording checks, bit for bit, that
 this gives the reference's arrays and generator state, and refuses to save otherwise.
+
+Both oracles here answer the questions of ``grader.oracles.interface.Oracle``; this
+module does not import the reference oracle (``grader.oracles.choose`` picks one).
 
 The seed is outside the range the instructor's grading draws seeds from (``[0, 2**31)``),
 so the recorded answers are never answers to the hidden checks.
@@ -30,19 +33,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from grader import DATA_DIR
-
-if TYPE_CHECKING:
-    from grader.pipeline.grade_one import Options
-    from grader.result import SubmissionResult
+from grader.oracles.interface import BuildingOracle
+from grader.oracles.weights import draw_weights, variable_specs
 
 PUBLIC_SEED = 2**31 + 2024
 FORMAT_VERSION = 1
@@ -202,35 +202,13 @@ def public_checks_available(directory: Path | None = None) -> bool:
     return all((directory / f"{CHECKS_STEM}.{ext}").is_file() for ext in ("npz", "json"))
 
 
-# --------------------------------------------------------------------------- model weights
-
-
-def variable_specs(model: Any) -> list[list[Any]]:
-    """[shape, path] of each variable of a Keras model, in order."""
-    return [[list(map(int, v.shape)), str(v.path)] for v in model.weights]
-
-
-def redraw_weights(item: str, kwargs: dict[str, Any], specs: list[list[Any]],
-                   rng: np.random.Generator) -> list[np.ndarray]:
-    """``ReferenceOracle.model_weights`` run on a stand-in model with these variables.
-
-    The stand-in has only what ``model_weights`` reads (each variable's ``shape`` and
-    ``path``), so the same code draws the same numbers without TensorFlow or the reference.
-    """
-    from grader.oracles.reference import ReferenceOracle
-
-    variables = [SimpleNamespace(shape=tuple(shape), path=path) for shape, path in specs]
-    stand_in = SimpleNamespace(build=lambda _item, _kwargs: SimpleNamespace(weights=variables))
-    return ReferenceOracle.model_weights(stand_in, item, kwargs, rng)
-
-
 # --------------------------------------------------------------------------- the two oracles
 
 
 class RecordingOracle:
-    """Wrap the reference oracle and record every question it answers."""
+    """Wrap the reference oracle and record every question it answers (an ``Oracle``)."""
 
-    def __init__(self, inner: Any, seed: int, mode: str, rubric: Any) -> None:
+    def __init__(self, inner: BuildingOracle, seed: int, mode: str, rubric: Any) -> None:
         from grader import __version__
 
         self.inner = inner
@@ -265,14 +243,14 @@ class RecordingOracle:
         before = copy.deepcopy(rng)
         weights = self.inner.model_weights(item, kwargs, rng)
         specs = variable_specs(self.inner.build(item, kwargs))
-        redrawn = redraw_weights(item, kwargs, specs, before)
+        redrawn = draw_weights(specs, before)
         same = len(redrawn) == len(weights) and all(
             a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
             for a, b in zip(redrawn, weights))
         if not same or generator_state(before) != generator_state(rng):
             raise RecordingError(f"redrawing the weights of {item} from its variables does not "
-                                 "reproduce ReferenceOracle.model_weights; update "
-                                 "grader.oracles.public.redraw_weights")
+                                 "reproduce the reference oracle's model_weights; it must draw "
+                                 "them with grader.oracles.weights.draw_weights")
         self.checks.answers[key] = {"method": "model_weights", "item": item, "specs": specs}
         return weights
 
@@ -293,7 +271,7 @@ class RecordingOracle:
 
 
 class ReplayOracle:
-    """The reference oracle's interface, answered from recorded public checks."""
+    """The ``Oracle`` questions, answered from recorded public checks."""
 
     def __init__(self, checks: PublicChecks) -> None:
         self.checks = checks
@@ -336,7 +314,7 @@ class ReplayOracle:
                       rng: np.random.Generator) -> list[np.ndarray]:
         """The reference's random weights, drawn again from ``rng`` like the reference did."""
         entry = self._entry("model_weights", (item, kwargs, rng), item)
-        return redraw_weights(item, kwargs, entry["specs"], rng)
+        return draw_weights(entry["specs"], rng)
 
     def model_output(self, item: str, kwargs: dict[str, Any], weights: list[np.ndarray],
                      x: np.ndarray) -> np.ndarray:
@@ -357,7 +335,7 @@ def load_public_oracle(directory: Path | None = None) -> ReplayOracle | None:
     return ReplayOracle.load(directory) if public_checks_available(directory) else None
 
 
-# --------------------------------------------------------------------------- self-check
+# --------------------------------------------------------------------------- student's report
 
 
 def student_notes(checks: PublicChecks, item_ids: list[str],
@@ -371,26 +349,3 @@ def student_notes(checks: PublicChecks, item_ids: list[str],
         notes.append("this rubric's items differ from those the public checks were recorded "
                      "with, so some checks may find no expected value")
     return notes
-
-
-def grade_self_check(notebook: str | Path, options: Options,
-                     requested_seed: int | None = None,
-                     grade: Callable[..., SubmissionResult] | None = None) -> SubmissionResult:
-    """Grade one notebook for ``hw4grade check``, in whichever install this is.
-
-    With the reference installed, this is the instructor's grading (``BackgroundOracle``,
-    the seed in ``options``). In a student's install with public checks, the seed is forced
-    to the public one, the replay answers, and the result's warnings say so.
-    """
-    from grader.oracles.reference import BackgroundOracle, reference_available
-
-    if grade is None:
-        from grader.pipeline.grade_one import grade_notebook as grade
-    if reference_available() or not public_checks_available():
-        return grade(notebook, options, BackgroundOracle())
-    oracle = ReplayOracle.load()
-    options.seed = oracle.seed
-    result = grade(notebook, options, oracle)
-    item_ids = [item.id for item in options.rubric.items]
-    result.warnings.extend(student_notes(oracle.checks, item_ids, requested_seed))
-    return result

@@ -1,7 +1,9 @@
 """Expected values, computed in the grader's own process from the instructor's reference.
 
-Only an instructor's install has the ``reference`` package; without it ``load_oracle``
-replays the public checks shipped with the student's install (``grader.oracles.public``).
+Only an instructor's install has the ``reference`` package, and this module imports it only
+when a ``ReferenceOracle`` is made, so that it also loads in a student's install. There,
+``grader.oracles.choose.load_oracle`` replays the shipped public checks instead
+(``grader.oracles.public``).
 """
 
 from __future__ import annotations
@@ -9,16 +11,19 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
+from grader.oracles.weights import draw_weights, variable_specs
 
 BUILDERS = {"discriminator": "discriminator", "generator": "generator",
             "dc_discriminator": "dc_discriminator", "dc_generator": "dc_generator"}
 
 
 @contextlib.contextmanager
-def quiet_native_stderr():
+def quiet_native_stderr() -> Iterator[None]:
     """Send what native code writes to file descriptor 2 to /dev/null for a while."""
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -32,7 +37,11 @@ def quiet_native_stderr():
 
 
 class ReferenceOracle:
-    """The reference solution, run in float64 where the computation allows it."""
+    """The reference solution, run in float64 where the computation allows it.
+
+    Implements ``grader.oracles.interface.BuildingOracle`` (the ``Oracle`` questions, and
+    ``build``).
+    """
 
     def __init__(self) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -55,24 +64,15 @@ class ReferenceOracle:
                                   self.tf.constant(fake, self.tf.float64))
         return float(d_loss), float(g_loss)
 
-    def build(self, item: str, kwargs: dict[str, Any]):
+    def build(self, item: str, kwargs: dict[str, Any]) -> Any:
         """A fresh reference model for a model item."""
         return getattr(self.hw4, BUILDERS[item])(**kwargs)
 
     def model_weights(self, item: str, kwargs: dict[str, Any],
                       rng: np.random.Generator) -> list[np.ndarray]:
-        """Random weights for the reference model, in its variable order, drawn from ``rng``."""
-        weights = []
-        for variable in self.build(item, kwargs).weights:
-            shape, name = tuple(variable.shape), variable.path.split("/")[-1]
-            if len(shape) >= 2:
-                value = rng.normal(size=shape) / np.sqrt(np.prod(shape[:-1]))
-            elif name in ("gamma", "moving_variance"):
-                value = rng.uniform(0.5, 1.5, size=shape)
-            else:
-                value = rng.normal(size=shape) * 0.1
-            weights.append(value.astype(np.float32))
-        return weights
+        """Random weights for the reference model, in its variable order, drawn from ``rng``
+        by ``draw_weights`` from each variable's shape and name."""
+        return draw_weights(variable_specs(self.build(item, kwargs)), rng)
 
     def model_output(self, item: str, kwargs: dict[str, Any], weights: list[np.ndarray],
                      x: np.ndarray) -> np.ndarray:
@@ -99,39 +99,3 @@ def reference_available() -> bool:
     """True when the instructor's ``reference`` package is installed."""
     return importlib.util.find_spec("reference") is not None \
         and importlib.util.find_spec("reference.hw4") is not None
-
-
-def load_oracle() -> Any:
-    """The reference oracle; in a student's install, the replay of the shipped public checks.
-
-    Returns a ``ReferenceOracle`` when the ``reference`` package is installed, else a
-    ``grader.oracles.public.ReplayOracle`` when the public checks are installed, else None.
-    """
-    if reference_available():
-        return ReferenceOracle()
-    from grader.oracles.public import load_public_oracle
-
-    return load_public_oracle()
-
-
-class BackgroundOracle:
-    """Load the oracle (a TensorFlow import) in a thread while the kernel starts.
-
-    Attribute access waits for the load, so it can be passed wherever an oracle is used.
-    """
-
-    def __init__(self) -> None:
-        import concurrent.futures
-
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-        self._future = self._pool.submit(load_oracle)
-
-    def get(self) -> ReferenceOracle | None:
-        """The loaded oracle (None without the reference)."""
-        return self._future.result()
-
-    def __getattr__(self, name: str):
-        oracle = self.get()
-        if oracle is None:
-            raise AttributeError(f"no reference oracle in this install ({name})")
-        return getattr(oracle, name)

@@ -15,6 +15,12 @@ The reference values are computed inside ``judge`` from the inputs alone, by num
 optimisation (``minimize_scalar``) of the discriminator objective and by numerical
 integration (``quad``) of the KL divergence; no closed form or stored answer is involved.
 ``grade_function`` runs the three steps in-process (for tests and local checks).
+
+This is a different kind of oracle from ``grader.oracles.interface.Oracle``, the one the
+implementation items ask: it needs neither the reference nor a recording, so every install
+(an instructor's or a student's) judges these items in the same way, with the module-level
+functions here keyed by item id. The pipeline calls ``draw_inputs`` (``probe``) and
+``judge`` (``score``) directly; nothing chooses between installs.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def _previous_results(out: Path) -> dict[str, SubmissionResult]:
 
 def _init_worker() -> None:
     global _worker_oracle
-    from grader.oracles.reference import load_oracle
+    from grader.oracles.choose import load_oracle
 
     _worker_oracle = load_oracle()
 
@@ -138,7 +138,7 @@ class SerialBackend(_ThisMachine):
     def grade(self, todo: dict[Path, str], options: Options, deliver: Deliver,
               progress: BatchProgress) -> None:
         """Grade the notebooks in order."""
-        from grader.oracles.reference import load_oracle
+        from grader.oracles.choose import load_oracle
 
         oracle = load_oracle()
         for path, label in todo.items():

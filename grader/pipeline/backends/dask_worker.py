@@ -175,7 +175,7 @@ class GradingSetup(WorkerPlugin):
         """The reference oracle of this worker, loaded on first use (once per worker)."""
         with self._lock:
             if self.oracle is None:
-                from grader.oracles.reference import load_oracle
+                from grader.oracles.choose import load_oracle
 
                 self.oracle = load_oracle()
             return self.oracle
