@@ -27,7 +27,8 @@ MANUAL = "manual"  # graded by hand (the written derivations)
 CHECKS = (RUNS_CLEAN, ACTIVATION, NOISE, NETWORK, LOSS, SOLVERS, THEORY, CONVERGENCE, MANUAL)
 
 # The roles of a GAN's parts, for the convergence items (see ``ItemSpec.parts``).
-ROLES = ("loss", "discriminator", "generator", "sample_noise", "get_solvers")
+LOSS_ROLE, DISCRIMINATOR_ROLE, GENERATOR_ROLE = "loss", "discriminator", "generator"
+ROLES = (LOSS_ROLE, DISCRIMINATOR_ROLE, GENERATOR_ROLE, "sample_noise", "get_solvers")
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class ItemSpec:
     check: str
     function: str | None = None  # the notebook function graded (units and theory)
     takes_noise: bool = False  # networks built from a noise dimension (the generators)
-    form: str | None = None  # losses: "gan" or "lsgan", the formula the mistakes come from
+    form: str | None = None  # losses: "gan" or "lsgan"; theory: the quantity it computes
     output_width: int | None = None  # networks: values per sample of the output
     hint: str = ""  # networks: what to check when the outputs differ from the reference's
     model: str | None = None  # convergence: the GAN the grader trains
@@ -86,9 +87,9 @@ CATALOGUE: tuple[ItemSpec, ...] = (
     _gan("gan_convergence", "gan", "gan_loss", "discriminator", "generator"),
     _gan("lsgan_convergence", "lsgan", "lsgan_loss", "discriminator", "generator"),
     _gan("dcgan_convergence", "dcgan", "gan_loss", "dc_discriminator", "dc_generator"),
-    ItemSpec("optimal_d_gan", THEORY, "optimal_d_gan"),
-    ItemSpec("optimal_d_lsgan", THEORY, "optimal_d_lsgan"),
-    ItemSpec("vae_kl", THEORY, "vae_kl"),
+    ItemSpec("optimal_d_gan", THEORY, "optimal_d_gan", form="gan_optimum"),
+    ItemSpec("optimal_d_lsgan", THEORY, "optimal_d_lsgan", form="lsgan_optimum"),
+    ItemSpec("vae_kl", THEORY, "vae_kl", form="gaussian_kl"),
     ItemSpec("problem1_derivation", MANUAL),
     ItemSpec("problem2_derivation", MANUAL),
 )

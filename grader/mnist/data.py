@@ -16,7 +16,6 @@ mistaken for a run on the full data set.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import os
 import sys

@@ -54,9 +54,9 @@ class BackgroundOracle:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loaded(name), name)
 
-    def leaky_relu(self, x: np.ndarray, alpha: float | None) -> np.ndarray:
-        """The loaded oracle's leaky ReLU of ``x``."""
-        return self._loaded("leaky_relu").leaky_relu(x, alpha)
+    def activation(self, item: str, x: np.ndarray, alpha: float | None) -> np.ndarray:
+        """The loaded oracle's activation ``item`` of ``x``."""
+        return self._loaded("activation").activation(item, x, alpha)
 
     def loss(self, item: str, real: np.ndarray, fake: np.ndarray) -> tuple[float, float]:
         """The loaded oracle's (D_loss, G_loss)."""

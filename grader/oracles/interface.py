@@ -29,8 +29,8 @@ import numpy as np
 class Oracle(Protocol):
     """The expected values the scoring code asks for (structural: no need to subclass)."""
 
-    def leaky_relu(self, x: np.ndarray, alpha: float | None) -> np.ndarray:
-        """The leaky ReLU of ``x`` with slope ``alpha`` (None: the default slope)."""
+    def activation(self, item: str, x: np.ndarray, alpha: float | None) -> np.ndarray:
+        """The activation ``item`` of ``x`` with slope ``alpha`` (None: the default slope)."""
         ...
 
     def loss(self, item: str, real: np.ndarray, fake: np.ndarray) -> tuple[float, float]:

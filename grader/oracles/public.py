@@ -47,7 +47,7 @@ from grader.oracles.weights import draw_weights, variable_specs
 PUBLIC_SEED = 2**31 + 2024
 FORMAT_VERSION = 1
 CHECKS_STEM = "public_checks"  # public_checks.npz and public_checks.json
-RECORDED_METHODS = ("leaky_relu", "loss", "model_weights", "model_output", "parameter_count")
+RECORDED_METHODS = ("activation", "loss", "model_weights", "model_output", "parameter_count")
 PUBLIC_NOTE = ("public self-check: expected values come from the instructor's solution on fixed "
                "public inputs (seed {seed}); the instructor grades on hidden inputs drawn afresh")
 
@@ -224,9 +224,9 @@ class RecordingOracle:
                                     "answer": _encode(answer, self.checks.arrays)}
         return answer
 
-    def leaky_relu(self, x: np.ndarray, alpha: float | None) -> np.ndarray:
-        """The reference leaky ReLU, recorded."""
-        return self._ask("leaky_relu", (x, alpha), "leaky_relu")
+    def activation(self, item: str, x: np.ndarray, alpha: float | None) -> np.ndarray:
+        """The reference activation, recorded."""
+        return self._ask("activation", (item, x, alpha), item)
 
     def loss(self, item: str, real: np.ndarray, fake: np.ndarray) -> tuple[float, float]:
         """The reference (D_loss, G_loss), recorded."""
@@ -298,9 +298,9 @@ class ReplayOracle:
     def _answer(self, method: str, args: tuple, item: str) -> Any:
         return _decode(self._entry(method, args, item)["answer"], self.checks.arrays)
 
-    def leaky_relu(self, x: np.ndarray, alpha: float | None) -> np.ndarray:
-        """The recorded reference leaky ReLU of ``x``."""
-        return self._answer("leaky_relu", (x, alpha), "leaky_relu")
+    def activation(self, item: str, x: np.ndarray, alpha: float | None) -> np.ndarray:
+        """The recorded reference activation ``item`` of ``x``."""
+        return self._answer("activation", (item, x, alpha), item)
 
     def loss(self, item: str, real: np.ndarray, fake: np.ndarray) -> tuple[float, float]:
         """The recorded reference (D_loss, G_loss)."""

@@ -16,10 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from grader import items
 from grader.oracles.weights import draw_weights, variable_specs
-
-BUILDERS = {"discriminator": "discriminator", "generator": "generator",
-            "dc_discriminator": "dc_discriminator", "dc_generator": "dc_generator"}
 
 
 @contextlib.contextmanager
@@ -52,10 +50,11 @@ class ReferenceOracle:
 
         self.tf, self.hw4 = tf, hw4
 
-    def leaky_relu(self, x: np.ndarray, alpha: float | None) -> np.ndarray:
-        """The reference leaky ReLU of ``x`` (float64)."""
+    def activation(self, item: str, x: np.ndarray, alpha: float | None) -> np.ndarray:
+        """The reference activation ``item`` of ``x`` (float64)."""
         kwargs = {} if alpha is None else {"alpha": alpha}
-        return self.hw4.leaky_relu(self.tf.constant(x, self.tf.float64), **kwargs).numpy()
+        function = getattr(self.hw4, items.spec(item).function)
+        return function(self.tf.constant(x, self.tf.float64), **kwargs).numpy()
 
     def loss(self, item: str, real: np.ndarray, fake: np.ndarray) -> tuple[float, float]:
         """(D_loss, G_loss) of ``gan_loss`` or ``lsgan_loss`` in float64."""
@@ -66,7 +65,7 @@ class ReferenceOracle:
 
     def build(self, item: str, kwargs: dict[str, Any]) -> Any:
         """A fresh reference model for a model item."""
-        return getattr(self.hw4, BUILDERS[item])(**kwargs)
+        return getattr(self.hw4, items.spec(item).function)(**kwargs)
 
     def model_weights(self, item: str, kwargs: dict[str, Any],
                       rng: np.random.Generator) -> list[np.ndarray]:

@@ -33,13 +33,16 @@ from typing import Any
 
 import numpy as np
 
+from grader import items
 from grader.oracles.numerics import (
     argmax_gan_pointwise,
     argmin_lsgan_pointwise,
     kl_to_standard_normal_quad,
 )
 
-ITEM_IDS = ("optimal_d_gan", "optimal_d_lsgan", "vae_kl")
+ITEM_IDS = items.ids_with(items.THEORY)
+# The quantities the theory items compute (``ItemSpec.form`` in the item catalogue).
+GAN_OPTIMUM, LSGAN_OPTIMUM, GAUSSIAN_KL = "gan_optimum", "lsgan_optimum", "gaussian_kl"
 
 # An element is right when |returned - reference| <= ATOL + RTOL * |reference|.  The numerical
 # optimum is accurate to ~2e-8 and float32 answers to ~1e-7, while every wrong formula we know
@@ -86,10 +89,9 @@ class _Verdict:
 
 def draw_inputs(item_id: str, rng: np.random.Generator) -> list[Case]:
     """The cases for ``item_id``, drawn from ``rng`` (same seed, same cases)."""
-    _check_item(item_id)
-    if item_id == "optimal_d_gan":
+    if _form(item_id) == GAN_OPTIMUM:
         return [Case({"p_data": pd, "p_model": pm}, desc) for desc, pd, pm in _density_sets(rng)]
-    if item_id == "optimal_d_lsgan":
+    if _form(item_id) == LSGAN_OPTIMUM:
         return _lsgan_cases(rng)
     return _kl_cases(rng)
 
@@ -175,14 +177,13 @@ def _kl_cases(rng: np.random.Generator) -> list[Case]:
 
 def reference_output(item_id: str, kwargs: dict[str, Any]) -> np.ndarray:
     """The numerically computed answer for one case (optimiser or integral, never a formula)."""
-    _check_item(item_id)
-    if item_id == "vae_kl":
+    if _form(item_id) == GAUSSIAN_KL:
         mu, log_var = np.asarray(kwargs["mu"], float), np.asarray(kwargs["log_var"], float)
         return np.array([kl_to_standard_normal_quad(m, lv) for m, lv in zip(mu, log_var)])
     p_data, p_model = np.broadcast_arrays(
         np.asarray(kwargs["p_data"], float), np.asarray(kwargs["p_model"], float)
     )
-    if item_id == "optimal_d_gan":
+    if _form(item_id) == GAN_OPTIMUM:
         optimum = np.vectorize(argmax_gan_pointwise, otypes=[float])
         return optimum(p_data, p_model)
     a, b = _coding(kwargs)
@@ -197,7 +198,7 @@ def _coding(kwargs: dict[str, Any]) -> tuple[float, float]:
 
 def _tolerances(item_id: str) -> tuple[float, float]:
     """(atol, rtol) for ``item_id``."""
-    return (KL_ATOL, KL_RTOL) if item_id == "vae_kl" else (D_ATOL, D_RTOL)
+    return (KL_ATOL, KL_RTOL) if _form(item_id) == GAUSSIAN_KL else (D_ATOL, D_RTOL)
 
 
 # --------------------------------------------------------------------------- judging
@@ -256,7 +257,7 @@ def _describe_mismatch(
 ) -> str:
     """A sentence naming the inputs where the answer is wrong, the answer and the reference."""
     kw = case.kwargs
-    if item_id == "vae_kl":
+    if _form(item_id) == GAUSSIAN_KL:
         row = index[0]
         return (
             f"for mu = {_vector(kw['mu'][row])}, log_var = {_vector(kw['log_var'][row])} "
@@ -265,7 +266,7 @@ def _describe_mismatch(
         )
     p_data, p_model = (float(v[index]) for v in np.broadcast_arrays(kw["p_data"], kw["p_model"]))
     where = f"at p_data = {p_data:.6g}, p_model = {p_model:.6g}"
-    if item_id == "optimal_d_gan":
+    if _form(item_id) == GAN_OPTIMUM:
         optimum = "the maximiser of p_data log D + p_model log(1 - D) is"
     else:
         a, b = _coding(kw)
@@ -290,7 +291,7 @@ def _summarise(item_id: str, verdicts: list[_Verdict]) -> Judgement:
         ],
     }
     if not failing:
-        reference = "KL integral" if item_id == "vae_kl" else "optimum"
+        reference = "KL integral" if _form(item_id) == GAUSSIAN_KL else "optimum"
         message = f"all {len(verdicts)} cases match scipy's numerical {reference}"
         return Judgement(1.0, "passed", message, details)
     status = "error" if any(v.status == "error" for v in failing) else "failed"
@@ -326,6 +327,12 @@ def _check_item(item_id: str) -> None:
     """Reject unknown item ids (a grader bug, not a student error)."""
     if item_id not in ITEM_IDS:
         raise ValueError(f"unknown theory item {item_id!r}; expected one of {ITEM_IDS}")
+
+
+def _form(item_id: str) -> str:
+    """What the theory item ``item_id`` computes (unknown ids rejected)."""
+    _check_item(item_id)
+    return items.spec(item_id).form or ""
 
 
 def _vector(values: np.ndarray) -> str:

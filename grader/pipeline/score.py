@@ -119,7 +119,7 @@ def score_leaky_relu(observation: Observation, oracle, item: Item) -> ItemResult
         if isinstance(value, Failure):
             problems.append(f"with {which} it raised {value.text}")
             continue
-        expected = oracle.leaky_relu(call["x"], call["alpha"])
+        expected = oracle.activation(item.id, call["x"], call["alpha"])
         got = np.asarray(value, dtype=np.float64)
         if got.shape != expected.shape:
             problems.append(f"for an input of shape {call['x'].shape} it returned shape "
@@ -132,7 +132,8 @@ def score_leaky_relu(observation: Observation, oracle, item: Item) -> ItemResult
         negative = call["x"] < 0
         side = "negative inputs" if not close[negative].all() else "non-negative inputs"
         problems.append(f"with {which} the values for {side} are wrong")
-    return _scaled(item, right / len(values), "leaky_relu: " + "; ".join(problems),
+    name = items.spec(item.id).function
+    return _scaled(item, right / len(values), f"{name}: " + "; ".join(problems),
                    {"cases_right": right, "cases": len(values)})
 
 

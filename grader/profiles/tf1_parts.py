@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import nbformat
 
+from grader import items
+
 PARTS = ("gan", "lsgan", "dcgan", "wgan-gp", "extra")
 
 
@@ -61,7 +63,10 @@ class NotebookParts:
 
 
 def _network_definitions(notebook: nbformat.NotebookNode) -> dict[str, list[int]]:
-    found: dict[str, list[int]] = {"discriminator": [], "generator": []}
+    # a TF1 notebook names its DCGAN networks as its MLP GAN's: discriminator, generator
+    mlp_gan = items.convergence_item("gan").parts
+    found: dict[str, list[int]] = {mlp_gan[items.DISCRIMINATOR_ROLE]: [],
+                                   mlp_gan[items.GENERATOR_ROLE]: []}
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "code":
             for name in found:
