@@ -355,7 +355,7 @@ def test_public_checks_are_for_the_public_seed_only(bundle, tmp_path):
     for entry in checks.answers.values():
         by_method.setdefault(entry["method"], set()).add(entry["item"])
     models = {"discriminator", "generator", "dc_discriminator", "dc_generator"}
-    assert by_method == {"leaky_relu": {"leaky_relu"}, "loss": {"gan_loss", "lsgan_loss"},
+    assert by_method == {"activation": {"leaky_relu"}, "loss": {"gan_loss", "lsgan_loss"},
                          "model_weights": models, "model_output": models,
                          "parameter_count": models, "layer_specs": models}
 
