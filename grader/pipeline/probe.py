@@ -11,7 +11,8 @@ import uuid
 
 import numpy as np
 
-from grader.pipeline.prober import Observation, Prober, array_input, tensor_input
+from grader.kernel.wire import array_input, call_spec, solvers_spec, tensor_input
+from grader.pipeline.prober import Observation, Prober
 
 MODEL_ITEMS = {  # item -> (the notebook function that builds it, whether it takes noise)
     "discriminator": ("discriminator", False),
@@ -62,7 +63,7 @@ def probe_sample_noise(prober: Prober, rng: np.random.Generator) -> Observation:
     """Two calls with the same small shape (freshness) and one large call (distribution)."""
     batch, dim = int(rng.integers(20, 70)), int(rng.integers(3, 17))
     sizes = [(batch, dim), (batch, dim), (2000, 96)]
-    calls = [{"action": "call", "function": "sample_noise", "args": [b, d]} for b, d in sizes]
+    calls = [call_spec("sample_noise", args=[b, d]) for b, d in sizes]
     if prober.profile == "tf1":  # graph mode: the same tensor must give new noise per run
         calls[1]["again"] = True
     outputs = prober.request(calls, {})
@@ -160,8 +161,8 @@ def solver_settings(rng: np.random.Generator) -> dict[str, float]:
 def probe_get_solvers(prober: Prober, rng: np.random.Generator) -> Observation:
     """Call with drawn, non-default settings and with the defaults."""
     settings = solver_settings(rng)
-    calls = [{"action": "solvers", "function": "get_solvers", "kwargs": settings},
-             {"action": "solvers", "function": "get_solvers", "kwargs": {}}]
+    calls = [solvers_spec("get_solvers", settings),
+             solvers_spec("get_solvers", {})]
     outputs = prober.request(calls, {})
     return Observation("get_solvers", calls=[settings, {}], outputs=outputs)
 
@@ -235,6 +236,6 @@ def probe_theory(prober: Prober, rng: np.random.Generator, item: str) -> Observa
                 kwargs[name] = array_input(f"c{index}_{name}")
             else:
                 kwargs[name] = value
-        calls.append({"action": "call", "function": item, "kwargs": kwargs})
+        calls.append(call_spec(item, kwargs=kwargs))
     outputs = prober.request(calls, inputs)
     return Observation(item, calls=[{"case": case} for case in cases], outputs=outputs)
