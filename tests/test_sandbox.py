@@ -25,6 +25,7 @@ import nbformat
 import psutil
 import pytest
 
+from grader.kernel.loader import REFERENCE_MODULE
 from grader.pipeline.load import SubmissionError, load_submission
 from grader.pipeline.sandbox import BubblewrapSandbox, Layout, bubblewrap_problem, hide_packages
 
@@ -494,11 +495,11 @@ def test_batch_survives_a_worker_that_dies(tmp_path):
     assert len((out / "gradebook.csv").read_text().strip().splitlines()) == 4
 
 
-LEAK_CELL = """
+LEAK_CELL = f"""
 _graded_discriminator = discriminator
 def discriminator(*args, **kwargs):
     import sys
-    reference = sys.modules.get("_hw4grade_reference")
+    reference = sys.modules.get({REFERENCE_MODULE!r})
     if reference is not None:
         names = sorted(name for name in vars(reference) if not name.startswith("__"))
         raise RuntimeError("LEAKED-REFERENCE " + " ".join(names))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from grader.kernel import loader
 from grader.pipeline import score
 from grader.pipeline.execute import kernel_environment, prelude_source
 from grader.pipeline.probe import match_variables
@@ -164,7 +165,7 @@ def test_kernel_environment_drops_secrets(monkeypatch, tmp_path):
 
 def test_prelude_carries_its_configuration():
     source = prelude_source({"seed": 5, "training_steps": 7})
-    assert '"seed": 5' in source and "_hw4grade_kernel" in source
+    assert '"seed": 5' in source and repr(loader.MODULES["prelude"]) in source
     compile(source, "prelude", "exec")
 
 

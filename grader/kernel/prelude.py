@@ -1,7 +1,7 @@
 """Code the grader runs in a submission's kernel before any student code.
 
 This file is sent to the kernel as source text, with ``CONFIG`` filled in, and runs in
-a private module (``sys.modules["_hw4grade_kernel"]``), so it adds nothing to the
+a private module (``sys.modules[MODULES["prelude"]]``), so it adds nothing to the
 student's namespace. It must not import the grader: the kernel only needs the
 standard library, numpy and TensorFlow. It sets up:
 
@@ -192,7 +192,7 @@ def setup() -> None:
     except ImportError:
         _record_originals()
         return
-    if CONFIG.get("profile") == "tf1":  # graph mode: ``kernel_tf1`` sets up the rest
+    if CONFIG.get("profile") == "tf1":  # graph mode: ``tf1/setup`` does the rest
         _finish_setup()
         return
     tf.random.set_seed(CONFIG.get("seed", 0))

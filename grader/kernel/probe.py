@@ -1,17 +1,28 @@
 """Code the grader runs in a submission's kernel to call the student's functions.
 
-Sent as source text into a private module (``sys.modules["_hw4grade_probe"]``) after
-the notebook has run. It only moves data: it reads a request (JSON) and input arrays
+Sent as source text into a private module (``sys.modules[MODULES["probe"]]``) after
+the notebook has run, with the wire format (``MODULES["wire"]``, ``grader.kernel.wire``)
+installed before it. It only moves data: it reads a request (JSON) and input arrays
 (``.npz``) that the grader wrote, calls the student's code from the notebook's
 namespace, and writes back raw outputs. It decides nothing about grades.
+
+A profile whose notebooks need other handling (TF1: graph mode, see ``tf1/probe``)
+installs its own versions of the actions, of name resolution and of the optimizer
+description with :func:`register`, building on :func:`lookup`, :func:`arguments`,
+:func:`to_numpy` and :func:`default_action`.
 """
 
 import json
 import sys
 import traceback
+from collections.abc import Callable
 
 import numpy as np
 
+MODULES: dict = {}  # replaced by the loader: kernel file -> its module name in the kernel
+_wire = sys.modules[MODULES["wire"]]
+Action, Kind = _wire.Action, _wire.Kind
+Handler = Callable[[dict, dict], dict]  # an action: (spec, input arrays) -> outcome
 _models: dict = {}
 
 
@@ -19,12 +30,12 @@ def _namespace() -> dict:
     return get_ipython().user_ns  # noqa: F821 - defined in the kernel
 
 
-_resolver = None  # a profile may map graded names to functions itself (see kernel_probe_tf1)
-
-
-def _lookup(name: str):
-    if _resolver is not None:
-        value = _resolver(name)
+def lookup(name: str) -> Callable:
+    """The function the graded ``name`` means: the profile's resolver's answer, else the
+    notebook's callable of that name; LookupError when there is none."""
+    resolve = _profile["resolve"]
+    if resolve is not None:
+        value = resolve(name)
         if value is None:
             raise LookupError(f"{name} is not defined in the notebook")
         return value
@@ -37,50 +48,40 @@ def _lookup(name: str):
     return value
 
 
-def _to_numpy(value):
-    """Raw outputs as JSON-friendly descriptions; arrays are stored separately."""
+def to_numpy(value) -> dict:
+    """A raw output as an outcome (see the wire format); arrays stay in it until they are
+    split out for the response."""
     if value is None:
-        return {"kind": "none"}
+        return {"kind": Kind.NONE}
     if isinstance(value, (tuple, list)):
-        return {"kind": "sequence", "items": [_to_numpy(item) for item in value]}
+        return {"kind": Kind.SEQUENCE, "items": [to_numpy(item) for item in value]}
     if hasattr(value, "numpy") and callable(value.numpy):
         try:
             value = value.numpy()
         except Exception as error:  # a symbolic tensor, for example
-            return {"kind": "other", "type": type(value).__name__, "error": str(error)[:200]}
+            return {"kind": Kind.OTHER, "type": type(value).__name__, "error": str(error)[:200]}
     try:
         array = np.asarray(value)
     except Exception:
-        return {"kind": "other", "type": type(value).__name__}
+        return {"kind": Kind.OTHER, "type": type(value).__name__}
     if array.dtype == object:
-        return {"kind": "other", "type": type(value).__name__}
-    return {"kind": "array", "array": array}
-
-
-def _split_arrays(description, arrays: dict) -> dict:
-    """Move arrays out of a description into ``arrays`` (by key) so it can go into JSON."""
-    if description.get("kind") == "array":
-        key = f"a{len(arrays)}"
-        array = description.pop("array")
-        arrays[key] = array
-        description.update(key=key, dtype=str(array.dtype), shape=list(array.shape))
-    for item in description.get("items", []):
-        if isinstance(item, dict):
-            _split_arrays(item, arrays)
-    if isinstance(description.get("output"), dict):
-        _split_arrays(description["output"], arrays)
-    return description
+        return {"kind": Kind.OTHER, "type": type(value).__name__}
+    return {"kind": Kind.ARRAY, "array": array}
 
 
 def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {str(error)[:300]}"
 
 
-def _arguments(spec: dict, inputs) -> tuple[list, dict]:
+def arguments(spec: dict, inputs) -> tuple[list, dict]:
+    """The positional and keyword arguments of a ``call`` spec, input references replaced
+    by the input arrays (as tensors or numpy arrays, as the reference says)."""
     def convert(value):
-        if isinstance(value, dict) and "input" in value:
-            array = inputs[value["input"]]
-            if value.get("tensor"):
+        reference = _wire.input_reference(value)
+        if reference is not None:
+            key, as_tensor = reference
+            array = inputs[key]
+            if as_tensor:
                 import tensorflow as tf
 
                 return tf.constant(array)
@@ -93,9 +94,9 @@ def _arguments(spec: dict, inputs) -> tuple[list, dict]:
 
 
 def _call(spec: dict, inputs) -> dict:
-    function = _lookup(spec["function"])
-    args, kwargs = _arguments(spec, inputs)
-    return _to_numpy(function(*args, **kwargs))
+    function = lookup(spec["function"])
+    args, kwargs = arguments(spec, inputs)
+    return to_numpy(function(*args, **kwargs))
 
 
 def _describe_optimizer(optimizer) -> dict:
@@ -110,29 +111,30 @@ def _describe_optimizer(optimizer) -> dict:
 
 
 def _solvers(spec: dict, inputs) -> dict:
-    result = _lookup(spec["function"])(**spec.get("kwargs", {}))
+    result = lookup(spec["function"])(**spec.get("kwargs", {}))
     if result is None:
-        return {"kind": "none"}
+        return {"kind": Kind.NONE}
     if not isinstance(result, (tuple, list)):
-        return {"kind": "other", "type": type(result).__name__}
-    return {"kind": "optimizers", "items": [_describe_optimizer(item) for item in result]}
+        return {"kind": Kind.OTHER, "type": type(result).__name__}
+    describe = _profile["describe_optimizer"]
+    return {"kind": Kind.OPTIMIZERS, "items": [describe(item) for item in result]}
 
 
 def _build_model(spec: dict, inputs) -> dict:
-    model = _lookup(spec["function"])(**spec.get("kwargs", {}))
+    model = lookup(spec["function"])(**spec.get("kwargs", {}))
     if model is None:
-        return {"kind": "none"}
+        return {"kind": Kind.NONE}
     if not callable(model):
-        return {"kind": "other", "type": type(model).__name__}
+        return {"kind": Kind.OTHER, "type": type(model).__name__}
     import tensorflow as tf
 
     output = model(tf.constant(inputs[spec["input"]]), training=False)
     _models[spec["slot"]] = model
     variables = list(model.weights)
-    return {"kind": "model", "type": type(model).__name__,
+    return {"kind": Kind.MODEL, "type": type(model).__name__,
             "variables": [{"shape": [int(d) for d in v.shape], "name": v.name,
                            "trainable": bool(getattr(v, "trainable", True))} for v in variables],
-            "output": _to_numpy(output)}
+            "output": to_numpy(output)}
 
 
 def _run_model(spec: dict, inputs) -> dict:
@@ -143,7 +145,7 @@ def _run_model(spec: dict, inputs) -> dict:
     for position, key in spec["assign"]:
         variables[position].assign(inputs[key])
     output = model(tf.constant(inputs[spec["input"]]), training=spec.get("training", True))
-    return _to_numpy(output)
+    return to_numpy(output)
 
 
 def _part(source: str):
@@ -151,59 +153,91 @@ def _part(source: str):
     reference module the grader installed."""
     origin, name = source.split(":", 1)
     if origin == "reference":
-        return getattr(sys.modules["_hw4grade_reference"], name)
-    return _lookup(name)
+        return getattr(sys.modules[MODULES["reference"]], name)
+    return lookup(name)
 
 
 def _train(spec: dict, inputs) -> dict:
-    trainer = sys.modules["_hw4grade_train"]
+    trainer = sys.modules[MODULES["train"]]
     load = _original("numpy.load", np.load)
     with load(spec["mnist_npz"]) as data:
         images = data["x_train"].reshape(len(data["x_train"]), -1).astype(np.float32)
     images = images / 127.5 - 1.0
     parts = {role: _part(source) for role, source in spec["parts"].items()}
-    outcome = trainer.train(parts, images, inputs["order"], inputs["eval_noise"],
+    order, eval_noise = (inputs[key] for key in _wire.TRAIN_INPUTS)
+    outcome = trainer.train(parts, images, order, eval_noise,
                             seed=spec["seed"], noise_dim=spec["noise_dim"],
                             max_seconds=spec["max_seconds"], jit=spec.get("jit", False))
-    return {"kind": "training", "steps": outcome["steps"], "seconds": outcome["seconds"],
+    return {"kind": Kind.TRAINING, "steps": outcome["steps"], "seconds": outcome["seconds"],
             "mode": outcome["mode"],
-            "items": [{"kind": "array", "array": outcome["losses"]},
-                      {"kind": "array", "array": outcome["samples"]}]}
+            "items": [{"kind": Kind.ARRAY, "array": outcome["losses"]},
+                      {"kind": Kind.ARRAY, "array": outcome["samples"]}]}
 
 
-_ACTIONS = {"call": _call, "solvers": _solvers, "build_model": _build_model,
-            "run_model": _run_model, "train": _train}
+_DEFAULT_ACTIONS = {Action.CALL: _call, Action.SOLVERS: _solvers,
+                    Action.BUILD_MODEL: _build_model, Action.RUN_MODEL: _run_model,
+                    Action.TRAIN: _train}
+_actions = dict(_DEFAULT_ACTIONS)
+# what a profile may replace (see register); resolve: graded name -> function or None
+_profile = {"resolve": None, "describe_optimizer": _describe_optimizer}
+
+
+def register(actions: dict[str, Handler] | None = None,
+             resolve: Callable[[str], Callable | None] | None = None,
+             describe_optimizer: Callable[[object], dict] | None = None) -> None:
+    """Install a profile's versions of parts of the probe (each one left as it is when None).
+
+    ``actions`` maps action names (``Action``) to handlers ``handler(spec, inputs)`` that
+    return an outcome; ``resolve(name)`` gives the function a graded name means, or None
+    when there is none, in place of the notebook's namespace; ``describe_optimizer``
+    describes one optimizer a ``solvers`` call returned.
+    """
+    unknown = set(actions or {}) - set(_wire.ACTIONS)
+    if unknown:
+        raise ValueError(f"no such probe actions: {sorted(unknown)}")
+    _actions.update(actions or {})
+    if resolve is not None:
+        _profile["resolve"] = resolve
+    if describe_optimizer is not None:
+        _profile["describe_optimizer"] = describe_optimizer
+
+
+def default_action(name: str) -> Handler:
+    """The probe's own handler of the action ``name``, whatever a profile registered."""
+    return _DEFAULT_ACTIONS[name]
 
 
 def serve(request_path: str, response_path: str) -> None:
-    """Carry out every call of a request file and write the raw results."""
+    """Carry out every call of a request file and write the raw results (``response_path``
+    is the responses' path without suffix)."""
     with open(request_path) as stream:
-        request = json.load(stream)
+        inputs_path, calls = _wire.read_request(json.load(stream))
     arrays: dict = {}
     load, savez = _original("numpy.load", np.load), _original("numpy.savez", np.savez)
-    with load(request["inputs"]) as data:
+    with load(inputs_path) as data:
         inputs = {key: data[key] for key in data.files}
     results = []
-    for spec in request["calls"]:
+    for spec in calls:
         try:
-            outcome = _ACTIONS[spec["action"]](spec, inputs)
+            outcome = _actions[spec["action"]](spec, inputs)
         except BaseException as error:  # the student's code may raise anything
             if type(error).__name__ == "KeyboardInterrupt":
                 raise
-            outcome = {"kind": "error", "error": _error_text(error),
-                       "where": traceback.format_exc(limit=-3)[-800:]}
-        results.append(_split_arrays(outcome, arrays))
-    savez(response_path + ".npz", **arrays)
-    with open(response_path + ".json", "w") as stream:
-        json.dump({"results": results, "patched": _patched()}, stream)
+            outcome = _wire.error_outcome(_error_text(error),
+                                          traceback.format_exc(limit=-3)[-800:])
+        results.append(_wire.split_arrays(outcome, arrays))
+    json_path, arrays_path = _wire.response_files(response_path)
+    savez(arrays_path, **arrays)
+    with open(json_path, "w") as stream:
+        json.dump(_wire.response(results, _patched()), stream)
 
 
 def _original(name: str, default):
     """The library function as it was before any student code ran (recorded by the prelude)."""
-    prelude = sys.modules.get("_hw4grade_kernel")
+    prelude = sys.modules.get(MODULES["prelude"])
     return getattr(prelude, "_originals", {}).get(name, default)
 
 
 def _patched() -> list:
-    prelude = sys.modules.get("_hw4grade_kernel")
+    prelude = sys.modules.get(MODULES["prelude"])
     return prelude.patched_functions() if prelude else []

@@ -1,6 +1,6 @@
 """The grader's own GAN training loop, run in a submission's kernel (or in the grader).
 
-Sent as source text into a private module, like ``kernel_probe``. The grader decides
+Sent as source text into a private module, like the probe. The grader decides
 everything: the step budget, the seed, the order of the training images and the noise
 used to draw the samples that are judged. The student's parts are taken from the
 notebook's namespace; for attribution, any of them can be swapped for the reference's

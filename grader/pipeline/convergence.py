@@ -1,7 +1,7 @@
 """Convergence items: the grader trains each student GAN itself and judges its samples.
 
 For each model the grader draws the data order and the evaluation noise, trains the
-student's parts in the submission's kernel with its own loop (``kernel_train``) for the
+student's parts in the submission's kernel with its own loop (``grader.kernel.train``) for the
 rubric's step budget, and scores 10,000 samples with the MNIST evaluator. When a model
 fails, it retrains with one reference part at a time swapped in and says which swap makes
 it converge.
@@ -19,6 +19,7 @@ import numpy as np
 
 from grader import DATA_DIR, items
 from grader.kernel.loader import REFERENCE_MODULE
+from grader.kernel.wire import train_spec
 from grader.mnist import evaluator
 from grader.pipeline.prober import Prober
 from grader.result import ItemResult
@@ -70,8 +71,7 @@ def train_in_kernel(prober: Prober, model: str, plan: dict[str, np.ndarray], see
     """Train ``model`` from the notebook's parts (one swapped for the reference's)."""
     parts = {role: f"{'reference' if role == swapped else 'student'}:{name}"
              for role, name in items.convergence_item(model).parts.items()}
-    spec = {"action": "train", "parts": parts, "seed": seed, "noise_dim": NOISE_DIM,
-            "mnist_npz": mnist_npz, "max_seconds": max_seconds}
+    spec = train_spec(parts, seed, NOISE_DIM, mnist_npz, max_seconds)
     outcome = prober.request([spec], plan, timeout=max_seconds + 120)[0]
     run = TrainingRun(model, swapped)
     if outcome.get("kind") != "training":

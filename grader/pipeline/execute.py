@@ -7,7 +7,7 @@ these bounds, each hit reported against its cell:
 * a per-cell timeout and a whole-notebook timeout (a cell that hangs is interrupted);
 * a memory cap: a watcher stops the kernel when its memory passes the limit;
 * a cap on captured output per cell (in the kernel and again here);
-* a training budget (see ``kernel_prelude``): cut-offs are not the student's error.
+* a training budget (see ``grader/kernel/prelude.py``): cut-offs are not the student's error.
 
 The kernel is launched through a sandbox (``grader.pipeline.sandbox``): bubblewrap unless grading
 was explicitly asked to run without one. Its stdout is discarded and its stderr kept
@@ -35,6 +35,7 @@ from typing import Any
 import nbformat
 import psutil
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import ensure_async, run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -221,6 +222,35 @@ class _SandboxedKernelManager(AsyncKernelManager):
                 os.close(self.stderr_tail.write_fd)
 
 
+async def _stop_kernel(client: NotebookClient) -> None:
+    km, kc = client.km, client.kc
+    try:
+        if await ensure_async(km.is_alive()):
+            await ensure_async(km.shutdown_kernel(now=client.shutdown_kernel == "immediate"))
+    except RuntimeError as error:  # jupyter_client's word for a kernel already gone
+        if "No kernel is running!" not in str(error):
+            raise
+    finally:
+        await ensure_async(km.cleanup_resources())  # connection file, sockets
+        if kc is not None:
+            await ensure_async(kc.stop_channels())
+            client.kc = client.km = None
+
+
+def stop_kernel(client: NotebookClient) -> None:
+    """Shut down the kernel of ``client`` (at once when it was made with
+    ``shutdown_kernel="immediate"``), then remove its connection file and sockets and close
+    the client's channels, even when the kernel is already dead.
+
+    This is what nbclient does on leaving ``NotebookClient.setup_kernel``, in its private
+    ``_cleanup_kernel``; a session that outlives one ``with`` block cannot use that context
+    manager, so the same steps are taken here through jupyter_client's public API
+    (``is_alive``, ``shutdown_kernel``, ``cleanup_resources``, ``stop_channels``), on the
+    event loop nbclient's own blocking calls use (``jupyter_core.utils.run_sync``).
+    """
+    run_sync(_stop_kernel)(client)
+
+
 class KernelSession:
     """A kernel that has executed a notebook under bounds and stays up for probing.
 
@@ -321,7 +351,7 @@ class KernelSession:
         if self.client is None:
             return
         try:
-            self.client._cleanup_kernel()
+            stop_kernel(self.client)
         except Exception as error:  # the kernel may already be gone
             print(f"hw4grade: kernel shutdown: {error}", file=sys.stderr)
         self.client = None

@@ -1,7 +1,7 @@
 """Probe a notebook's units: draw hidden inputs, run them in the kernel, bring back raw outputs.
 
 The grader decides every input here, from a seeded generator, and the kernel only calls
-the student's functions on them (see ``kernel_probe``). What comes back is raw data in an
+the student's functions on them (see ``grader.kernel.probe``). What comes back is raw data in an
 ``Observation``; ``score`` turns observations into points.
 """
 
@@ -12,7 +12,15 @@ import uuid
 import numpy as np
 
 from grader.items import ItemSpec
-from grader.pipeline.prober import Observation, Prober, array_input, tensor_input
+from grader.kernel.wire import (
+    array_input,
+    build_model_spec,
+    call_spec,
+    run_model_spec,
+    solvers_spec,
+    tensor_input,
+)
+from grader.pipeline.prober import Observation, Prober
 
 # -- hidden inputs and calls, one function per unit ------------------------------------------
 
@@ -44,8 +52,7 @@ def probe_leaky_relu(prober: Prober, rng: np.random.Generator, spec: ItemSpec) -
     for index, (x, alpha) in enumerate(cases):
         inputs[f"x{index}"] = x
         kwargs = {} if alpha is None else {"alpha": alpha}
-        calls.append({"action": "call", "function": spec.function,
-                      "args": [tensor_input(f"x{index}")], "kwargs": kwargs})
+        calls.append(call_spec(spec.function, args=[tensor_input(f"x{index}")], kwargs=kwargs))
     outputs = prober.request(calls, inputs)
     return Observation(spec.id, calls=[{"x": x, "alpha": alpha} for x, alpha in cases],
                        outputs=outputs)
@@ -55,7 +62,7 @@ def probe_sample_noise(prober: Prober, rng: np.random.Generator, spec: ItemSpec)
     """Two calls with the same small shape (freshness) and one large call (distribution)."""
     batch, dim = int(rng.integers(20, 70)), int(rng.integers(3, 17))
     sizes = [(batch, dim), (batch, dim), (2000, 96)]
-    calls = [{"action": "call", "function": spec.function, "args": [b, d]} for b, d in sizes]
+    calls = [call_spec(spec.function, args=[b, d]) for b, d in sizes]
     if prober.profile.reruns_tensors:  # graph mode: the same tensor must give new noise per run
         calls[1]["again"] = True
     outputs = prober.request(calls, {})
@@ -131,8 +138,8 @@ def probe_loss(prober: Prober, rng: np.random.Generator, spec: ItemSpec) -> Obse
     calls = []
     for index, (real, fake) in enumerate(pairs):
         inputs[f"real{index}"], inputs[f"fake{index}"] = real, fake
-        calls.append({"action": "call", "function": spec.function,
-                      "args": [tensor_input(f"real{index}"), tensor_input(f"fake{index}")]})
+        calls.append(call_spec(spec.function,
+                               args=[tensor_input(f"real{index}"), tensor_input(f"fake{index}")]))
     outputs = prober.request(calls, inputs)
     return Observation(spec.id, calls=[{"real": r, "fake": f} for r, f in pairs], outputs=outputs)
 
@@ -153,8 +160,7 @@ def solver_settings(rng: np.random.Generator) -> dict[str, float]:
 def probe_get_solvers(prober: Prober, rng: np.random.Generator, spec: ItemSpec) -> Observation:
     """Call with drawn, non-default settings and with the defaults."""
     settings = solver_settings(rng)
-    calls = [{"action": "solvers", "function": spec.function, "kwargs": settings},
-             {"action": "solvers", "function": spec.function, "kwargs": {}}]
+    calls = [solvers_spec(spec.function, settings), solvers_spec(spec.function, {})]
     outputs = prober.request(calls, {})
     return Observation(spec.id, calls=[settings, {}], outputs=outputs)
 
@@ -192,8 +198,7 @@ def probe_model(prober: Prober, rng: np.random.Generator, spec: ItemSpec, oracle
     batch = int(rng.integers(5, 40))
     x = rng.uniform(-1, 1, size=(batch, width)).astype(np.float32)
     slot = f"{item}-{uuid.uuid4().hex[:6]}"
-    built = prober.request([{"action": "build_model", "function": builder, "kwargs": kwargs,
-                             "input": "x", "slot": slot}], {"x": x})[0]
+    built = prober.request([build_model_spec(builder, kwargs, "x", slot)], {"x": x})[0]
     observation = Observation(item, calls=[{"kwargs": kwargs, "x": x}], outputs=[built])
     if built.get("kind") != "model":
         return observation
@@ -207,8 +212,7 @@ def probe_model(prober: Prober, rng: np.random.Generator, spec: ItemSpec, oracle
                ).astype(np.float32)
     inputs = {"x": probe_x, **{f"w{i}": w for i, w in enumerate(reference_weights)}}
     assign = [[student_index, f"w{i}"] for i, student_index in enumerate(mapping)]
-    ran = prober.request([{"action": "run_model", "slot": slot, "assign": assign, "input": "x",
-                           "training": True}], inputs)[0]
+    ran = prober.request([run_model_spec(slot, assign, "x", training=True)], inputs)[0]
     observation.calls.append({"kwargs": kwargs, "x": probe_x, "weights": reference_weights})
     observation.outputs.append(ran)
     return observation
@@ -228,6 +232,6 @@ def probe_theory(prober: Prober, rng: np.random.Generator, spec: ItemSpec) -> Ob
                 kwargs[name] = array_input(f"c{index}_{name}")
             else:
                 kwargs[name] = value
-        calls.append({"action": "call", "function": spec.function, "kwargs": kwargs})
+        calls.append(call_spec(spec.function, kwargs=kwargs))
     outputs = prober.request(calls, inputs)
     return Observation(spec.id, calls=[{"case": case} for case in cases], outputs=outputs)

@@ -1,8 +1,9 @@
 """The grader's end of the kernel exchange: send calls into a kernel, read raw outcomes back.
 
 The requests and responses are files in a folder only the grader and this kernel share
-(inputs as ``.npz``, calls as JSON); what the kernel writes is read without following
-links. See ``grader.kernel.probe`` for the kernel's end.
+(inputs as ``.npz``, calls as JSON), in the format ``grader.kernel.wire`` declares; what
+the kernel writes is read without following links. See ``grader.kernel.probe`` for the
+kernel's end.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.kernel import loader
+from grader.kernel import loader, wire
 from grader.pipeline.execute import KernelSession
 from grader.pipeline.load import read_exchanged
 from grader.profiles import NotebookProfile
@@ -70,15 +71,15 @@ class Prober:
         kind ``error`` that says so, and the session is restarted for the next request.
         """
         token = uuid.uuid4().hex[:12]
-        inputs_path = self.dir / f"in-{token}.npz"
-        request_path = self.dir / f"req-{token}.json"
-        response = self.dir / f"out-{token}"
+        inputs_path = self.dir / wire.inputs_file(token)
+        request_path = self.dir / wire.request_file(token)
+        response = self.dir / wire.response_stem(token)
         # the kernel may write into this folder: create, never follow what it may have put
         # at these names (mode "x" fails on an existing name, a link included)
         with open(inputs_path, "xb") as stream:
             np.savez(stream, **inputs)
         with open(request_path, "x", encoding="utf-8") as stream:
-            stream.write(json.dumps({"inputs": str(inputs_path), "calls": calls}))
+            stream.write(json.dumps(wire.request(str(inputs_path), calls)))
         run, _ = self.session.run_code(
             loader.call_code("probe", "serve", str(request_path), str(response)),
             timeout=timeout or self.timeout)
@@ -87,7 +88,7 @@ class Prober:
         if run.status != "ok":
             reason = {"timeout": "did not finish in time", "memory": "used too much memory",
                       "died": "crashed the kernel"}.get(run.status, run.error_message or "failed")
-            return [{"kind": "error", "error": f"the call {reason}"} for _ in calls]
+            return [wire.error_outcome(f"the call {reason}") for _ in calls]
         return self._read(response)
 
     def reinstall_after_restart(self) -> None:
@@ -101,27 +102,9 @@ class Prober:
 
     def _read(self, response: Path) -> list[dict[str, Any]]:
         # the kernel wrote these: read without following links, regular files only
-        meta = json.loads(read_exchanged(f"{response}.json"))
-        self.patched.update(meta.get("patched", []))
-        with np.load(io.BytesIO(read_exchanged(f"{response}.npz")), allow_pickle=False) as data:
+        json_path, arrays_path = wire.response_files(str(response))
+        meta = json.loads(read_exchanged(json_path))
+        self.patched.update(wire.response_patched(meta))
+        with np.load(io.BytesIO(read_exchanged(arrays_path)), allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-        return [_attach(outcome, arrays) for outcome in meta["results"]]
-
-
-def _attach(outcome: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    if outcome.get("kind") == "array":
-        outcome["array"] = arrays[outcome["key"]]
-    for item in outcome.get("items", []) or []:
-        if isinstance(item, dict):
-            _attach(item, arrays)
-    if isinstance(outcome.get("output"), dict):
-        _attach(outcome["output"], arrays)
-    return outcome
-
-
-def tensor_input(key: str) -> dict[str, Any]:
-    return {"input": key, "tensor": True}
-
-
-def array_input(key: str) -> dict[str, Any]:
-    return {"input": key, "tensor": False}
+        return wire.response_results(meta, arrays)

@@ -2,7 +2,7 @@
 
 What changes for such a notebook, all decided here:
 
-* its kernel gets ``TF_USE_LEGACY_KERAS=1`` and the ``kernel_tf1`` module (TF1 API through
+* its kernel gets ``TF_USE_LEGACY_KERAS=1`` and the ``grader.kernel.tf1.setup`` module (TF1 API through
   ``tensorflow.compat.v1``, the old MNIST reader, the training budget on ``Session.run``,
   and a record of the graded functions after every cell);
 * its folder gets a stand-in ``gan-checks-tf.npz`` when the submission came without one,
@@ -127,7 +127,7 @@ class TF1Profile:
     variant: str
     evidence: list[str] = field(default_factory=list)
     name: str = "tf1"
-    kernel_modules: tuple[str, ...] = ("probe", "tf1/train", "tf1/probe")
+    kernel_modules: tuple[str, ...] = ("wire", "probe", "tf1/train", "tf1/probe")
     reruns_tensors: bool = True
     reference_module: str = "reference.hw4_tf1"
 

@@ -18,7 +18,7 @@ class TF2Profile:
 
     evidence: list[str] = field(default_factory=list)
     name: str = "tf2"
-    kernel_modules: tuple[str, ...] = ("probe", "train")
+    kernel_modules: tuple[str, ...] = ("wire", "probe", "train")
     reruns_tensors: bool = False
     reference_module: str = "reference.hw4"
 

@@ -1,7 +1,8 @@
 """The probe's actions for TensorFlow 1 notebooks (graph mode), run in the kernel.
 
-Sent as source text into a private module after ``kernel_probe`` and ``kernel_tf1``; on
-loading it replaces the probe's actions with graph-mode versions and lets ``kernel_tf1``
+Sent as source text into a private module after the probe (``MODULES["probe"]``) and the
+TF1 setup (``MODULES["tf1/setup"]``); on loading it registers graph-mode versions of the
+probe's actions with the probe (``register``, its only way in) and lets the TF1 setup
 resolve the graded names. Every call builds the student's ops in a fresh graph on the
 grader's inputs, runs them in a session of its own and hands back raw values, exactly as
 the TF2 actions do; nothing here decides a grade.
@@ -12,7 +13,10 @@ import sys
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-_probe = sys.modules["_hw4grade_probe"]
+MODULES: dict = {}  # replaced by the loader: kernel file -> its module name in the kernel
+_probe = sys.modules[MODULES["probe"]]
+_wire = sys.modules[MODULES["wire"]]
+Action, Kind = _wire.Action, _wire.Kind
 _last: dict = {}
 _models: dict = {}
 
@@ -64,16 +68,16 @@ def _call(spec: dict, inputs) -> dict:
         if "call" not in _last:
             raise RuntimeError("the previous call failed, so it cannot be run again")
         graph, session, value = _last["call"]
-        return _probe._to_numpy(_evaluate(session, value))
+        return _probe.to_numpy(_evaluate(session, value))
     _forget(_last, "call")
-    function = _probe._lookup(spec["function"])
+    function = _probe.lookup(spec["function"])
     graph = tf.Graph()
     with graph.as_default():
-        args, kwargs = _probe._arguments(spec, inputs)
+        args, kwargs = _probe.arguments(spec, inputs)
         value = function(*args, **kwargs)
     session = _new_session(graph)
     _last["call"] = (graph, session, value)
-    return _probe._to_numpy(_evaluate(session, value))
+    return _probe.to_numpy(_evaluate(session, value))
 
 
 def _setting(optimizer, names):
@@ -101,7 +105,7 @@ def _describe_optimizer(optimizer) -> dict:
             "epsilon": _setting(optimizer, ("_epsilon", "epsilon"))}
 
 
-_solvers_eager = _probe._solvers
+_solvers_eager = _probe.default_action(Action.SOLVERS)
 
 
 def _solvers(spec: dict, inputs) -> dict:
@@ -111,35 +115,36 @@ def _solvers(spec: dict, inputs) -> dict:
 
 def _build_model(spec: dict, inputs) -> dict:
     """Build ``function(x)`` on a placeholder (TF1 networks take their input tensor)."""
-    function = _probe._lookup(spec["function"])
+    function = _probe.lookup(spec["function"])
     x = inputs[spec["input"]]
     graph = tf.Graph()
     with graph.as_default():
         placeholder = tf.placeholder(tf.float32, [None, x.shape[1]])
         output = function(placeholder)
         if output is None:
-            return {"kind": "none"}
+            return {"kind": Kind.NONE}
         if not isinstance(output, (tf.Tensor, tf.Variable)):
-            return {"kind": "other", "type": type(output).__name__}
+            return {"kind": Kind.OTHER, "type": type(output).__name__}
         variables = graph.get_collection(tf.GraphKeys.GLOBAL_VARIABLES)
     session = _new_session(graph)
     _forget(_models, spec["slot"])
     _models[spec["slot"]] = (graph, session, placeholder, output, variables)
-    return {"kind": "model", "type": "graph",
+    return {"kind": Kind.MODEL, "type": "graph",
             "variables": [{"shape": [int(d) for d in v.shape], "name": v.name,
                            "trainable": v in graph.get_collection(
                                tf.GraphKeys.TRAINABLE_VARIABLES)} for v in variables],
-            "output": _probe._to_numpy(session.run(output, {placeholder: x}))}
+            "output": _probe.to_numpy(session.run(output, {placeholder: x}))}
 
 
 def _run_model(spec: dict, inputs) -> dict:
     graph, session, placeholder, output, variables = _models[spec["slot"]]
     for position, key in spec["assign"]:
         variables[position].load(inputs[key], session)
-    return _probe._to_numpy(session.run(output, {placeholder: inputs[spec["input"]]}))
+    return _probe.to_numpy(session.run(output, {placeholder: inputs[spec["input"]]}))
 
 
-_probe._describe_optimizer = _describe_optimizer  # tf.train optimizers keep _lr, _beta1 ...
-_probe._ACTIONS.update(call=_call, solvers=_solvers, build_model=_build_model,
-                       run_model=_run_model)
-_probe._resolver = sys.modules["_hw4grade_tf1"].resolve
+_probe.register(
+    actions={Action.CALL: _call, Action.SOLVERS: _solvers, Action.BUILD_MODEL: _build_model,
+             Action.RUN_MODEL: _run_model},
+    resolve=sys.modules[MODULES["tf1/setup"]].resolve,
+    describe_optimizer=_describe_optimizer)  # tf.train optimizers keep _lr, _beta1 ...

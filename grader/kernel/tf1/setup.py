@@ -1,7 +1,7 @@
 """Run a TensorFlow 1 notebook on today's TensorFlow: the kernel side of the ``tf1`` profile.
 
-Sent as source text into a private module (``sys.modules["_hw4grade_tf1"]``) right after
-the prelude (``kernel_prelude``), before any student code; the grader has already set
+Sent as source text into a private module (``sys.modules[MODULES["tf1/setup"]]``) right
+after the prelude (``MODULES["prelude"]``), before any student code; the grader has already set
 ``TF_USE_LEGACY_KERAS=1`` so that ``tf.layers`` comes from legacy Keras (``tf_keras``).
 It sets up:
 
@@ -25,6 +25,7 @@ import types
 import numpy as np
 
 CONFIG: dict = {}  # replaced by the grader: cell_parts (the part of every notebook cell)
+MODULES: dict = {}  # replaced by the loader: kernel file -> its module name in the kernel
 
 NETWORKS = ("discriminator", "generator")  # the names the DCGAN part defines again
 GRADED = (*NETWORKS, "leaky_relu", "sample_noise", "gan_loss", "get_solvers", "lsgan_loss",
@@ -36,7 +37,7 @@ _steps = {"cell": 0}
 
 
 def _prelude():
-    return sys.modules["_hw4grade_kernel"]
+    return sys.modules[MODULES["prelude"]]
 
 
 def _quiet(tf) -> None:

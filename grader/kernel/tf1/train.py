@@ -1,6 +1,6 @@
 """The grader's GAN training loop for TensorFlow 1 notebooks (graph mode), run in the kernel.
 
-The counterpart of ``kernel_train`` with the same ``train`` signature, installed in its
+The counterpart of the TF2 loop (``train``) with the same ``train`` signature, installed in its
 place for the ``tf1`` profile. The student's parts build ops on tensors: ``generator(z)``
 and ``discriminator(x)`` (the second call reusing the first one's variables, as the
 notebooks do), ``loss(logits_real, logits_fake)``, ``sample_noise(batch, dim)`` and
@@ -63,7 +63,7 @@ def train(parts: dict, images: np.ndarray, order: np.ndarray, eval_noise: np.nda
     losses = []
     started = time.monotonic()
     for indices in order:
-        # One noise batch per step, fed to both updates, as in the TF2 loop (``kernel_train``).
+        # One noise batch per step, fed to both updates, as in the TF2 loop (``train``).
         feed = {x: images[indices], z: session.run(z)}
         _, d_value = session.run([d_step, d_loss], feed)
         _, g_value = session.run([g_step, g_loss], feed)
