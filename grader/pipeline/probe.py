@@ -1,8 +1,8 @@
 """Probe a notebook's units: draw hidden inputs, run them in the kernel, bring back raw outputs.
 
 The grader decides every input here, from a seeded generator, and the kernel only calls
-the student's functions on them (see ``grader.kernel.probe``). What comes back is raw data in an
-``Observation``; ``score`` turns observations into points.
+the student's functions on them (see ``grader.kernel.probe``). What comes back is raw data
+in an ``Observation``; ``score`` turns observations into points.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 What changes for such a notebook, all decided here:
 
-* its kernel gets ``TF_USE_LEGACY_KERAS=1`` and the ``grader.kernel.tf1.setup`` module (TF1 API through
-  ``tensorflow.compat.v1``, the old MNIST reader, the training budget on ``Session.run``,
-  and a record of the graded functions after every cell);
+* its kernel gets ``TF_USE_LEGACY_KERAS=1`` and the ``grader.kernel.tf1.setup`` module
+  (TF1 API through ``tensorflow.compat.v1``, the old MNIST reader, the training budget on
+  ``Session.run``, and a record of the graded functions after every cell);
 * its folder gets a stand-in ``gan-checks-tf.npz`` when the submission came without one,
   so the notebook's own check cells run (they are never evidence for a grade);
 * each definition of a graded function belongs to the part of the notebook (MLP GAN,
