@@ -246,7 +246,7 @@ def _probe_and_score(prober: Prober, options: Options, oracle, profile: Notebook
             result.items.append(score.skipped(item, QUICK_MODE_SKIP))
         else:
             result.items.append(score.skipped(item, "not graded by this version of the grader"))
-    if any(item.details.get(score.GRADER_FAULT) for item in result.items):
+    if score.grader_faulted(result.items):
         result.retry = True  # the grader's own failure: a resumed batch grades it again
     result.total()
 

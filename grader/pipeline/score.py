@@ -447,3 +447,8 @@ GRADER_FAULT = "grader_fault"  # in details: the grader, not the notebook, faile
 def crashed(item: Item, reason: str) -> ItemResult:
     """An item whose probing failed in a way the student's code did not cause."""
     return ItemResult(item.id, 0.0, item.points, "error", reason, {GRADER_FAULT: True})
+
+
+def grader_faulted(graded: list[ItemResult]) -> bool:
+    """True when the grader itself failed on some item (the result is then worth retrying)."""
+    return any(item.details.get(GRADER_FAULT) for item in graded)
