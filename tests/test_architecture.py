@@ -1,7 +1,7 @@
 """The package's shape, checked from its source: the rules a newcomer can rely on.
 
 * the folder tree is the architecture: a handful of shared modules at the top, every stage
-  in its sub-package;
+  in its sub-package, and the tests in folders that mirror it;
 * no module imports a private (``_name``) of another module;
 * no import circles between modules (lazy imports inside functions included);
 * each graded item's id is written in code once, in the item catalogue;
@@ -73,6 +73,14 @@ def test_the_top_of_the_package_holds_only_shared_modules():
     assert top <= TOP_LEVEL, f"modules to move into a sub-package: {sorted(top - TOP_LEVEL)}"
     packages = {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
     assert packages == SUB_PACKAGES
+
+
+def test_the_tests_mirror_the_package():
+    tests = PACKAGE.parent / "tests"
+    folders = {path.relative_to(tests).as_posix() for path in tests.rglob("test_*.py")}
+    folders = {str(Path(folder).parent) for folder in folders} - {"."}
+    mirrored = {folder for folder in folders if (PACKAGE / folder / "__init__.py").exists()}
+    assert folders - mirrored == {"reference"}  # the instructor's package, beside grader/
 
 
 def test_no_module_imports_a_private_name_of_another():

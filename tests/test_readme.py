@@ -42,13 +42,15 @@ NOT_RUN = {
     "scripts/test": "it runs this test suite",
     FULL_MODE: "trains every GAN (minutes per notebook): run by the slow test below",
     'pip install "wheels/hw4grade-0.1.0+student-py3-none-any.whl[tf]"':
-        "runs in a student's release bundle: tests/test_release.py installs that wheel",
-    "hw4grade check HW4.ipynb": "runs in a student's release bundle: tests/test_release.py",
+        "runs in a student's release bundle: tests/release/test_release.py installs that wheel",
+    "hw4grade check HW4.ipynb": "runs in a student's release bundle: tests/release/test_release.py",
     "hw4grade grade submissions/ --out out/ --cluster tcp://scheduler.example.edu:8786":
-        "needs a running scheduler: tests/test_cluster.py starts one with dask's own CLI",
+        "needs a running scheduler: tests/pipeline/backends/test_cluster.py starts one with "
+        "dask's own CLI",
     "hw4grade grade submissions/ --out out/ --mode full --cluster slurm --jobs 10 "
     "--partition cpu --job-cores 8 --job-memory 32GiB --walltime 02:00:00":
-        "needs a Slurm cluster: tests/test_cluster.py grades through sbatch where it works",
+        "needs a Slurm cluster: tests/pipeline/backends/test_cluster.py grades through sbatch "
+        "where it works",
     "hw4grade grade submissions/ --out out/ --mode full --device gpu --cluster slurm --jobs 4 "
     "--partition gpu --job-cores 8 --gpus-per-job 2":
         "needs a Slurm cluster with GPUs; its job script is checked by the dry run below",

@@ -22,7 +22,7 @@ from tests.fixtures.submissions import INVALID, SOLUTION_PATH, UNIT_ITEMS, VARIA
 
 SEEDS = (3, 11, 2024, 77_777, 123_456_789)
 MANY_SEEDS = range(400)
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "submissions"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "submissions"
 
 
 # -- the loss cases --------------------------------------------------------------------------

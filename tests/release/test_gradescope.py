@@ -19,7 +19,7 @@ import pytest
 
 from grader.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOLUTION = ROOT / "reference" / "HW4_solution.ipynb"
 WHEEL = "hw4grade-0.1.0+instructor-py3-none-any.whl"
 TEST_KEYS = {"name", "score", "max_score", "status", "output", "visibility"}

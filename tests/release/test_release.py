@@ -40,7 +40,7 @@ from grader.oracles.weights import draw_weights, variable_specs
 from grader.release import bundle as release
 from grader.result import SubmissionResult
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOLUTION = ROOT / "reference" / "HW4_solution.ipynb"
 TEMPLATE = ROOT / "student_template" / "HW4_template.ipynb"
 GRADED_IN_QUICK_MODE = {"runs_clean", "leaky_relu", "sample_noise", "discriminator", "generator",

@@ -29,7 +29,7 @@ from grader.kernel.loader import REFERENCE_MODULE
 from grader.pipeline.load import SubmissionError, load_submission
 from grader.pipeline.sandbox import BubblewrapSandbox, Layout, bubblewrap_problem, hide_packages
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HONEST = ROOT / "examples" / "submissions" / "alice.ipynb"
 SECRET = f"hw4grade-secret-{uuid.uuid4().hex}"
 SURVIVOR = f"hw4grade-survivor-{uuid.uuid4().hex}"
@@ -511,7 +511,7 @@ def discriminator(*args, **kwargs):
 def test_nothing_from_a_kernel_holding_the_reference_reaches_the_report(tmp_path, mnist_dir):
     """Attribution puts the reference into the kernel: a notebook that then reports what it
     finds there gets none of it into its result, and later items run in a clean kernel."""
-    from tests.test_convergence import _full_grade
+    from tests.pipeline.test_convergence import _full_grade
 
     notebook = tmp_path / "leaky.ipynb"
     nbformat.write(hostile(LEAK_CELL), notebook)

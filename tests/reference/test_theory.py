@@ -16,7 +16,7 @@ import pytest
 from grader.commands import theory as theory_cli
 from reference import theory
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from tests.fixtures.submissions import (
 SEED = 11
 # Always graded: every fault, cheat, invalid file and the template, one mistake per function,
 # a few correct-but-different solutions. The rest of the corpus is marked slow
-# (run it with: pytest -m slow tests/test_engine.py).
+# (run it with: pytest -m slow tests/pipeline/test_engine.py).
 EXTRA_CORRECT = {"gan_loss_keras_bce", "generator_subclass", "discriminator_functional",
                  "dc_discriminator_lambda_reshape", "discriminator_without_input_layer"}
 

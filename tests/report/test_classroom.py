@@ -22,7 +22,7 @@ import yaml
 
 from grader.release import bundle as release
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOLUTION = ROOT / "reference" / "HW4_solution.ipynb"
 TEMPLATE = ROOT / "student_template" / "HW4_template.ipynb"
 WHEEL_PATH = "wheels/hw4grade-0.1.0+student-py3-none-any.whl"

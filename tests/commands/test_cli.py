@@ -11,7 +11,7 @@ import pytest
 from grader import cli
 from grader.release import bundle as release
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("command", sorted(cli.COMMANDS))

@@ -20,7 +20,7 @@ from tests.fixtures.submissions import SOLUTION_PATH, variant_by_name, write_var
 pytest.importorskip("distributed")
 pytest.importorskip("dask_jobqueue")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples" / "submissions"
 DASK = str(Path(sys.executable).with_name("dask"))
 

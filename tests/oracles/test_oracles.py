@@ -12,7 +12,7 @@ from grader.oracles.interface import BuildingOracle, Oracle
 from grader.oracles.public import RecordingOracle, ReplayOracle
 from grader.oracles.reference import ReferenceOracle
 
-GRADER = Path(__file__).resolve().parent.parent / "grader"
+GRADER = Path(__file__).resolve().parents[2] / "grader"
 
 
 def imported_modules(path: Path) -> set[str]:
