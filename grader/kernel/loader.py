@@ -11,7 +11,6 @@ source has a ``CONFIG: dict = {}`` line gets its configuration there.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -58,11 +57,11 @@ def read_source(file: str, config: dict[str, Any] | None = None) -> str:
     and the kernel's module names into its MODULES line (when it has one)."""
     body = (KERNEL_DIR / f"{file}.py").read_text(encoding="utf-8")
     if config is not None:
-        filled = _fill(body, CONFIG_LINE, json.dumps(config))
+        filled = _fill(body, CONFIG_LINE, repr(config))  # Python literals: None, True
         if filled is None:
             raise ValueError(f"kernel file {file}.py takes no CONFIG")
         body = filled
-    return _fill(body, MODULES_LINE, json.dumps(kernel_names())) or body
+    return _fill(body, MODULES_LINE, repr(kernel_names())) or body
 
 
 def install_code(name: str, source: str, call_setup: bool = False) -> str:

@@ -60,15 +60,23 @@ def test_kernel_files_take_module_names_from_the_loader(file):
     uses_names = any(isinstance(node, ast.Name) and node.id == "MODULES"
                      for node in ast.walk(tree))
     if uses_names:  # filled in, on its own line
-        assert f"\nMODULES: dict = {json.dumps(loader.kernel_names())}  # " in source
+        assert f"\nMODULES: dict = {loader.kernel_names()!r}  # " in source
 
 
 def test_config_and_modules_lines_are_filled_once():
     source = loader.read_source("tf1/setup", {"cell_parts": ["gan"]})
-    assert 'CONFIG: dict = {"cell_parts": ["gan"]}  # replaced' in source
-    assert source.count(repr(loader.MODULES["prelude"]).replace("'", '"')) == 1
+    assert "CONFIG: dict = {'cell_parts': ['gan']}  # replaced" in source
+    assert source.count(repr(loader.MODULES["prelude"])) == 1
     with pytest.raises(ValueError):
         loader.read_source("probe", {"x": 1})
+
+
+def test_any_config_value_reaches_the_kernel_as_written():
+    config = {"seed": 5, "training_steps": None, "budget": True, "path": "a 'b' \\ \"c\"",
+              "parts": ["gan", "dcgan"]}
+    namespace: dict = {}
+    exec(compile(loader.read_source("prelude", config), "<prelude>", "exec"), namespace)
+    assert namespace["CONFIG"] == config
 
 
 @pytest.fixture()
