@@ -164,8 +164,11 @@ def test_kernel_environment_drops_secrets(monkeypatch, tmp_path):
 
 
 def test_prelude_carries_its_configuration():
-    source = prelude_source({"seed": 5, "training_steps": 7})
-    assert '"seed": 5' in source and repr(loader.MODULES["prelude"]) in source
+    config = {"seed": 5, "training_steps": 7}
+    source = prelude_source(config)
+    body = loader.read_source("prelude", config)
+    assert "CONFIG: dict = {'seed': 5, 'training_steps': 7}" in body
+    assert repr(body) in source and repr(loader.MODULES["prelude"]) in source
     compile(source, "prelude", "exec")
 
 
