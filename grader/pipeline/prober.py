@@ -89,7 +89,13 @@ class Prober:
             reason = {"timeout": "did not finish in time", "memory": "used too much memory",
                       "died": "crashed the kernel"}.get(run.status, run.error_message or "failed")
             return [wire.error_outcome(f"the call {reason}") for _ in calls]
-        return self._read(response)
+        try:
+            outcomes, patched = self._read(response, len(calls))
+        except UnreadableResponse as error:  # the kernel is the submission's: its fault
+            return [wire.error_outcome(f"the kernel's answer could not be read ({error})")
+                    for _ in calls]
+        self.patched.update(patched)
+        return outcomes
 
     def reinstall_after_restart(self) -> None:
         """Replay the notebook in the restarted kernel and install every module again."""
@@ -100,11 +106,32 @@ class Prober:
         for module_name, source in extra.items():
             self.install(module_name, source)
 
-    def _read(self, response: Path) -> list[dict[str, Any]]:
+    def _read(self, response: Path, count: int) -> tuple[list[dict[str, Any]], list[str]]:
         # the kernel wrote these: read without following links, regular files only
         json_path, arrays_path = wire.response_files(str(response))
-        meta = json.loads(read_exchanged(json_path))
-        self.patched.update(wire.response_patched(meta))
-        with np.load(io.BytesIO(read_exchanged(arrays_path)), allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-        return wire.response_results(meta, arrays)
+        try:
+            meta, arrays = read_exchanged(json_path), read_exchanged(arrays_path)
+        except OSError as error:
+            raise UnreadableResponse(str(error)) from None
+        return parse_response(meta, arrays, count)
+
+
+class UnreadableResponse(ValueError):
+    """What a kernel wrote back is not a response to the request it was given."""
+
+
+def parse_response(meta: bytes, arrays: bytes,
+                   count: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """The outcomes (arrays attached) and the patched names of a kernel's response to a
+    request of ``count`` calls; UnreadableResponse when it is not one."""
+    try:
+        response = json.loads(meta)
+        with np.load(io.BytesIO(arrays), allow_pickle=False) as data:
+            loaded = {key: data[key] for key in data.files}
+        outcomes = wire.response_results(response, loaded)
+        patched = [str(name) for name in wire.response_patched(response)]
+    except Exception as error:  # anything a hostile kernel can write
+        raise UnreadableResponse(f"{type(error).__name__}: {str(error)[:200]}") from None
+    if len(outcomes) != count or not all(isinstance(outcome, dict) for outcome in outcomes):
+        raise UnreadableResponse(f"{len(outcomes)} outcomes for {count} calls")
+    return outcomes, patched

@@ -42,3 +42,36 @@ def test_a_grader_fault_is_reported_on_its_item_and_marks_a_retry():
     assert score.grader_faulted(graded)
     student_error = failed_result("a.ipynb", Options(rubric=rubric), None, "not JSON")
     assert not score.grader_faulted(student_error.items)  # the student's fault: no retry
+
+
+def _npz(**arrays) -> bytes:
+    import io
+
+    stream = io.BytesIO()
+    np.savez(stream, **arrays)
+    return stream.getvalue()
+
+
+def test_a_kernel_answer_that_is_not_a_response_is_the_submissions_fault():
+    import json
+
+    import pytest
+
+    from grader.pipeline.prober import UnreadableResponse, parse_response
+
+    good = json.dumps({"results": [{"kind": "array", "key": "a0"}, {"kind": "none"}],
+                       "patched": ["numpy.load"]}).encode()
+    outcomes, patched = parse_response(good, _npz(a0=np.arange(3)), 2)
+    assert outcomes[0]["array"].tolist() == [0, 1, 2] and patched == ["numpy.load"]
+    forged = [
+        (b"not json", _npz()),
+        (json.dumps({"results": [{"kind": "array", "key": "missing"}]}).encode(), _npz()),
+        (json.dumps({"results": "everything passed"}).encode(), _npz()),
+        (json.dumps({"nothing": 1}).encode(), _npz()),
+        (good, b"PK\x03\x04 not a zip"),
+        (good, _npz(a0=np.array([object()], dtype=object))),  # pickles are refused
+        (json.dumps({"results": [{"kind": "none"}]}).encode(), _npz()),  # 1 outcome for 2
+    ]
+    for meta, arrays in forged:
+        with pytest.raises(UnreadableResponse):
+            parse_response(meta, arrays, 2)
