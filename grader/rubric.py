@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from grader import items
+from grader.exceptions import RubricError
 
 KINDS = ("auto", "manual")
 MODES = ("quick", "full")
@@ -27,10 +28,6 @@ _SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "M": 10**6, "G": 10**9, "KB": 10**3, "
 
 _TYPE_NAMES = {list: "a list", dict: "a mapping", str: "a string", int: "a number",
                float: "a number"}
-
-
-class RubricError(ValueError):
-    """The rubric file is missing, unreadable or invalid; the message says where."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@
 * no module imports a private (``_name``) of another module;
 * no import circles between modules (lazy imports inside functions included);
 * each graded item's id is written in code once, in the item catalogue;
-* the kernel-side code imports nothing of the grader (it runs in the student's kernel).
+* the kernel-side code imports nothing of the grader (it runs in the student's kernel);
+* the grader's exception classes are declared in one module, under one base class.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import pytest
 from grader import items
 
 PACKAGE = Path(__file__).resolve().parents[1] / "grader"
-TOP_LEVEL = {"__init__", "__main__", "cli", "items", "quiet", "result", "rubric"}
+TOP_LEVEL = {"__init__", "__main__", "cli", "exceptions", "items", "quiet", "result",
+             "rubric"}
 SUB_PACKAGES = {"commands", "pipeline", "kernel", "profiles", "oracles", "report", "release",
                 "mnist"}
 
@@ -166,3 +168,31 @@ def test_the_rules_catch_what_they_are_named_after():
     constants = {"grader.items": [(7, "gan_loss")], "grader.pipeline.x": [(3, "gan_loss")]}
     assert written_outside_the_catalogue("gan_loss", constants) == ["grader.pipeline.x:3"]
     assert written_outside_the_catalogue("vae_kl", constants) == ["missing"]
+
+
+def exception_classes(tree: ast.Module) -> list[str]:
+    """Names of the classes ``tree`` defines whose bases name an exception."""
+    return [node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+            and any(isinstance(base, ast.Name) and (base.id.endswith(("Error", "Exception"))
+                                                    or base.id in {"HW4GradeError", "BadInput"})
+                    for base in node.bases)]
+
+
+def test_the_grader_declares_its_exceptions_in_one_module():
+    stray = {name: exception_classes(parsed(name)) for name in MODULES
+             if name not in KERNEL_SIDE and name != "grader.exceptions"}
+    assert {name: found for name, found in stray.items() if found} == {}
+
+
+def test_a_stray_exception_class_is_found():
+    assert exception_classes(ast.parse("class Oops(ValueError):\n    pass\n")) == ["Oops"]
+
+
+def test_every_exception_of_the_grader_has_the_common_base():
+    from grader import exceptions
+
+    classes = [value for value in vars(exceptions).values()
+               if isinstance(value, type) and issubclass(value, BaseException)
+               and value.__module__ == exceptions.__name__]
+    assert len(classes) >= 15
+    assert all(issubclass(cls, exceptions.HW4GradeError) for cls in classes)

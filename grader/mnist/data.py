@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.exceptions import MnistError
+
 ENV_VAR = "HW4_MNIST_DIR"
 IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -32,10 +34,6 @@ IDX_FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-class MnistError(RuntimeError):
-    """MNIST could not be read from a source that was asked for explicitly."""
 
 
 @dataclass

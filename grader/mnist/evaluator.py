@@ -39,6 +39,7 @@ import numpy as np
 import scipy.linalg
 
 from grader import DATA_DIR
+from grader.exceptions import EvaluatorDataError
 
 WEIGHTS_FILE = "evaluator_weights.npz"
 STATS_FILE = "evaluator_stats.npz"
@@ -59,10 +60,6 @@ MIN_SAMPLES = 2  # a covariance needs at least two samples (use thousands for a 
 FCD_EPS = 1e-6  # added to the covariances' diagonals when one of them is singular
 MAX_IMAGINARY = 1e-3  # largest imaginary part of sqrtm's result that counts as rounding
 BATCH_SIZE = 250  # samples per step of the forward pass (fastest on 2 cores; bounds memory)
-
-
-class EvaluatorDataError(RuntimeError):
-    """The evaluator's weights, statistics or manifest are missing or do not match."""
 
 
 @dataclass(frozen=True)

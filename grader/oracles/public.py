@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from grader import DATA_DIR
+from grader.exceptions import PublicCheckMissing, RecordingError
 from grader.oracles.interface import BuildingOracle
 from grader.oracles.weights import draw_weights, variable_specs
 
@@ -50,14 +51,6 @@ CHECKS_STEM = "public_checks"  # public_checks.npz and public_checks.json
 RECORDED_METHODS = ("activation", "loss", "model_weights", "model_output", "parameter_count")
 PUBLIC_NOTE = ("public self-check: expected values come from the instructor's solution on fixed "
                "public inputs (seed {seed}); the instructor grades on hidden inputs drawn afresh")
-
-
-class PublicCheckMissing(LookupError):
-    """The public checks have no answer for this question (another seed, rubric or grader)."""
-
-
-class RecordingError(RuntimeError):
-    """A recording could not be made faithfully (see the message)."""
 
 
 # --------------------------------------------------------------------------- question keys

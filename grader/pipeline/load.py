@@ -20,12 +20,10 @@ from pathlib import Path
 
 import nbformat
 
+from grader.exceptions import SubmissionError
+
 MAX_NOTEBOOK_BYTES = 100 * 2**20
 MAX_JSON_DEPTH = 64  # a notebook's JSON is about 6 deep; rich outputs add a few levels
-
-
-class SubmissionError(ValueError):
-    """The submission is not a notebook the grader can run; the message says why."""
 
 
 @dataclass

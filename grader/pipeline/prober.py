@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from grader.exceptions import UnreadableResponse
 from grader.kernel import loader, wire
 from grader.pipeline.execute import KernelSession
 from grader.pipeline.load import read_exchanged
@@ -114,10 +115,6 @@ class Prober:
         except OSError as error:
             raise UnreadableResponse(str(error)) from None
         return parse_response(meta, arrays, count)
-
-
-class UnreadableResponse(ValueError):
-    """What a kernel wrote back is not a response to the request it was given."""
 
 
 def parse_response(meta: bytes, arrays: bytes,

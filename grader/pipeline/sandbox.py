@@ -40,6 +40,8 @@ from pathlib import Path
 
 import psutil
 
+from grader.exceptions import SandboxUnavailable
+
 SANDBOX_UID = 65534  # "nobody" inside the sandbox
 SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm")  # where a UserSandbox kernel may leave files
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -58,10 +60,6 @@ LAUNCHER = (
     "os.chdir(target)\n"
     "os.execv(sys.argv[3], sys.argv[3:])\n"
 )
-
-
-class SandboxUnavailable(RuntimeError):
-    """Bubblewrap is missing or cannot create its namespaces here; the message says which."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from grader.exceptions import ReleaseError
+
 if TYPE_CHECKING:
     from grader.oracles.public import PublicChecks
     from grader.pipeline.grade_one import Options
@@ -53,10 +55,6 @@ INSTRUCTOR_ONLY = frozenset({"release/bundle.py", "release/templates", "commands
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same files give the same zip
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
 COMMAND_NAMES = ("release", "gradescope-package")
-
-
-class ReleaseError(Exception):
-    """A bundle cannot be built (the message says why and what to do)."""
 
 
 # --------------------------------------------------------------------------- templates

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import nbformat
 
+from grader.exceptions import TemplateError
+
 CODE_BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION\s*$")
 CODE_END = re.compile(r"^\s*# END SOLUTION\s*$")
 MARKDOWN_REGION = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->", re.DOTALL)
@@ -26,10 +28,6 @@ MARKDOWN_STUB = "*Write your answer here.*"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SOLUTION = PROJECT_ROOT / "reference" / "HW4_solution.ipynb"
 DEFAULT_TEMPLATE = PROJECT_ROOT / "student_template" / "HW4_template.ipynb"
-
-
-class TemplateError(ValueError):
-    """The solution notebook's markers are unbalanced or malformed."""
 
 
 def strip_code(source: str, where: str = "cell") -> str:

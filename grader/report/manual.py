@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from grader.exceptions import ManualScoreError
 from grader.report.store import atomic_write_text, csv_text, submission_name
 from grader.result import SubmissionResult, format_points
 from grader.rubric import Rubric
@@ -24,14 +25,6 @@ from grader.rubric import Rubric
 MANUAL_RECORD = "manual.csv"  # the hand-graded scores merged so far
 MANUAL_TEMPLATE = "manual-template.csv"  # what an instructor fills in
 ManualScores = dict[str, dict[str, float]]  # submission -> hand-graded item id -> points
-
-
-class ManualScoreError(ValueError):
-    """Hand-graded scores could not be merged; ``problems`` lists every mistake found."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from grader.exceptions import ClusterError
 from grader.pipeline.devices import count_gpus
 from grader.pipeline.grade_one import (
     Options,
@@ -43,10 +44,6 @@ from grader.result import SubmissionResult
 KINDS = ("local", "slurm")
 DEFAULT_ALLOWED_FAILURES = 2  # reruns of a task whose worker died, on the clusters we start
 POLL_SECONDS = 1.0
-
-
-class ClusterError(Exception):
-    """The cluster cannot be used as asked; the message says what is wrong and where."""
 
 
 @dataclass

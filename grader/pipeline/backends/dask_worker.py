@@ -29,15 +29,12 @@ from dask.system import CPU_COUNT  # this worker's cores (CPU affinity and cgrou
 from distributed import WorkerPlugin, get_worker
 
 import grader
+from grader.exceptions import GraderMismatch
 from grader.pipeline.grade_one import Options, grade_notebook
 
 PLUGIN_NAME = "hw4grade"
 RUBRIC_ENV = "HW4GRADE_RUBRIC"  # a worker's rubric file, when not the one its install ships
 MNIST_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-class GraderMismatch(RuntimeError):
-    """This worker's grader or rubric is not the driver's: it refuses to grade."""
 
 
 @dataclass(frozen=True)
