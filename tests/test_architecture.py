@@ -20,7 +20,7 @@ from grader import items
 
 PACKAGE = Path(__file__).resolve().parents[1] / "grader"
 TOP_LEVEL = {"__init__", "__main__", "cli", "exceptions", "items", "quiet", "result",
-             "rubric"}
+             "rubric", "untrusted"}
 SUB_PACKAGES = {"commands", "pipeline", "kernel", "profiles", "oracles", "report", "release",
                 "mnist"}
 
