@@ -7,6 +7,21 @@ to the notebook's namespace. The names are declared here only; a kernel file rea
 the others through its own ``MODULES`` table (:func:`kernel_names`), filled in on loading
 from a ``MODULES: dict = {}`` line (``sys.modules[MODULES["prelude"]]``). A module whose
 source has a ``CONFIG: dict = {}`` line gets its configuration there.
+
+What is guaranteed, and what is not, about code sent this way:
+
+* Code run in a kernel's set-up (``KernelSession``'s prelude, a profile's set-up code and
+  its ``extra_setup``) runs before any notebook cell, in a fresh process with fresh
+  folders: the builtins, ``sys.modules`` and the import system are the interpreter's own.
+  This is the only time the grader hands a kernel anything secret (the reference, for
+  convergence attribution), and a kernel that got it is discarded afterwards.
+* Once student code has run, nothing in the kernel can be trusted: the notebook may have
+  replaced any builtin, module or ``sys.modules`` entry, wrapped ``exec``, or patched the
+  modules installed earlier. ``install_code`` avoids the names a notebook most easily
+  shadows (a top-level ``exec`` or ``compile``), but a notebook can still see or change
+  any source sent after it ran. So nothing sent then may be secret (the grader's own
+  kernel-side modules are not), and whatever such a kernel answers is data to check, never
+  a fact.
 """
 
 from __future__ import annotations
@@ -66,14 +81,22 @@ def read_source(file: str, config: dict[str, Any] | None = None) -> str:
 
 def install_code(name: str, source: str, call_setup: bool = False) -> str:
     """Code for one silent cell that runs ``source`` as the kernel module ``name``
-    (and then its ``setup()``)."""
+    (and then its ``setup()``).
+
+    The code takes ``exec`` and ``compile`` from the ``builtins`` module through
+    ``sys.modules``, never by their bare names, and binds only names it deletes again, so a
+    notebook's own ``exec``, ``compile``, ``types`` or ``sys`` in its namespace is not
+    used. That is all it can do: see the module docstring for what holds once student code
+    has run.
+    """
     return (
-        "import sys as _s, types as _t\n"
-        f"_m = _t.ModuleType({name!r})\n"
-        f"_s.modules[{name!r}] = _m\n"
-        f"exec(compile({source!r}, '<{name}>', 'exec'), _m.__dict__)\n"
-        + ("_m.setup()\n" if call_setup else "")
-        + "del _s, _t, _m\n"
+        "import sys as _hw4_s\n"
+        f"_hw4_m = type(_hw4_s)({name!r})\n"
+        f"_hw4_s.modules[{name!r}] = _hw4_m\n"
+        "_hw4_b = _hw4_s.modules['builtins']\n"
+        f"_hw4_b.exec(_hw4_b.compile({source!r}, '<{name}>', 'exec'), _hw4_m.__dict__)\n"
+        + ("_hw4_m.setup()\n" if call_setup else "")
+        + "del _hw4_s, _hw4_m, _hw4_b\n"
     )
 
 

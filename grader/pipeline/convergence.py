@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from grader import DATA_DIR, items
+from grader.kernel import loader
 from grader.kernel.loader import REFERENCE_MODULE
 from grader.kernel.wire import train_spec
 from grader.mnist import evaluator
@@ -122,29 +123,36 @@ def describe(run: TrainingRun, thresholds: Thresholds) -> str:
     return text
 
 
-def install_reference(prober: Prober) -> bool:
-    """Put the reference solution into the kernel for attribution; False without it."""
-    if REFERENCE_MODULE in prober.installed:
-        return True
+def reference_source(prober: Prober) -> str | None:
+    """The source of the reference module the prober's profile trains with; None in an
+    install without the reference."""
     try:
         import importlib
         import inspect
 
-        reference = importlib.import_module(prober.profile.reference_module)
+        return inspect.getsource(importlib.import_module(prober.profile.reference_module))
     except ImportError:
+        return None
+
+
+def install_reference(prober: Prober) -> bool:
+    """Replace the kernel by a new one that gets the reference solution in its set-up,
+    before any notebook code runs (then the notebook is replayed and the grader's modules
+    installed); False, with the kernel untouched, without the reference."""
+    source = reference_source(prober)
+    if source is None:
         return False
-    prober.install(REFERENCE_MODULE, inspect.getsource(reference))
+    prober.restart(extra_setup=(loader.install_code(REFERENCE_MODULE, source),))
     return True
 
 
 def remove_reference(prober: Prober) -> None:
-    """Replace the kernel that holds the reference by a clean one (the notebook replayed,
-    the grader's modules installed again), so no later output can come from code that
-    could read the reference."""
-    if prober.installed.pop(REFERENCE_MODULE, None) is None:
-        return
-    prober.session.restart()
-    prober.reinstall_after_restart()
+    """Discard the kernel that holds the reference (and its folders) for a fresh one that
+    never did (the notebook replayed, the grader's modules installed again), so no later
+    output can come from code that could read the reference. Nothing when no kernel of
+    the session got extra set-up code."""
+    if prober.session.extra_setup:
+        prober.restart(extra_setup=())
 
 
 def attribute(prober: Prober, model: str, plan: dict[str, np.ndarray], seed: int,
@@ -152,13 +160,15 @@ def attribute(prober: Prober, model: str, plan: dict[str, np.ndarray], seed: int
               max_seconds: float) -> tuple[str | None, list[TrainingRun]]:
     """Retrain with one reference part at a time; return the first role whose swap converges.
 
-    Only what the grader computes itself comes out of these runs (steps, the scores of the
-    samples): an error text is replaced by a fixed one, and the kernel is replaced after.
+    The runs take place in a kernel of their own that got the reference in its set-up
+    (``install_reference``). Only what the grader computes itself comes out of them (steps,
+    the scores of the samples): an error text is replaced by a fixed one, and that kernel
+    is discarded after, never reused.
     """
-    runs = []
-    if not install_reference(prober):
-        return None, runs
+    runs: list[TrainingRun] = []
     try:
+        if not install_reference(prober):
+            return None, runs
         ordered = suspects + [role for role in items.ROLES if role not in suspects]
         for role in ordered[:max_runs]:
             run = train_in_kernel(prober, model, plan, seed, mnist_npz, swapped=role,

@@ -4,7 +4,12 @@ The kernel runs in a temporary copy of the submission's folder, with its own HOM
 Keras cache, an environment stripped down to an allow-list, MNIST provided offline, and
 these bounds, each hit reported against its cell:
 
-* a per-cell timeout and a whole-notebook timeout (a cell that hangs is interrupted);
+* a per-cell timeout and a whole-notebook timeout, both holding while a cell runs: a cell
+  that passes its time is interrupted, and when it has not stopped ``GRACE`` seconds later
+  its kernel is killed (the sandbox's whole process tree) and replaced. Every other wait on
+  a kernel (its start, silent set-up code, a probe call, its shutdown) has such a hard
+  deadline too, so nothing a kernel does with interrupts, signals or replies can hang the
+  grader;
 * a memory cap: a watcher stops the kernel when its memory passes the limit;
 * a cap on captured output per cell (in the kernel and again here);
 * a training budget (see ``grader/kernel/prelude.py``): cut-offs are not the student's error.
@@ -14,13 +19,20 @@ was explicitly asked to run without one. Its stdout is discarded and its stderr 
 (the last few KiB, for error messages) by the grader, so nothing a kernel prints can reach
 the grader's own output.
 
-A cell that kills the kernel is skipped: the kernel is restarted, the cells before it
-are replayed silently, and execution goes on, so every unit the notebook defines can
-still be graded.
+A cell that kills the kernel (or has it killed) is skipped: the kernel is restarted, the
+cells before it are replayed silently, and execution goes on, so every unit the notebook
+defines can still be graded. Every kernel gets fresh folders: a new working copy of the
+submission, HOME, and exchange folders (IPC sockets, probe files) that no earlier kernel
+saw, so nothing one kernel wrote reaches the next.
+
+Whether a cell ran cleanly is read from the kernel's reply to it as well as from its
+outputs: a reply ``error`` without an error output (a notebook hiding its exceptions with
+``set_custom_exc``) is still an error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -28,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,8 +55,13 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from grader.kernel import loader
 from grader.pipeline.sandbox import Layout, NoSandbox, Sandbox
 from grader.result import CellResult
+from grader.untrusted import clean_name, clean_text
 
 BUDGET_ERROR = "TrainingBudgetReached"
+GRACE = 5.0  # seconds a kernel has to answer a timeout's interrupt before it is killed
+STARTUP_TIMEOUT = 120  # seconds a kernel has to start and answer
+SHUTDOWN_TIMEOUT = 30.0  # seconds the shutdown of a (killed) kernel may take
+REPLY_ERRORS = ("error", "aborted")  # an execute_reply status that means the cell failed
 # Variables a kernel may inherit; everything else (tokens, the grader's settings) is dropped.
 ENV_ALLOW = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT",
              "LD_LIBRARY_PATH", "CUDA_HOME", "VIRTUAL_ENV", "OPENBLAS_CORETYPE",
@@ -237,10 +255,11 @@ async def _stop_kernel(client: NotebookClient) -> None:
             client.kc = client.km = None
 
 
-def stop_kernel(client: NotebookClient) -> None:
+def stop_kernel(client: NotebookClient) -> bool:
     """Shut down the kernel of ``client`` (at once when it was made with
     ``shutdown_kernel="immediate"``), then remove its connection file and sockets and close
-    the client's channels, even when the kernel is already dead.
+    the client's channels, even when the kernel is already dead; False when that did not
+    end within ``SHUTDOWN_TIMEOUT`` seconds (then kill the kernel's processes instead).
 
     This is what nbclient does on leaving ``NotebookClient.setup_kernel``, in its private
     ``_cleanup_kernel``; a session that outlives one ``with`` block cannot use that context
@@ -248,7 +267,67 @@ def stop_kernel(client: NotebookClient) -> None:
     (``is_alive``, ``shutdown_kernel``, ``cleanup_resources``, ``stop_channels``), on the
     event loop nbclient's own blocking calls use (``jupyter_core.utils.run_sync``).
     """
-    run_sync(_stop_kernel)(client)
+    return run_sync(_within)(_stop_kernel(client), SHUTDOWN_TIMEOUT)
+
+
+async def _within(coroutine, seconds: float, on_deadline: Callable[[], None] = lambda: None,
+                  ) -> bool:
+    """Await ``coroutine`` for at most ``seconds``: True when it finished (its exception, if
+    any, raised here). Otherwise call ``on_deadline`` (which kills the kernel the coroutine
+    waits on), let the coroutine notice for ``GRACE`` seconds, cancel it and return False."""
+    task = asyncio.ensure_future(coroutine)
+    await asyncio.wait({task}, timeout=seconds)
+    if task.done():
+        task.result()
+        return True
+    on_deadline()
+    await asyncio.wait({task}, timeout=GRACE)  # nbclient sees a dead kernel by itself
+    if not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=GRACE)
+    if task.done() and not task.cancelled():
+        task.exception()  # whatever it ended with is the deadline's doing
+    return False
+
+
+def kill_process_tree(process: subprocess.Popen) -> None:
+    """Kill ``process`` (a kernel's launch: the sandbox's outermost process) and every
+    process under it, the outermost first (the sandbox's PID namespace ends with it), at
+    once and whatever they do with signals. Nothing when it has already ended."""
+    if process.poll() is not None:  # ended and reaped: its pid may be another's now
+        return
+    try:
+        root = psutil.Process(process.pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return
+    for proc in tree:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+
+
+def reply_error(reply: object) -> tuple[str, str] | None:
+    """The error (name, message, both cleaned) a kernel's ``execute_reply`` reports, or
+    None when its status is not an error. Anything in the reply may be forged."""
+    content = reply.get("content") if isinstance(reply, dict) else None
+    status = content.get("status") if isinstance(content, dict) else None
+    if status not in REPLY_ERRORS:
+        return None
+    name = clean_name(content.get("ename") or f"reply status {status}")
+    return name, clean_text(content.get("evalue") or "the kernel reported an error")
+
+
+def _fresh_folder(folder: Path) -> Path:
+    """``folder`` emptied (or made): nothing an earlier kernel left in it remains. Links in
+    it are removed, never followed."""
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    elif folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder
 
 
 class KernelSession:
@@ -259,6 +338,12 @@ class KernelSession:
         with KernelSession(notebook, workdir, bounds, env, config) as session:
             execution = session.run_notebook()
             outputs = session.run_code("print(1)")
+
+    Every kernel the session starts (the first and each replacement) gets fresh folders:
+    its exchange folders (``ipc_dir`` for its sockets, ``probe_dir`` for probe requests and
+    responses) are new ones the grader makes under the layout's root, and, when a layout is
+    given, its working folder and HOME are emptied first. The folders of a kernel are
+    removed when it ends.
     """
 
     def __init__(self, notebook: nbformat.NotebookNode, workdir: Path, bounds: Bounds,
@@ -268,14 +353,18 @@ class KernelSession:
         """``setup_code`` runs silently after the prelude in every kernel started;
         ``after_cell`` (formatted with ``index``) after every notebook cell that ran.
         The kernel runs in ``sandbox`` (default: none) over the folders of ``layout``
-        (default: ``workdir`` with its files already in place)."""
+        (default: ``workdir`` with its files already in place); the layout's ``exchange``
+        is replaced by each kernel's own folders."""
         self.notebook = notebook
         self.sandbox = sandbox or NoSandbox()
         workdir = Path(workdir)
+        self.owns_folders = layout is not None  # then workdir and HOME are the grader's
         self.layout = layout or Layout(root=workdir.parent, files=workdir, workdir=workdir,
                                        home=workdir.parent / "home")
         self.ipc_dir: Path | None = None
+        self.probe_dir: Path | None = None
         self.setup_code = setup_code
+        self.extra_setup: tuple[str, ...] = ()
         self.after_cell = after_cell
         self.workdir = Path(workdir)
         self.bounds = bounds
@@ -285,7 +374,9 @@ class KernelSession:
         self.client: _BoundedClient | None = None
         self.watcher: _ResourceWatcher | None = None
         self.restarts = 0
+        self.lost = False  # the kernel died or was killed: it is replaced before code runs
         self.completed: list[int] = []  # cells run so far that did not kill the kernel
+        self._replies: dict[int, Any] = {}
 
     def __enter__(self) -> KernelSession:
         try:
@@ -301,19 +392,27 @@ class KernelSession:
     # -- kernel life cycle -------------------------------------------------------------
 
     def _start(self) -> None:
+        if self.owns_folders:  # bubblewrap hides these under a new tmpfs; the others do not
+            if self.layout.files != self.layout.workdir:
+                _fresh_folder(self.layout.workdir)
+            _fresh_folder(self.layout.home)
+        # Fresh folders per kernel for its sockets, connection file and probe files, made
+        # here where no kernel can write: nothing an earlier kernel left can redirect what
+        # the grader writes, or reach this kernel.
+        self.ipc_dir = self.layout.root / f"ipc-{self.restarts}"
+        self.probe_dir = self.layout.root / f"probe-{self.restarts}"
+        for folder in (self.ipc_dir, self.probe_dir):
+            folder.mkdir()
         client = _BoundedClient(self.notebook, timeout=self.bounds.cell_timeout,
                                 kernel_name="python3", allow_errors=True,
-                                interrupt_on_timeout=True, startup_timeout=120,
+                                interrupt_on_timeout=True, startup_timeout=STARTUP_TIMEOUT,
                                 shutdown_kernel="immediate",
                                 resources={"metadata": {"path": str(self.workdir)}})
         client.output_limit = self.bounds.output_limit
+        client.on_cell_executed = self._record_reply
         client.kernel_manager_class = _SandboxedKernelManager
         km = client.km = client.create_kernel_manager()
-        # A fresh folder per kernel for its sockets and connection file, made here where no
-        # kernel can write: nothing an earlier kernel left can redirect what the grader writes.
-        self.ipc_dir = self.layout.root / f"ipc-{self.restarts}"
-        self.ipc_dir.mkdir()
-        layout = replace(self.layout, exchange=(self.ipc_dir, *self.layout.exchange))
+        layout = replace(self.layout, exchange=(self.ipc_dir, self.probe_dir))
         km.sandbox, km.layout, km.kernel_env = self.sandbox, layout, dict(self.env)
         km.stderr_tail = _StderrTail()
         km.stderr_tail.start()
@@ -323,51 +422,77 @@ class KernelSession:
         km.connection_file = str(self.ipc_dir / f"kernel-{self.restarts}.json")
         self.client = client
         try:
-            client.start_new_kernel(cwd=str(self.workdir), env=self.env)
-            client.start_new_kernel_client()
+            started = run_sync(_within)(self._launch(client), STARTUP_TIMEOUT + GRACE,
+                                        self._kill)
         except Exception as error:
             detail = km.stderr_tail.text()[-1000:]
             raise RuntimeError(f"the kernel did not start ({error})"
                                + (f": {detail}" if detail else "")) from error
+        if not started:
+            raise RuntimeError(f"the kernel did not start within {STARTUP_TIMEOUT} s")
         limits = self.sandbox.limits
         self.watcher = _ResourceWatcher(
             self._kernel_pid(), self.bounds.memory_limit,
             tasks=limits.tasks if self.sandbox.name != "none" else None,
             exchange=layout.exchange, exchange_bytes=limits.exchange_bytes)
         self.watcher.start()
-        for code in (prelude_source(self.config), *self.setup_code):
-            run, _ = self.run_code(code, timeout=max(120.0, self.bounds.cell_timeout))
+        # The set-up runs before any notebook code, in this order: the prelude, the
+        # profile's code, then ``extra_setup`` (what only this kernel gets, e.g. the
+        # reference for attribution). No restart here: a kernel that cannot be prepared
+        # is an error of the grader's.
+        for code in (prelude_source(self.config), *self.setup_code, *self.extra_setup):
+            run, _ = self._run_once(code, timeout=max(120.0, self.bounds.cell_timeout))
             if run.status != "ok":
                 raise RuntimeError(f"the kernel could not be prepared: {run.error_name}: "
                                    f"{run.error_message}")
+
+    async def _launch(self, client: _BoundedClient) -> None:
+        await client.async_start_new_kernel(cwd=str(self.workdir), env=self.env)
+        await client.async_start_new_kernel_client()
 
     def _kernel_pid(self) -> int:
         provisioner = self.client.km.provisioner
         return provisioner.process.pid if provisioner and provisioner.process else os.getpid()
 
+    def _kill(self) -> None:
+        """Kill the kernel's whole sandbox at once, whatever it does; it must be replaced."""
+        self.lost = True
+        km = self.client.km if self.client is not None else None
+        process = getattr(getattr(km, "provisioner", None), "process", None)
+        if process is not None:
+            kill_process_tree(process)
+
+    def _record_reply(self, cell_index: int, execute_reply: object, **_: Any) -> None:
+        """nbclient's ``on_cell_executed`` hook: keep the kernel's reply to the cell."""
+        self._replies[cell_index] = execute_reply
+
     def _shutdown(self) -> None:
         if self.watcher:
             self.watcher.stop()
-        if self.client is None:
-            return
-        try:
-            stop_kernel(self.client)
-        except Exception as error:  # the kernel may already be gone
-            print(f"hw4grade: kernel shutdown: {error}", file=sys.stderr)
-        self.client = None
+        if self.client is not None:
+            self._kill()  # nothing of this kernel is needed any more
+            try:
+                stop_kernel(self.client)
+            except Exception as error:  # the kernel may already be gone
+                print(f"hw4grade: kernel shutdown: {error}", file=sys.stderr)
+            self.client = None
         self.sandbox.end()  # whatever the kernel started and left behind
-        if self.ipc_dir is not None:
-            shutil.rmtree(self.ipc_dir, ignore_errors=True)
+        for folder in (self.ipc_dir, self.probe_dir):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
 
-    def restart(self) -> None:
-        """Replace a dead kernel with a fresh one (prelude included)."""
-        if self.watcher and self.watcher.exceeded == "disk":
-            for folder in self.layout.exchange:  # what the killed kernel left there
-                for entry in folder.iterdir():
-                    if entry.is_file() or entry.is_symlink():
-                        entry.unlink(missing_ok=True)
+    def restart(self, extra_setup: tuple[str, ...] | None = None) -> None:
+        """Replace the kernel by a fresh one (fresh folders, the prelude and set-up code).
+
+        ``extra_setup`` is more set-up code for this kernel and every automatic replacement
+        of it, until a later ``restart`` gives other code (``()``: none); ``None`` keeps
+        what the current kernel got.
+        """
+        if extra_setup is not None:
+            self.extra_setup = tuple(extra_setup)
         self._shutdown()
         self.restarts += 1
+        self.lost = False
         self._start()
 
     # -- running code ------------------------------------------------------------------
@@ -379,27 +504,44 @@ class KernelSession:
         client.timeout = max(1, int(timeout))
         client.output_bytes.pop(index, None)
         client.truncated.discard(index)
+        self._replies.pop(index, None)
         started = time.monotonic()
+        killed = False
         try:
-            client.execute_cell(cell, index, store_history=False)
-            status = "ok"
+            # nbclient interrupts the kernel at the timeout; a kernel that has not answered
+            # GRACE seconds later is killed
+            finished = run_sync(_within)(
+                client.async_execute_cell(cell, index, store_history=False),
+                client.timeout + GRACE, self._kill)
+            status, killed = ("ok", False) if finished else ("timeout", True)
         except CellTimeoutError:
             status = "timeout"
         except DeadKernelError:
+            self.lost = True
             exceeded = self.watcher.exceeded if self.watcher else None
             status = "memory" if exceeded == "memory" else "died"
         run = CellResult(index=index, status=status, seconds=time.monotonic() - started,
                       output_truncated=index in client.truncated)
         error = next((out for out in cell.get("outputs", []) if out.output_type == "error"), None)
+        failure = reply_error(self._replies.pop(index, None))
         if status == "ok" and error is not None:
             if error.ename == "KeyboardInterrupt" and run.seconds >= client.timeout:
                 run.status = "timeout"  # the kernel answered the timeout's interrupt in time
             else:
                 run.status = "budget" if error.ename == BUDGET_ERROR else "error"
                 run.error_name, run.error_message = error.ename, str(error.evalue)[:500]
+        elif status == "ok" and failure is not None:  # an error the cell's outputs hide
+            if failure[0] == "KeyboardInterrupt" and run.seconds >= client.timeout:
+                run.status = "timeout"
+            else:
+                run.status = "error"
+                run.error_name, run.error_message = failure
         if run.status == "timeout":
             run.error_name = "Timeout"
             run.error_message = f"the cell ran longer than {client.timeout} s"
+            if killed:
+                run.error_message += (" and did not stop when interrupted, so its kernel was "
+                                      "stopped and replaced")
         elif run.status == "memory":
             limit_mib = self.bounds.memory_limit / 2**20
             run.error_name = "MemoryLimit"
@@ -417,32 +559,52 @@ class KernelSession:
             run.error_message = "the kernel died while running this cell"
         return run
 
-    def run_code(self, code: str, timeout: float | None = None) -> tuple[CellResult, list]:
-        """Run code that is not part of the notebook; return its record and outputs."""
+    def _run_once(self, code: str, timeout: float) -> tuple[CellResult, list]:
+        """Run code that is not part of the notebook, without replacing a lost kernel."""
         cell = nbformat.v4.new_code_cell(code)
         scratch = nbformat.v4.new_notebook(cells=[cell])
-        run = self._execute(cell, 0, timeout or self.bounds.cell_timeout, scratch)
-        if run.status in ("memory", "died"):
+        return self._execute(cell, 0, timeout, scratch), cell.outputs
+
+    def run_code(self, code: str, timeout: float | None = None) -> tuple[CellResult, list]:
+        """Run code that is not part of the notebook; return its record and outputs.
+
+        A kernel that dies or is killed on the way is replaced (``restarts`` counts up);
+        the notebook is not replayed into the new one.
+        """
+        run, outputs = self._run_once(code, timeout or self.bounds.cell_timeout)
+        if self.lost:
             self.restart()
-        return run, cell.outputs
+        return run, outputs
 
     def run_notebook(self) -> Execution:
-        """Execute every code cell in order under the bounds; return what happened."""
+        """Execute every code cell in order under the bounds; return what happened.
+
+        The whole-notebook budget bounds each cell's time too: the cell running when it
+        runs out is stopped as a cell that passed its own time is, and the rest skipped.
+        """
         execution = Execution()
         started = time.monotonic()
+        deadline = started + self.bounds.notebook_timeout
         self.completed = []
         for index, cell in enumerate(self.notebook.cells):
             if cell.cell_type != "code" or not cell.source.strip():
                 continue
-            remaining = self.bounds.notebook_timeout - (time.monotonic() - started)
-            if remaining <= 0:
+            remaining = deadline - time.monotonic()
+            if remaining < 1 or execution.notebook_timed_out:
                 execution.notebook_timed_out = True
                 execution.cells.append(CellResult(index, "skipped", error_name="NotebookTimeout",
                                                error_message="the notebook's time limit ran out"))
                 continue
             run = self._execute(cell, index, min(self.bounds.cell_timeout, remaining))
+            if run.status == "timeout" and remaining < self.bounds.cell_timeout:
+                execution.notebook_timed_out = True
+                run.error_name = "NotebookTimeout"
+                run.error_message = (f"the notebook's time limit of "
+                                     f"{self.bounds.notebook_timeout:g} s ran out while this "
+                                     "cell ran" + (", and the cell did not stop when "
+                                                   "interrupted" if self.lost else ""))
             execution.cells.append(run)
-            if run.status in ("memory", "died"):
+            if self.lost:
                 self.restart()
                 self.replay()
             elif run.status != "timeout":  # a cell that hung would only hang again
@@ -457,8 +619,8 @@ class KernelSession:
         for index in self.completed:
             replayed = nbformat.from_dict(self.notebook.cells[index])
             scratch = nbformat.v4.new_notebook(cells=[replayed])
-            run = self._execute(replayed, 0, self.bounds.cell_timeout, scratch)
-            if run.status in ("memory", "died"):
+            self._execute(replayed, 0, self.bounds.cell_timeout, scratch)
+            if self.lost:
                 self.restart()
             else:
                 self._after(index)

@@ -173,8 +173,8 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
                       results: list[SubmissionResult]) -> None:
     """Execute the notebook once, then probe and score it for each result's seed."""
     files = prepare_sandbox(submission.path, root)
-    work, home, probe_dir = root / "work", root / "home", root / "probe"
-    for folder in (work, home, probe_dir):
+    work, home = root / "work", root / "home"  # the exchange folders are each kernel's own
+    for folder in (work, home):
         folder.mkdir()
     sandbox = choose_sandbox(options.sandbox, options.device, options.gpu_index,
                              options.sandbox_user)
@@ -186,8 +186,7 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
             result.warnings.append("graded without a sandbox: the notebook's code ran with "
                                    "the grader's own rights")
     readable = (Path(options.mnist_npz).resolve(),) if options.mnist_npz else ()
-    layout = Layout(root=root, files=files, workdir=work, home=home, exchange=(probe_dir,),
-                    readable=readable)
+    layout = Layout(root=root, files=files, workdir=work, home=home, readable=readable)
     env = kernel_environment(home, options.device, options.threads, options.gpu_index)
     env.update(options.extra_env)
     profile = choose_profile(submission.notebook, options.profile)
@@ -203,7 +202,7 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
         clock = time.monotonic()
         execution = session.run_notebook()
         timing["execute"] = round(time.monotonic() - clock, 2)
-        prober = Prober(session, probe_dir, timeout=options.probe_timeout, profile=profile)
+        prober = Prober(session, timeout=options.probe_timeout, profile=profile)
         for result in results:
             result.profile = profile.label()
             result.warnings.extend(setup.warnings)

@@ -1,9 +1,10 @@
 """The grader's end of the kernel exchange: send calls into a kernel, read raw outcomes back.
 
-The requests and responses are files in a folder only the grader and this kernel share
-(inputs as ``.npz``, calls as JSON), in the format ``grader.kernel.wire`` declares; what
-the kernel writes is read without following links. See ``grader.kernel.probe`` for the
-kernel's end.
+The requests and responses are files in a folder only the grader and the current kernel
+share (inputs as ``.npz``, calls as JSON), in the format ``grader.kernel.wire`` declares;
+each kernel of the session has its own (``KernelSession.probe_dir``), so nothing an
+earlier kernel wrote is read back. What the kernel writes is read without following
+links. See ``grader.kernel.probe`` for the kernel's end.
 """
 
 from __future__ import annotations
@@ -38,12 +39,10 @@ class Observation:
 class Prober:
     """Send calls into a kernel session and read back the raw results."""
 
-    def __init__(self, session: KernelSession, private_dir: Path, timeout: float = 120.0,
+    def __init__(self, session: KernelSession, timeout: float = 120.0,
                  profile: NotebookProfile | None = None):
         self.session = session
         self.profile = profile or TF2Profile()
-        self.dir = Path(private_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.timeout = timeout
         self.patched: set[str] = set()
         self.installed: dict[str, str] = {}
@@ -69,22 +68,25 @@ class Prober:
         """Run ``calls`` in the kernel; return one raw outcome per call.
 
         When the kernel hangs, dies or loses the connection, every call gets an outcome of
-        kind ``error`` that says so, and the session is restarted for the next request.
+        kind ``error`` that says so; a kernel that died or had to be killed is replaced (the
+        notebook replayed, the modules installed again) for the next request.
         """
         token = uuid.uuid4().hex[:12]
-        inputs_path = self.dir / wire.inputs_file(token)
-        request_path = self.dir / wire.request_file(token)
-        response = self.dir / wire.response_stem(token)
+        folder = Path(self.session.probe_dir)  # the current kernel's
+        inputs_path = folder / wire.inputs_file(token)
+        request_path = folder / wire.request_file(token)
+        response = folder / wire.response_stem(token)
         # the kernel may write into this folder: create, never follow what it may have put
         # at these names (mode "x" fails on an existing name, a link included)
         with open(inputs_path, "xb") as stream:
             np.savez(stream, **inputs)
         with open(request_path, "x", encoding="utf-8") as stream:
             stream.write(json.dumps(wire.request(str(inputs_path), calls)))
+        restarts = self.session.restarts
         run, _ = self.session.run_code(
             loader.call_code("probe", "serve", str(request_path), str(response)),
             timeout=timeout or self.timeout)
-        if run.status in ("memory", "died"):
+        if self.session.restarts != restarts:  # the kernel died or was killed: replaced
             self.reinstall_after_restart()
         if run.status != "ok":
             reason = {"timeout": "did not finish in time", "memory": "used too much memory",
@@ -97,6 +99,12 @@ class Prober:
                     for _ in calls]
         self.patched.update(patched)
         return outcomes
+
+    def restart(self, extra_setup: tuple[str, ...] = ()) -> None:
+        """Replace the kernel by a fresh one, with ``extra_setup`` run in its set-up (before
+        any notebook code), then replay the notebook and install every module again."""
+        self.session.restart(extra_setup=extra_setup)
+        self.reinstall_after_restart()
 
     def reinstall_after_restart(self) -> None:
         """Replay the notebook in the restarted kernel and install every module again."""

@@ -159,7 +159,8 @@ for folder in (".", "/tmp", os.environ["HOME"], "/dev/shm", "/dev"):
 
 FILL_EXCHANGE_CELL = """
 import os
-shared = os.path.join(os.path.dirname(os.getcwd()), "probe")
+root = os.path.dirname(os.getcwd())
+shared = os.path.join(root, next(name for name in os.listdir(root) if name.startswith("probe")))
 for number in range(40):  # 2.5 GiB in files of 64 MiB, each under the file-size limit
     with open(os.path.join(shared, f"fill-{number}.bin"), "wb") as stream:
         stream.write(b"\\0" * (64 << 20))
@@ -525,6 +526,123 @@ def test_nothing_from_a_kernel_holding_the_reference_reaches_the_report(tmp_path
         assert result.item(item_id).details.get("fcd", 0) > 0  # trained without the leak cell
 
 
+# The attack of issue 19: a notebook's own ``compile`` and ``exec`` (at top level and in
+# ``builtins``) stash any source the grader hands them for the reference module into every
+# folder the kernel can write; a later cell raises an exception named after any stash it
+# finds, so a stash that reached a later kernel would land in the report.
+STASHING_CELL = f"""
+import builtins, os
+STASHED = []
+_real_compile, _real_exec = builtins.compile, builtins.exec
+
+def _stash(text):
+    if not isinstance(text, str):
+        return
+    STASHED.append(text)
+    root = os.path.dirname(os.getcwd())
+    places = [os.getcwd(), os.environ.get("HOME", "."), "/tmp"]
+    places += [os.path.join(root, name) for name in os.listdir(root)]
+    for place in places:
+        try:
+            with open(os.path.join(place, "stash.txt"), "w") as stream:
+                stream.write("STASHED " + text)
+        except OSError:
+            pass
+
+def compile(source, filename, *args, **kwargs):
+    if {REFERENCE_MODULE!r} in str(filename):
+        _stash(source)
+    return _real_compile(source, filename, *args, **kwargs)
+
+def exec(code, scope=None, *args, **kwargs):
+    if isinstance(scope, dict) and scope.get("__name__") == {REFERENCE_MODULE!r}:
+        _stash(code if isinstance(code, str) else repr(code))
+    return _real_exec(code, scope, *args, **kwargs)
+
+builtins.compile, builtins.exec = compile, exec
+"""
+
+READ_STASH_CELL = """
+import glob, os
+_root = os.path.dirname(os.getcwd())
+for _path in glob.glob(_root + "/*/stash.txt") + glob.glob("/tmp/stash.txt") + \\
+        glob.glob(os.environ.get("HOME", ".") + "/stash.txt"):
+    with open(_path) as _stream:
+        raise type(_stream.read(), (Exception,), {})("found a stash")
+"""
+
+
+def reference_lines() -> list[str]:
+    """The lines of the reference solution no honest notebook or template shares."""
+    known = HONEST.read_text() + (ROOT / "student_template" / "HW4_template.ipynb").read_text()
+    lines = {line.strip() for line in (ROOT / "reference" / "hw4.py").read_text().splitlines()}
+    return sorted(line for line in lines if len(line) >= 20 and json.dumps(line)[1:-1] not in known)
+
+
+@needs_bwrap
+def test_the_reference_never_passes_through_the_notebooks_names(tmp_path):
+    """A kernel replaced by one that gets extra set-up code (as attribution installs the
+    reference) runs that code before any notebook cell: the notebook's replayed ``compile``
+    and ``exec`` never see it, though they are in place when the replay ends."""
+    from grader.kernel import loader
+    from grader.pipeline.execute import Bounds, KernelSession, kernel_environment
+    from grader.pipeline.sandbox import choose_sandbox
+
+    root = tmp_path / "root"
+    files, work, home = root / "files", root / "work", root / "home"
+    for folder in (files, work, home):
+        folder.mkdir(parents=True)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(STASHING_CELL)])
+    secret = f"SECRET = {SECRET!r}"
+    with KernelSession(notebook, work, Bounds(cell_timeout=60), kernel_environment(home),
+                       {"seed": 0, "mnist_npz": ""}, sandbox=choose_sandbox(True),
+                       layout=Layout(root=root, files=files, workdir=work,
+                                     home=home)) as session:
+        assert session.run_notebook().cells[0].status == "ok"
+        session.restart(extra_setup=(loader.install_code(REFERENCE_MODULE, secret),))
+        session.replay()
+        check = (f"import sys\nprint(len(STASHED), compile is builtins.compile, "
+                 f"sys.modules[{REFERENCE_MODULE!r}].SECRET == {SECRET!r})")
+        run, outputs = session.run_code(check, timeout=60)
+        assert run.status == "ok", (run.error_name, run.error_message)
+        assert "".join(out.get("text", "") for out in outputs).split() == ["0", "True", "True"]
+        # the same code sent once the notebook has run reaches its compile (so the check
+        # above can fail): nothing sent then may be secret
+        session.run_code(loader.install_code(REFERENCE_MODULE + "_late", secret), timeout=60)
+        run, outputs = session.run_code("print(len(STASHED))", timeout=60)
+        assert "".join(out.get("text", "") for out in outputs).strip() == "1"
+        session.restart(extra_setup=())
+        session.replay()
+        run, outputs = session.run_code(f"import sys\nprint({REFERENCE_MODULE!r} in sys.modules)",
+                                        timeout=60)
+        assert "".join(out.get("text", "") for out in outputs).strip() == "False"
+
+
+@needs_bwrap
+def test_a_notebook_stashing_the_reference_gets_none_of_it(tmp_path, mnist_dir):
+    """The whole attack in --mode full with tiny budgets: attribution runs, and no line of
+    the reference reaches the result or the feedback pages; no stash was ever read back."""
+    from grader.report.html import render_html
+    from grader.report.markdown import render_markdown
+    from tests.pipeline.test_convergence import _full_grade
+
+    notebook = tmp_path / "stasher.ipynb"
+    nbformat.write(hostile(STASHING_CELL, READ_STASH_CELL), notebook)
+    result = _full_grade(tmp_path, mnist_dir, notebook,
+                         budgets={"gan": 10, "lsgan": 10, "dcgan": 2})
+    attributed = [item for item in result.items
+                  if item.id.endswith("_convergence") and item.details.get("attribution")]
+    assert attributed, "no attribution ran: the test would not see a leak"
+    texts = {"json": result.to_json(), "markdown": render_markdown(result),
+             "html": render_html(result)}
+    for kind, text in texts.items():
+        assert "STASHED" not in text and "found a stash" not in text, kind
+        leaked = [line for line in reference_lines() if line in text]
+        assert not leaked, (kind, leaked[:3])
+    assert result.item("runs_clean").points == result.item("runs_clean").max_points
+    assert result.item("gan_loss").points == result.item("gan_loss").max_points
+
+
 USER_PROBE = """
 import json, os, signal, subprocess, sys
 found = dict(uid=os.getuid(), gid=os.getgid(), groups=os.getgroups(), env=sorted(os.environ),
@@ -589,9 +707,8 @@ def test_user_sandbox_runs_a_real_kernel_as_another_user(tmp_path, kernel_user, 
         os.chmod(shared / "answer.txt", 0o600)
         data = tmp_path / "data.txt"  # a root-only folder: the kernel gets a shared copy
         data.write_text("digits")
-        files, work, home, probe_dir = (root / name for name in ("files", "work", "home",
-                                                                  "probe"))
-        for folder in (files, work, home, probe_dir):
+        files, work, home = (root / name for name in ("files", "work", "home"))
+        for folder in (files, work, home):
             folder.mkdir()
         with monkeypatch.context() as patch:  # as where bubblewrap cannot run
             patch.setattr("grader.pipeline.sandbox.bubblewrap_problem", lambda: "no bwrap")
@@ -599,7 +716,7 @@ def test_user_sandbox_runs_a_real_kernel_as_another_user(tmp_path, kernel_user, 
         assert sandbox.name == "user"
         sandbox = dataclasses.replace(sandbox, python=user_python)
         shared_data = sandbox.share(data, root)
-        layout = Layout(root=root, files=files, workdir=work, home=home, exchange=(probe_dir,),
+        layout = Layout(root=root, files=files, workdir=work, home=home,
                         readable=(shared_data,))
         monkeypatch.setenv("HW4GRADE_TEST_TOKEN", SECRET)  # the grader's own secret
         env = kernel_environment(home)
@@ -654,7 +771,7 @@ def test_probe_requests_never_follow_links_in_the_exchange_folder(tmp_path, monk
     folder.mkdir()
     monkeypatch.setattr(probe.uuid, "uuid4", lambda: types.SimpleNamespace(hex="a" * 32))
     prober = object.__new__(probe.Prober)  # no kernel needed: the write comes first
-    prober.dir = folder
+    prober.session = types.SimpleNamespace(probe_dir=folder)
     for name in ("in-aaaaaaaaaaaa.npz", "req-aaaaaaaaaaaa.json"):
         (folder / name).symlink_to(target)
         with pytest.raises(FileExistsError):
