@@ -290,6 +290,31 @@ async def _within(coroutine, seconds: float, on_deadline: Callable[[], None] = l
     return False
 
 
+class _Deadline:
+    """Calls ``action`` once when ``seconds`` have passed inside the ``with`` block, from a
+    thread of its own: a kernel flooding the grader with messages could keep the event
+    loop (and so any timeout scheduled on it) from ever running."""
+
+    def __init__(self, seconds: float, action: Callable[[], None]):
+        self.fired = threading.Event()
+        self._action = action
+        self._timer = threading.Timer(seconds, self.fire)
+        self._timer.daemon = True
+
+    def fire(self) -> None:
+        """Run the action now (once)."""
+        if not self.fired.is_set():
+            self.fired.set()
+            self._action()
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._timer.cancel()
+
+
 def kill_process_tree(process: subprocess.Popen) -> None:
     """Kill ``process`` (a kernel's launch: the sandbox's outermost process) and every
     process under it, the outermost first (the sandbox's PID namespace ends with it), at
@@ -422,13 +447,13 @@ class KernelSession:
         km.connection_file = str(self.ipc_dir / f"kernel-{self.restarts}.json")
         self.client = client
         try:
-            started = run_sync(_within)(self._launch(client), STARTUP_TIMEOUT + GRACE,
-                                        self._kill)
+            with _Deadline(STARTUP_TIMEOUT + GRACE, self._kill) as deadline:
+                run_sync(_within)(self._launch(client), STARTUP_TIMEOUT + GRACE, deadline.fire)
         except Exception as error:
             detail = km.stderr_tail.text()[-1000:]
             raise RuntimeError(f"the kernel did not start ({error})"
                                + (f": {detail}" if detail else "")) from error
-        if not started:
+        if deadline.fired.is_set():
             raise RuntimeError(f"the kernel did not start within {STARTUP_TIMEOUT} s")
         limits = self.sandbox.limits
         self.watcher = _ResourceWatcher(
@@ -506,20 +531,22 @@ class KernelSession:
         client.truncated.discard(index)
         self._replies.pop(index, None)
         started = time.monotonic()
-        killed = False
+        # nbclient interrupts the kernel at the timeout; a kernel that has not answered
+        # GRACE seconds later is killed, whatever it does
         try:
-            # nbclient interrupts the kernel at the timeout; a kernel that has not answered
-            # GRACE seconds later is killed
-            finished = run_sync(_within)(
-                client.async_execute_cell(cell, index, store_history=False),
-                client.timeout + GRACE, self._kill)
-            status, killed = ("ok", False) if finished else ("timeout", True)
+            with _Deadline(client.timeout + GRACE, self._kill) as deadline:
+                run_sync(_within)(client.async_execute_cell(cell, index, store_history=False),
+                                  client.timeout + GRACE, deadline.fire)
+            status = "ok"
         except CellTimeoutError:
             status = "timeout"
         except DeadKernelError:
             self.lost = True
             exceeded = self.watcher.exceeded if self.watcher else None
             status = "memory" if exceeded == "memory" else "died"
+        killed = deadline.fired.is_set()
+        if killed:
+            status = "timeout"
         run = CellResult(index=index, status=status, seconds=time.monotonic() - started,
                       output_truncated=index in client.truncated)
         error = next((out for out in cell.get("outputs", []) if out.output_type == "error"), None)
