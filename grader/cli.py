@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grader.exceptions import BadInput, UsageError
+from grader.untrusted import MESSAGE_LIMIT, clean_text
 
 # sub-command name -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
 COMMANDS = {
@@ -88,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = None
     try:
-        args = parse_arguments(argv)
-        return run_command(args)
+        parser, args = parse_arguments(argv)
+        return run_command(parser, args)
     except BadInput as error:
         print(f"hw4grade: {one_line(str(error))}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -104,19 +105,18 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BUG
 
 
-def parse_arguments(argv: list[str]) -> argparse.Namespace:
-    """The parsed command line (argparse itself exits 2 with its usage on a malformed one)."""
+def parse_arguments(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """The parser and the parsed command line (argparse itself exits 2 with its usage on a
+    malformed one)."""
     chosen = next((word for word in argv if not word.startswith("-")), None)
     parser = build_parser(chosen if chosen in COMMANDS else None)
-    args = parser.parse_args(argv)
-    args.parser = parser
-    return args
+    return parser, parser.parse_args(argv)
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     """Run the sub-command ``args`` chose; return its exit code."""
     if args.command is None:
-        args.parser.print_help()
+        parser.print_help()
         return EXIT_BAD_INPUT
     if getattr(args, "unavailable", None):
         raise UsageError(args.unavailable)
@@ -124,10 +124,11 @@ def run_command(args: argparse.Namespace) -> int:
     return int(module.run(args) or 0)
 
 
-def one_line(text: str, limit: int = 4000) -> str:
-    """``text`` on one line (its lines joined by "; "), cut at ``limit`` characters."""
-    line = "; ".join(part.strip() for part in text.splitlines() if part.strip())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` as one safe line: its lines joined by "; ", control characters shown
+    escaped, about ``limit`` characters at most."""
+    return clean_text("; ".join(part.strip() for part in text.splitlines() if part.strip()),
+                      limit, keep=frozenset())
 
 
 def log_folder(args: argparse.Namespace | None) -> Path | None:
@@ -135,10 +136,12 @@ def log_folder(args: argparse.Namespace | None) -> Path | None:
 
     A command module with an output folder says which with ``output_folder(args)``.
     """
+    if args is None or getattr(args, "module_name", None) is None:
+        return None
     try:
-        module = importlib.import_module(args.module_name)
-        return module.output_folder(args)
-    except Exception:  # no arguments parsed, no output folder: the user cache will do
+        output_folder = getattr(importlib.import_module(args.module_name), "output_folder", None)
+        return output_folder(args) if output_folder else None
+    except Exception:  # the module is what failed: the user cache will do
         return None
 
 
