@@ -18,6 +18,7 @@ import signal
 import sys
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+PR_GET_PDEATHSIG = 2
 PARENT_ENV = "HW4GRADE_PARENT_PID"  # the pid a Dask worker of a local cluster must die with
 
 
@@ -36,6 +37,15 @@ def die_with_parent(parent_pid: int | None) -> bool:
     if os.getppid() != parent_pid:  # orphaned before the request: the signal will never come
         os.kill(os.getpid(), signal.SIGKILL)
     return True
+
+
+def parent_death_signal() -> int:
+    """The signal this process gets when its parent exits (0: none, or not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    value = ctypes.c_int(0)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_GET_PDEATHSIG, ctypes.byref(value), 0, 0, 0)
+    return value.value
 
 
 def parent_from_environment() -> int | None:

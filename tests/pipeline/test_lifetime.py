@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grader.pipeline.lifetime import die_with_parent
+from grader.pipeline.lifetime import die_with_parent, parent_death_signal
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "submissions"
@@ -149,3 +149,17 @@ def test_an_orphan_asking_to_die_with_its_parent_dies_at_once():
     time.sleep(1)
     assert "survived" not in done.stdout
     assert die_with_parent(None) is False
+
+
+def test_the_workers_of_a_local_dask_cluster_ask_to_die_with_the_driver():
+    """Dask's own watch of its parent ends a worker too, but only once its pipe closes;
+    the parent-death signal is asked for by every worker, restarted ones included."""
+    pytest.importorskip("distributed")
+    from grader.pipeline.backends.dask_cluster import ClusterSettings, DaskBackend
+
+    with DaskBackend(ClusterSettings(), workers=2) as backend:
+        asked = backend.client.run(parent_death_signal)
+        backend.client.restart()
+        asked_again = backend.client.run(parent_death_signal)
+    assert list(asked.values()) == [signal.SIGKILL] * 2
+    assert list(asked_again.values()) == [signal.SIGKILL] * 2
