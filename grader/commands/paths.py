@@ -105,8 +105,13 @@ def output_file(path: str | os.PathLike[str], argument: str) -> Path:
 
 def mnist_source(path: str | os.PathLike[str] | None, argument: str = "--mnist") -> Path | None:
     """A MNIST source (None stays None): a Keras ``mnist.npz``, or a folder holding the IDX
-    files or an ``mnist.npz``. Only its shape is checked here; its digits when it is read."""
+    files or an ``mnist.npz``. Only its shape is checked here; its digits when it is read.
+    Without a path, ``$HW4_MNIST_DIR`` is checked when it is set (and None returned)."""
     if path is None:
+        from grader.mnist.data import ENV_VAR
+
+        if os.environ.get(ENV_VAR):
+            mnist_source(os.environ[ENV_VAR], f"${ENV_VAR}")
         return None
     full = input_path(path, argument)
     if full.is_dir():

@@ -181,6 +181,15 @@ def test_a_bad_argument_exits_2_with_one_line_naming_it(args, argument, bad, pri
     assert not Path(places["new"]).exists()  # refused before anything was written
 
 
+def test_a_bad_mnist_variable_is_named_too(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HW4_MNIST_DIR=str(tmp_path / "nowhere"))
+    done = subprocess.run([sys.executable, "-m", "grader.cli", "mnist"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == cli.EXIT_BAD_INPUT
+    assert done.stderr.splitlines() == [f"hw4grade: $HW4_MNIST_DIR {tmp_path / 'nowhere'}: "
+                                        "no such file or folder"]
+
+
 def test_an_internal_error_exits_3_with_one_line_naming_the_log(places, tmp_path):
     """A gradebook whose file is a folder in OUT: writing it fails, and nothing foresaw
     that. The traceback goes to OUT's log, or where OUT's log cannot be written, to the
