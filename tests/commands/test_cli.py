@@ -215,14 +215,25 @@ def test_an_internal_error_exits_3_with_one_line_naming_the_log(places, tmp_path
     assert str(cached) in line and "Traceback (most recent call last)" in cached.read_text()
 
 
-def test_ctrl_c_exits_130_without_a_traceback(tmp_path):
+def test_ctrl_c_exits_130_without_a_traceback(places, tmp_path):
+    """Ctrl-C while ``gradebook`` waits for its ``--manual`` file (a FIFO nobody writes)."""
+    fifo = tmp_path / "scores.csv"
+    os.mkfifo(fifo)
     env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path / "cache"))
-    process = subprocess.Popen([sys.executable, "-m", "grader.cli", "theory"], cwd=tmp_path,
+    process = subprocess.Popen([sys.executable, "-m", "grader.cli", "gradebook",
+                                places["graded"], "--manual", str(fifo)], cwd=tmp_path,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
-    time.sleep(1.5)  # started, and well before the checks are done
+    writer, deadline = None, time.monotonic() + 60
+    while writer is None and time.monotonic() < deadline and process.poll() is None:
+        try:  # opens only once the command has opened the FIFO to read it
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            time.sleep(0.05)
+    assert writer is not None, process.communicate()
     process.send_signal(signal.SIGINT)
     output, errors = process.communicate(timeout=60)
+    os.close(writer)
     assert process.returncode == cli.EXIT_INTERRUPTED, errors
     assert errors.splitlines() == ["hw4grade: interrupted"]
     assert "Traceback" not in output + errors
