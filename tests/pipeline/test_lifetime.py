@@ -102,13 +102,14 @@ def _assert_all_gone(descendants: list[psutil.Process], output: str) -> None:
     while _alive(descendants) and time.monotonic() < deadline:
         time.sleep(0.2)
     left = _alive(descendants)
+    described = _describe(left)
     for process in left:  # never leave them behind for the next test
         try:
             process.kill()
         except psutil.Error:
             pass
     assert not left, f"still running {GONE_WITHIN:g} s after the driver's death:\n" \
-                     f"{_describe(left)}\n--- driver ---\n{output}"
+                     f"{described}\n--- driver ---\n{output}"
 
 
 def _assert_complete(out: Path, output: str) -> None:
