@@ -95,4 +95,4 @@ def test_rubric_command(capsys, tmp_path):
     assert "valid, 18 items" in capsys.readouterr().out
     bad = tmp_path / "r.yaml"
     bad.write_text("items: []\nbounds: {}\n")
-    assert main(["rubric", str(bad)]) == 1
+    assert main(["rubric", str(bad)]) == 2

@@ -15,14 +15,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from grader.commands.options import add_grading_arguments, options_from_args
+from grader.commands import paths
+from grader.commands.options import (
+    add_grading_arguments,
+    check_grading_arguments,
+    options_from_args,
+)
 from grader.pipeline.grade_one import grade_notebook, prepare_mnist
 from grader.report.classroom import classroom_base64
 from grader.report.gradescope import gradescope_json
 from grader.report.markdown import render_markdown
 from grader.report.text import render_text
 from grader.result import SubmissionResult
-from grader.rubric import RubricError
 
 if TYPE_CHECKING:
     from grader.pipeline.grade_one import Options
@@ -128,26 +132,24 @@ def grade_self_check(notebook: str | Path, options: Options, requested_seed: int
 
 def run(args: argparse.Namespace) -> int:
     """Grade one notebook and report it; see the module docstring for exit codes."""
-    from grader.commands.grade import absolute
     from grader.quiet import native_stderr_to, quiet_tensorflow
 
+    notebook = paths.input_file(args.notebook, "NOTEBOOK")
+    check_grading_arguments(args)
+    if args.json:
+        args.json = paths.output_file(args.json, "--json")
     quiet_tensorflow()
-    args.rubric, args.mnist = absolute(args.rubric), absolute(args.mnist)
-    notebook = absolute(args.notebook)
-    try:
-        options = options_from_args(args)
-    except RubricError as error:
-        print(f"hw4grade check: {error}", file=sys.stderr)
-        return 2
+    options = options_from_args(args)
     if not choose_isolation(options):
-        return 2
+        return 2  # it said why
     with tempfile.TemporaryDirectory(prefix="hw4grade-check-") as cache, \
             native_stderr_to(os.devnull):  # TensorFlow's native chatter, not for users
         options.mnist_npz = prepare_mnist(args.mnist, Path(cache))
         result = grade_self_check(notebook, options, args.seed, grade_notebook)
         result.submission = args.notebook  # named as the user named it
     if args.json:
-        Path(args.json).write_text(result.to_json() + "\n", encoding="utf-8")
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(result.to_json() + "\n", encoding="utf-8")
     print(render(result, args.format))
     write_github_outputs(result)
     return exit_code(result)

@@ -8,7 +8,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from grader.commands.options import add_grading_arguments, options_from_args
+from grader.commands import paths
+from grader.commands.options import (
+    add_grading_arguments,
+    check_grading_arguments,
+    options_from_args,
+)
+from grader.exceptions import SandboxUnavailable, UsageError
 from grader.pipeline.backends.dask_cluster import DEFAULT_ALLOWED_FAILURES
 from grader.pipeline.grade_many import choose_backend, grade_batch
 from grader.pipeline.grade_one import prepare_mnist
@@ -17,7 +23,6 @@ from grader.quiet import LOG_NAME, native_stderr_to, quiet_tensorflow
 from grader.report.manual import MANUAL_TEMPLATE
 from grader.report.store import FEEDBACK_DIR, submission_name
 from grader.report.text import verdict
-from grader.rubric import RubricError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +44,41 @@ def absolute(path: str | os.PathLike[str] | None) -> Path | None:
     return None if path is None else Path(os.path.abspath(os.fspath(path)))
 
 
+def output_folder(args: argparse.Namespace) -> Path:
+    """Where this command writes (and where the log of a crash goes)."""
+    return absolute(args.out)
+
+
+def check_arguments(args: argparse.Namespace) -> dict[Path, str]:
+    """Check every argument before anything starts; return the notebooks to grade.
+
+    Raises a ``BadInput`` naming the argument: a PATH that is missing or unreadable or
+    holds no notebook, an ``--out`` that is a file or cannot be created, a bad ``--rubric``,
+    ``--mnist`` or ``--cluster-config``, an install without the reference, no sandbox.
+    """
+    inputs = [paths.input_path(path, "PATH") for path in args.paths]
+    paths.output_folder(args.out, "--out")
+    check_grading_arguments(args)
+    if getattr(args, "cluster_config", None):
+        args.cluster_config = paths.input_file(args.cluster_config, "--cluster-config")
+    notebooks = find_notebooks(inputs)
+    if not notebooks:
+        raise UsageError("PATH " + ", ".join(map(str, args.paths)) + ": no notebooks found")
+    from grader.oracles.reference import reference_available
+
+    if not reference_available():
+        raise UsageError("grading a class needs the instructor's install (with the reference "
+                         "package); students use hw4grade check")
+    from grader.pipeline.sandbox import bubblewrap_problem
+
+    problem = None if args.no_sandbox or getattr(args, "cluster", None) \
+        else bubblewrap_problem()  # a cluster's workers check for themselves
+    if problem:
+        raise SandboxUnavailable(f"{problem}; submissions are only graded in a sandbox (pass "
+                                 "--no-sandbox to grade without one, at your own risk)")
+    return notebooks
+
+
 def run(args: argparse.Namespace) -> int:
     """Grade a batch; exit 0 when it completes (whatever the grades), 130 when interrupted."""
     if getattr(args, "dry_run", False):
@@ -46,29 +86,9 @@ def run(args: argparse.Namespace) -> int:
 
         return print_dry_run(args)
     quiet_tensorflow()
-    notebooks = find_notebooks([absolute(path) for path in args.paths])
-    if not notebooks:
-        print("hw4grade grade: no notebooks found in " + ", ".join(args.paths), file=sys.stderr)
-        return 2
-    from grader.oracles.reference import reference_available
-
-    if not reference_available():
-        print("hw4grade grade: grading a class needs the instructor's install (with the "
-              "reference package); students use hw4grade check", file=sys.stderr)
-        return 2
-    from grader.pipeline.sandbox import bubblewrap_problem
-
-    problem = None if args.no_sandbox or getattr(args, "cluster", None) \
-        else bubblewrap_problem()  # a cluster's workers check for themselves
-    if problem:
-        print(f"hw4grade grade: {problem}; submissions are only graded in a sandbox (pass "
-              "--no-sandbox to grade without one, at your own risk)", file=sys.stderr)
-        return 2
+    notebooks = check_arguments(args)
     workers = max(1, args.workers)
     out = absolute(args.out)
-    args.rubric, args.mnist = absolute(args.rubric), absolute(args.mnist)
-    from grader.pipeline.backends.dask_cluster import ClusterError
-
     try:
         backend = choose_backend(args, workers)
         with backend:
@@ -84,9 +104,6 @@ def run(args: argparse.Namespace) -> int:
                       f"seed {options.seed}, device {options.device}, {where}; "
                       f"TensorFlow's log: {args.out / LOG_NAME}", file=sys.stderr)
                 results = grade_batch(notebooks, out, options, workers, args.force, backend)
-    except (RubricError, ClusterError) as error:
-        print(f"hw4grade grade: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
     for result in results:

@@ -13,12 +13,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from grader.commands import paths
+from grader.exceptions import UsageError
 from grader.report import manual, store
 from grader.report.feedback import write_feedback
 from grader.report.gradebook import write_gradebook
 from grader.report.text import verdict
 from grader.result import SubmissionResult
-from grader.rubric import Rubric, RubricError, load_rubric
+from grader.rubric import Rubric
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,33 +55,33 @@ def rebuild(out: Path, results: list[SubmissionResult], rubric: Rubric,
     return merged
 
 
+def output_folder(args: argparse.Namespace) -> Path:
+    """Where this command writes (and where the log of a crash goes)."""
+    return args.out.resolve()
+
+
 def run(args: argparse.Namespace) -> int:
-    """Rebuild the gradebook (merging ``--manual`` first); exit 2 on bad input."""
-    out = args.out.resolve()
-    try:
-        rubric = load_rubric(args.rubric.resolve() if args.rubric else None)
-    except RubricError as error:
-        print(f"hw4grade gradebook: {error}", file=sys.stderr)
-        return 2
+    """Rebuild the gradebook (merging ``--manual`` first); bad input raises ``BadInput``."""
+    out = paths.input_folder(args.out, "OUT")
+    paths.output_folder(out, "OUT")
+    manual_csv = paths.input_file(args.manual, "--manual") if args.manual else None
+    rubric = paths.rubric_file(args.rubric)
     problems: list[str] = []
     results = store.read_results(out, problems=problems)
     for problem in problems:
         print(f"hw4grade gradebook: {problem}", file=sys.stderr)
     if not results:
-        print(f"hw4grade gradebook: no results in {args.out / store.RESULTS_DIR} "
-              "(run hw4grade grade with --out there first)", file=sys.stderr)
-        return 2
-    try:
-        new_scores = None
-        if args.manual:
+        raise UsageError(f"OUT {args.out}: no results in {args.out / store.RESULTS_DIR} "
+                         "(run hw4grade grade with --out there first)")
+    new_scores = None
+    if manual_csv:
+        try:
             new_scores = manual.read_manual_scores(
-                args.manual, results, rubric, known_from=f"{args.out / store.RESULTS_DIR}")
-        merged = rebuild(out, results, rubric, new_scores)
-    except manual.ManualScoreError as error:
-        print("hw4grade gradebook: nothing merged:", file=sys.stderr)
-        for problem in error.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
+                manual_csv, results, rubric, known_from=f"{args.out / store.RESULTS_DIR}")
+        except manual.ManualScoreError as error:
+            raise UsageError("--manual: nothing merged: "
+                             + "; ".join(error.problems)) from None
+    merged = rebuild(out, results, rubric, new_scores)
     if new_scores is not None:
         count = sum(len(points) for points in new_scores.values())
         print(f"merged {count} hand-graded score(s) from {args.manual} into "

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from grader.mnist.data import ENV_VAR, MnistError, load_mnist
+from grader.commands import paths
+from grader.mnist.data import ENV_VAR, load_mnist
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,10 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print which MNIST source the loader uses and the data's sizes."""
-    try:
-        mnist = load_mnist(args.mnist, allow_download=not args.no_download, verbose=False)
-    except MnistError as error:
-        print(f"hw4grade mnist: {error}", file=sys.stderr)
-        return 1
+    source = paths.mnist_source(args.mnist)
+    mnist = load_mnist(source, allow_download=not args.no_download, verbose=False)
     print(mnist.describe())
     return 0

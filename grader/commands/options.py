@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from grader.commands import paths
+from grader.exceptions import UsageError
 from grader.pipeline.devices import count_gpus
 from grader.pipeline.grade_one import Options, default_threads
 from grader.profiles.detect import PROFILES
@@ -40,6 +42,25 @@ def add_grading_arguments(parser) -> None:
                              "cannot run; every result records it)")
 
 
+def check_grading_arguments(args) -> None:
+    """Check the options ``grade`` and ``check`` share before any work starts, making their
+    paths absolute: ``--rubric`` loads, ``--mnist`` is a MNIST source, the sizes and times
+    are valid. Raises a ``BadInput`` naming the option."""
+    from grader.rubric import parse_size
+
+    paths.rubric_file(args.rubric)
+    args.rubric = paths.input_file(args.rubric, "--rubric") if args.rubric else None
+    args.mnist = paths.mnist_source(args.mnist)
+    for option in ("memory_limit", "output_limit"):
+        if getattr(args, option):
+            parse_size(getattr(args, option), "--" + option.replace("_", "-"))
+    for option in ("timeout", "notebook_timeout"):
+        value = getattr(args, option)
+        if value is not None and not value > 0:
+            raise UsageError(f"--{option.replace('_', '-')} {value:g}: must be a positive "
+                             "number of seconds")
+
+
 def options_from_args(args, workers: int = 1, gpus: int | None = None) -> Options:
     """Build Options from parsed command-line arguments (the rubric is loaded here).
 
@@ -53,7 +74,7 @@ def options_from_args(args, workers: int = 1, gpus: int | None = None) -> Option
     elif gpus is None:
         gpus = count_gpus()
     if args.device == "gpu" and gpus == 0:
-        raise SystemExit("hw4grade: --device gpu, but no GPU is visible (nvidia-smi finds none)")
+        raise UsageError("--device gpu: no GPU is visible (nvidia-smi finds none)")
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
     return Options(
         rubric=rubric, mode=args.mode, seed=seed, device="gpu" if gpus else "cpu",

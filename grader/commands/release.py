@@ -8,12 +8,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from grader.commands import paths
 from grader.release.bundle import (
     COMMAND_NAMES,
     DEFAULT_SOLUTION,
     DEFAULT_TEMPLATE,
     PROJECT_ROOT,
-    ReleaseError,
     check_out_dir,
     check_template,
     grading_options,
@@ -53,9 +53,6 @@ def run_release(args: argparse.Namespace) -> int:
     from grader.oracles.public import PUBLIC_SEED
 
     out = args.out
-    for path in (args.solution, args.template):
-        if not path.is_file():
-            raise ReleaseError(f"{path}: no such file")
     check_template(args.solution, args.template)
     check_out_dir(out, args.force)
     with tempfile.TemporaryDirectory(prefix="hw4grade-release-") as scratch:
@@ -93,15 +90,12 @@ def run_gradescope(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``release`` or ``gradescope-package``; exit 2 with a message when it cannot."""
-    import os
-
-    action = run_release if args.command == "release" else run_gradescope
-    for name in ("out", "solution", "template", "mnist"):  # relative to where it is run
-        if getattr(args, name, None) is not None:
-            setattr(args, name, Path(os.path.abspath(getattr(args, name))))
-    try:
-        return action(args)
-    except ReleaseError as error:
-        print(f"hw4grade {args.command}: {error}", file=sys.stderr)
-        return 2
+    """Run ``release`` or ``gradescope-package``; bad input raises ``BadInput`` (exit 2)."""
+    if args.command == "release":
+        args.out = paths.output_folder(args.out, "--out")
+        args.solution = paths.input_file(args.solution, "--solution")
+        args.template = paths.input_file(args.template, "--template")
+    else:
+        args.out = paths.output_file(args.out, "--out")
+    args.mnist = paths.mnist_source(args.mnist)
+    return run_release(args) if args.command == "release" else run_gradescope(args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from grader.rubric import RubricError, load_rubric
+from grader.commands import paths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,12 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Validate a rubric and print its items; exit 1 with the error when it is invalid."""
-    try:
-        rubric = load_rubric(args.path)
-    except RubricError as error:
-        print(f"hw4grade rubric: {error}")
-        return 1
+    """Validate a rubric and print its items; an invalid one is bad input (exit 2)."""
+    rubric = paths.rubric_file(args.path, "PATH")
     print(f"{rubric.source}: valid, {len(rubric.items)} items, {rubric.max_score:g} points")
     for item in rubric.items:
         print(f"  {item.id:<20} {item.points:>5g}  {item.kind:<6}  {item.checks}")

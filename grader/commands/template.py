@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import nbformat
 
-from grader.release.template import DEFAULT_SOLUTION, DEFAULT_TEMPLATE, TemplateError, generate
+from grader.commands import paths
+from grader.exceptions import UsageError
+from grader.release.template import DEFAULT_SOLUTION, DEFAULT_TEMPLATE, generate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,15 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Regenerate the template; exit 1 with a clear message when the solution is unusable."""
-    if not args.solution.is_file():
-        print(f"hw4grade template: {args.solution}: no solution notebook here "
-              "(the instructor's reference/ folder is needed)", file=sys.stderr)
-        return 1
+    """Regenerate the template; a missing or malformed solution is bad input (exit 2)."""
+    if not Path(args.solution).exists():
+        raise UsageError(f"--solution {args.solution}: no solution notebook here (the "
+                         "instructor's reference/ folder is needed)")
+    solution = paths.input_file(args.solution, "--solution")
+    out = paths.output_file(args.out, "--out")
     try:
-        path = generate(args.solution, args.out)
-    except (TemplateError, nbformat.ValidationError, ValueError) as error:
-        print(f"hw4grade template: {args.solution}: {error}", file=sys.stderr)
-        return 1
+        path = generate(solution, out)
+    except (nbformat.ValidationError, ValueError) as error:  # TemplateError included
+        raise UsageError(f"--solution {args.solution}: {error}") from None
     print(f"wrote {path}")
     return 0
+

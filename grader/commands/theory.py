@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.commands import paths
 from reference import theory
 from reference.theory import CheckResult
 
@@ -31,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run every check, report it, and return 0 if all pass, else 1."""
+    if args.json is not None:
+        args.json = paths.output_file(args.json, "--json")
+    if args.plot is not None:
+        args.plot = paths.output_folder(args.plot, "--plot")
     results = theory.run_all_checks(seed=args.seed)
     print(format_table(results))
     failed = sum(not r.passed for r in results)

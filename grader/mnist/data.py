@@ -103,6 +103,12 @@ def load_npz(path: Path) -> Mnist:
     return Mnist(**arrays, source="mnist.npz", location=str(path))
 
 
+def holds_mnist(folder: Path) -> bool:
+    """True when ``folder`` holds the IDX files or an ``mnist.npz`` (what load_path reads)."""
+    return _find_idx(folder, IDX_FILES["x_train"]) is not None \
+        or (folder / "mnist.npz").is_file()
+
+
 def load_path(path: str | os.PathLike) -> Mnist:
     """Load MNIST from a folder of IDX files, a folder holding mnist.npz, or an .npz file."""
     path = Path(path).expanduser()

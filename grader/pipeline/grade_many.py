@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -34,6 +35,7 @@ from grader.pipeline.grade_one import (
     failed_result,
     grade_notebook,
 )
+from grader.pipeline.lifetime import die_with_parent
 from grader.pipeline.load import file_sha256
 from grader.report.feedback import write_feedback
 from grader.report.gradebook import write_gradebook
@@ -69,9 +71,11 @@ def _previous_results(out: Path) -> dict[str, SubmissionResult]:
             for r in read_results(out, problems=problems)}
 
 
-def _init_worker() -> None:
+def _init_worker(driver_pid: int) -> None:
     global _worker_oracle
     from grader.oracles.choose import load_oracle
+
+    die_with_parent(driver_pid)  # a killed driver takes its workers (and their kernels)
 
     _worker_oracle = load_oracle()
 
@@ -180,7 +184,7 @@ class ProcessPoolBackend(_ThisMachine):
         pending: dict[Future, tuple[Path, str]] = {}
         lost: dict[Path, str] = {}
         with ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
-                                 initializer=_init_worker) as pool:
+                                 initializer=_init_worker, initargs=(os.getpid(),)) as pool:
             try:
                 for number, (path, label) in enumerate(todo.items()):
                     task_options = replace(options, gpu_index=number % gpus if gpus else None)

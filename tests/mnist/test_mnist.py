@@ -123,7 +123,8 @@ def test_mnist_command(tiny_idx, capsys):
     folder, _ = tiny_idx
     assert main(["mnist", "--mnist", str(folder)]) == 0
     assert "6 training and 3 test images" in capsys.readouterr().out
-    assert main(["mnist", "--mnist", str(folder / "nope")]) == 1
+    assert main(["mnist", "--mnist", str(folder / "nope")]) == 2
+    assert "--mnist" in capsys.readouterr().err
 
 
 def test_kernel_npz_converts_an_idx_folder_once(tiny_idx, tmp_path, monkeypatch, capsys):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from grader.commands import options as options_module
+from grader.exceptions import UsageError
 from grader.pipeline import devices
 from grader.pipeline import grade_many as batch
 from grader.pipeline.grade_one import Options, failed_result
@@ -83,7 +84,7 @@ def test_gpu_request_without_a_gpu_is_a_clear_error(monkeypatch):
 
     monkeypatch.setattr(options_module, "count_gpus", lambda: 0)
     args = build_parser().parse_args(["check", "x.ipynb", "--device", "gpu"])
-    with pytest.raises(SystemExit, match="no GPU"):
+    with pytest.raises(UsageError, match="--device gpu: no GPU"):
         options_module.options_from_args(args)
 
 

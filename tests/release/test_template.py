@@ -130,5 +130,5 @@ def test_markdown_regions_are_replaced():
 def test_template_command_reports_missing_solution(tmp_path, capsys):
     from grader.cli import main
 
-    assert main(["template", "--solution", str(tmp_path / "none.ipynb")]) == 1
+    assert main(["template", "--solution", str(tmp_path / "none.ipynb")]) == 2
     assert "no solution notebook" in capsys.readouterr().err

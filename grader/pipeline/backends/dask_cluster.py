@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import uuid
 from collections import Counter
@@ -37,6 +38,7 @@ from grader.pipeline.grade_one import (
     failed_result,
     readable_sha256,
 )
+from grader.pipeline.lifetime import PARENT_ENV
 from grader.pipeline.load import SubmissionError, file_sha256, named_folder, read_submission
 from grader.report.store import submission_name
 from grader.result import SubmissionResult
@@ -185,15 +187,12 @@ def slurm_cluster(settings: ClusterSettings, rubric: str | None = None):
 
 
 def print_dry_run(args: argparse.Namespace) -> int:
-    """``--dry-run``: print the Slurm job script that would be submitted, submit nothing."""
-    try:
-        settings = settings_from_args(args)
-        if settings.target != "slurm":
-            raise ClusterError("--dry-run prints a Slurm job script: use it with --cluster slurm")
-        cluster = slurm_cluster(settings, getattr(args, "rubric", None))
-    except ClusterError as error:
-        print(f"hw4grade grade: {error}", file=sys.stderr)
-        return 2
+    """``--dry-run``: print the Slurm job script that would be submitted, submit nothing
+    (ClusterError when the settings are wrong)."""
+    settings = settings_from_args(args)
+    if settings.target != "slurm":
+        raise ClusterError("--dry-run prints a Slurm job script: use it with --cluster slurm")
+    cluster = slurm_cluster(settings, getattr(args, "rubric", None))
     try:
         print(cluster.job_script())
         print(f"# hw4grade would submit {settings.jobs} job(s) like this one, each grading "
@@ -240,10 +239,14 @@ class DaskBackend:
                 if target == "local":
                     from distributed import LocalCluster
 
+                    from grader.pipeline.backends import dask_worker
+
+                    # its nannies run in this process; their workers die with it
                     self.cluster = LocalCluster(
                         n_workers=self.workers, threads_per_worker=1, processes=True,
                         dashboard_address=":0", silence_logs=logging.ERROR,
-                        env=worker_environment(self.rubric))
+                        preload=[dask_worker.__name__],
+                        env={**worker_environment(self.rubric), PARENT_ENV: str(os.getpid())})
                 elif target == "slurm":
                     self.cluster = slurm_cluster(self.settings, self.rubric)
                     self.cluster.scale(jobs=self.settings.jobs)

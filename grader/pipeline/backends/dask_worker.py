@@ -31,6 +31,7 @@ from distributed import WorkerPlugin, get_worker
 import grader
 from grader.exceptions import GraderMismatch
 from grader.pipeline.grade_one import Options, grade_notebook
+from grader.pipeline.lifetime import die_with_parent, parent_from_environment
 
 PLUGIN_NAME = "hw4grade"
 RUBRIC_ENV = "HW4GRADE_RUBRIC"  # a worker's rubric file, when not the one its install ships
@@ -68,6 +69,12 @@ def code_sha256() -> str:
         digest.update(path.relative_to(package.parent).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def dask_setup(worker) -> None:
+    """Dask's preload hook, run as a worker starts: a worker of ``--cluster local`` dies with
+    the driver whose pid is in ``$HW4GRADE_PARENT_PID`` (its nanny runs in the driver)."""
+    die_with_parent(parent_from_environment())
 
 
 def local_rubric():
