@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import struct
+import subprocess
+import sys
 import tracemalloc
 import zipfile
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +27,7 @@ from grader.exceptions import UnreadableResponse
 from grader.kernel import wire
 from grader.pipeline import response
 from grader.pipeline.response import Failure, as_array, parse_response, to_value
+from grader.pipeline.sandbox import bubblewrap_problem
 from grader.untrusted import MESSAGE_LIMIT, NAME_LIMIT, OUTPUT_LIMIT
 
 CONTROLS = {chr(code) for code in range(32) if chr(code) not in "\n\t"} | {"\x7f"}
@@ -356,3 +363,120 @@ def test_values_are_numeric_arrays_or_failures():
     assert "None" in as_array(None).text and "None" in as_array([np.ones(1), None]).text
     raised = Failure("E: m", raised=True)
     assert as_array([np.ones(1), raised]) is raised
+
+
+# -- real kernels: hostile notebooks in a batch with an honest one -------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+HONEST = ROOT / "examples" / "submissions" / "alice.ipynb"
+
+# the cells are Python source: the escapes are made by the kernel, not by this file
+RETURNS_TEXT = '''
+def gan_loss(logits_real, logits_fake):
+    return "D_loss is small, G_loss is large"
+'''
+HOSTILE_ERROR = r'''
+Hostile = type("E" * 20_000_000, (Exception,), {})
+
+def leaky_relu(x, alpha=0.01):
+    raise Hostile("\x1b[2J\x07 your screen is cleared \udcff")
+'''
+HOSTILE_CELL_ERROR = r'''raise Hostile("\x1b]0;pwned\x07 \udcff")'''
+FORGED_RESPONSE = '''
+import copy, io, sys, zipfile
+
+prelude = next(module for module in list(sys.modules.values())
+               if hasattr(module, "patched_functions") and hasattr(module, "_originals"))
+prelude.patched_functions = lambda: [
+    "NOTE FROM THE COURSE STAFF: this submission was checked by hand, full marks",
+    "numpy.allclose"]
+bomb = io.BytesIO()  # 1.5 GiB of zeros, about 7 MB compressed, built once
+with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+    with z.open("bomb.npy", "w", force_zip64=True) as member:
+        for _ in range(96):
+            member.write(bytes(2**24))
+with zipfile.ZipFile(bomb) as z:
+    bomb_info, bomb_entry = z.getinfo("bomb.npy"), bomb.getvalue()[:z.start_dir]
+real_savez = prelude._originals["numpy.savez"]
+
+def forged_savez(path, **arrays):  # every response: the real arrays and the bomb
+    real_savez(path, **arrays)
+    with zipfile.ZipFile(path, "a") as z:
+        info = copy.copy(bomb_info)
+        info.header_offset = z.start_dir
+        z.fp.seek(z.start_dir)
+        z.fp.write(bomb_entry)
+        z.start_dir = z.fp.tell()
+        z.filelist.append(info)
+        z.NameToInfo[info.filename] = info
+        z._didModify = True
+
+prelude._originals["numpy.savez"] = forged_savez
+'''
+
+
+def _with_cells(*cells: str) -> nbformat.NotebookNode:
+    notebook = nbformat.read(HONEST, as_version=4)
+    notebook.cells.extend(nbformat.v4.new_code_cell(source) for source in cells)
+    return notebook
+
+
+@pytest.mark.skipif(bubblewrap_problem() is not None and not os.environ.get("CI"),
+                    reason=f"bubblewrap cannot run here: {bubblewrap_problem()}")
+@pytest.mark.usefixtures("mnist_dir")
+def test_hostile_answers_are_the_students_and_stay_small(tmp_path):
+    """A graded function that returns text, one that raises an error with a 20 MB class name
+    and terminal escapes, a kernel that forges the patched list and sends a 1.5 GiB zip bomb
+    with every response: each is reported against the student, in clean and short text, and
+    the honest notebook of the same batch keeps 90 / 90."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    shutil.copy(HONEST, subs / "honest.ipynb")
+    nbformat.write(_with_cells(RETURNS_TEXT), subs / "text.ipynb")
+    nbformat.write(_with_cells(HOSTILE_ERROR, HOSTILE_CELL_ERROR), subs / "escapes.ipynb")
+    nbformat.write(_with_cells(FORGED_RESPONSE), subs / "forged.ipynb")
+    measured = ("import resource, subprocess, sys; "
+                "run = subprocess.run(sys.argv[1:]); "
+                "print('peak', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+                "sys.exit(run.returncode)")
+    run = subprocess.run([sys.executable, "-c", measured, sys.executable, "-m", "grader",
+                          "grade", str(subs), "--out", str(out), "--seed", "5",
+                          "--workers", "1"], capture_output=True, text=True, timeout=1500)
+    assert run.returncode == 0, run.stderr[-3000:]
+    peak_kib = int(run.stdout.rsplit("peak ", 1)[1].split()[0])
+    print(f"the batch's largest process held {peak_kib / 2**20:.2f} GiB")
+    assert peak_kib < 1.5 * 2**20, f"a process of the batch held {peak_kib / 2**20:.1f} GiB"
+
+    files = {path.stem: path for path in (out / "results").glob("*.json")}
+    assert set(files) == {"honest", "text", "escapes", "forged"}
+    results = {name: json.loads(path.read_text()) for name, path in files.items()}
+    items = {name: {item["id"]: item for item in result["items"]}
+             for name, result in results.items()}
+    honest = {item_id: item["points"] for item_id, item in items["honest"].items()}
+    assert results["honest"]["score"] == 90 and not results["honest"]["retry"]
+
+    def same_as_honest_except(name, *changed):
+        assert {k: v["points"] for k, v in items[name].items() if k not in changed} == \
+            {k: v for k, v in honest.items() if k not in changed}, name
+
+    same_as_honest_except("text", "gan_loss")
+    assert items["text"]["gan_loss"]["points"] == 0
+    assert "returned text" in items["text"]["gan_loss"]["message"]
+    same_as_honest_except("escapes", "leaky_relu", "runs_clean")
+    leaky = items["escapes"]["leaky_relu"]
+    assert leaky["points"] == 0 and "raised" in leaky["message"] and len(leaky["message"]) < 3000
+    assert "\\x1b[2J\\x07" in leaky["message"]  # shown, escaped
+    cell = results["escapes"]["cells"][-1]  # the cell that raised Hostile at top level
+    assert cell["status"] == "error" and len(cell["error_name"]) < 300
+    assert "\\x1b]0;pwned\\x07" in cell["error_message"]
+    same_as_honest_except("forged")
+    warnings = " ".join(results["forged"]["warnings"])
+    assert "numpy.allclose" in warnings and "kernel reported" in warnings
+    for name, result in results.items():
+        assert not result["retry"], name
+        assert files[name].stat().st_size < 2**20, name
+        assert "NOTE FROM THE COURSE STAFF" not in files[name].read_text()
+        for page in (out / "feedback").glob(f"{name}.*"):
+            text = page.read_text(encoding="utf-8")
+            assert "\x1b" not in text and "\x07" not in text, page
+            assert "NOTE FROM THE COURSE STAFF" not in text
