@@ -151,6 +151,12 @@ FORGED = {
     "nested too deeply": (json.dumps({"results": [
         json.loads('{"kind": "sequence", "items": [' * 40 + ']}' * 40), {"kind": "none"}]}
     ).encode(), _npz()),
+    "a list too long": (json.dumps({"results": [
+        {"kind": "sequence", "items": [{"kind": "none"}] * 2000}, {"kind": "none"}]}).encode(),
+        _npz()),
+    "too many values": (json.dumps({"results": [
+        {"kind": "sequence", "items": [{"kind": "sequence", "items": [{"kind": "none"}] * 1000}]
+         * 5}, {"kind": "none"}]}).encode(), _npz()),
     "deep JSON": (b'{"results": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", _npz()),
     "a model of numbers": (json.dumps({"results": [
         {"kind": "model", "type": "M", "variables": 7, "output": {"kind": "none"}},
