@@ -22,7 +22,8 @@ import threading
 import time
 import weakref
 
-CONFIG: dict = {}  # replaced by the grader: seed, mnist_npz, training_steps, output_limit
+CONFIG: dict = {}  # replaced by the grader: seed, mnist_npz, training_steps, output_limit,
+# watched (the library functions whose replacement is reported: the wire's WATCHED)
 
 
 class TrainingBudgetReached(BaseException):
@@ -140,39 +141,34 @@ def _patch_mnist() -> None:
             module.load_data = _load_mnist_offline
 
 
-def _record_originals() -> None:
-    import numpy as np
+def _watched_now(name: str):
+    """What the dotted ``name`` of a watched function (``numpy.allclose``,
+    ``keras.Model.count_params``) means now: its module's attribute path, or None."""
+    import importlib
 
-    _originals["numpy.allclose"] = np.allclose
-    _originals["numpy.save"] = np.save
-    _originals["numpy.savez"] = np.savez
-    _originals["numpy.load"] = np.load
-    if CONFIG.get("profile") == "tf1":
-        return
+    root, *path = name.split(".")
     try:
-        import keras
+        value = importlib.import_module(root)
+        for attribute in path:
+            value = getattr(value, attribute)
+    except Exception:  # not installed here, or gone
+        return None
+    return value
 
-        _originals["keras.Model.count_params"] = keras.Model.count_params
-        _originals["keras.layers.Layer.count_params"] = keras.layers.Layer.count_params
-    except Exception:
-        pass
+
+def _record_originals() -> None:
+    """Record the watched functions (CONFIG's ``watched``: the wire's list) as they are."""
+    for name in CONFIG.get("watched", ()):
+        if CONFIG.get("profile") == "tf1" and name.startswith("keras."):
+            continue  # TF1 notebooks do not use Keras' counts
+        value = _watched_now(name)
+        if value is not None:
+            _originals[name] = value
 
 
 def patched_functions() -> list[str]:
     """Names of recorded library functions that something has replaced since the prelude."""
-    import numpy as np
-
-    current = {"numpy.allclose": np.allclose, "numpy.save": np.save, "numpy.savez": np.savez,
-               "numpy.load": np.load}
-    if any(name.startswith("keras.") for name in _originals):  # not recorded for TF1
-        try:
-            import keras
-
-            current["keras.Model.count_params"] = keras.Model.count_params
-            current["keras.layers.Layer.count_params"] = keras.layers.Layer.count_params
-        except Exception:
-            pass
-    return sorted(name for name, fn in _originals.items() if current.get(name) is not fn)
+    return sorted(name for name, value in _originals.items() if _watched_now(name) is not value)
 
 
 def setup() -> None:

@@ -44,33 +44,57 @@ def lookup(name: str) -> Callable:
         raise LookupError(f"{name} is not defined in the notebook")
     value = namespace[name]
     if not callable(value):
-        raise LookupError(f"{name} is not a function (it is a {type(value).__name__})")
+        raise LookupError(f"{name} is not a function (it is a {type_name(value)})")
     return value
 
 
-def to_numpy(value) -> dict:
+def type_name(value) -> str:
+    """The name of ``value``'s type, cut to the wire's limit (a class may have any name)."""
+    return str(type(value).__name__)[:_wire.NAME_LIMIT]
+
+
+def _other(value, array=None) -> dict:
+    outcome = {"kind": Kind.OTHER, "type": type_name(value)}
+    if array is not None:
+        outcome.update(dtype=array.dtype.str[:_wire.NAME_LIMIT],
+                       shape=[int(d) for d in array.shape])
+    return outcome
+
+
+def to_numpy(value, depth: int = 0) -> dict:
     """A raw output as an outcome (see the wire format); arrays stay in it until they are
-    split out for the response."""
+    split out for the response. Only numbers and booleans are sent as arrays, at most
+    ``MAX_ARRAY_BYTES`` each; anything else is described as ``other``."""
     if value is None:
         return {"kind": Kind.NONE}
-    if isinstance(value, (tuple, list)):
-        return {"kind": Kind.SEQUENCE, "items": [to_numpy(item) for item in value]}
+    if isinstance(value, (tuple, list)) and len(value) <= _wire.MAX_SEQUENCE:
+        if depth >= _wire.MAX_NESTING:
+            return _other(value)
+        return {"kind": Kind.SEQUENCE, "items": [to_numpy(item, depth + 1) for item in value]}
     if hasattr(value, "numpy") and callable(value.numpy):
         try:
             value = value.numpy()
         except Exception as error:  # a symbolic tensor, for example
-            return {"kind": Kind.OTHER, "type": type(value).__name__, "error": str(error)[:200]}
+            return {**_other(value), "error": _message(error)}
     try:
         array = np.asarray(value)
-    except Exception:
-        return {"kind": Kind.OTHER, "type": type(value).__name__}
-    if array.dtype == object:
-        return {"kind": Kind.OTHER, "type": type(value).__name__}
+    except Exception:  # a ragged list, a generator ...
+        return _other(value)
+    if array.dtype.kind not in _wire.NUMERIC_KINDS or array.dtype.fields is not None \
+            or array.nbytes > _wire.MAX_ARRAY_BYTES:
+        return _other(value, array)
     return {"kind": Kind.ARRAY, "array": array}
 
 
+def _message(error: BaseException) -> str:
+    try:
+        return str(error)[:_wire.MESSAGE_LIMIT]
+    except BaseException:  # a hostile __str__
+        return "(its message could not be printed)"
+
+
 def _error_text(error: BaseException) -> str:
-    return f"{type(error).__name__}: {str(error)[:300]}"
+    return f"{type_name(error)}: {_message(error)}"
 
 
 def arguments(spec: dict, inputs) -> tuple[list, dict]:
@@ -100,8 +124,9 @@ def _call(spec: dict, inputs) -> dict:
 
 
 def _describe_optimizer(optimizer) -> dict:
-    described = {"type": type(optimizer).__name__,
-                 "mro": [cls.__name__ for cls in type(optimizer).__mro__], "id": id(optimizer)}
+    described = {"type": type_name(optimizer),
+                 "mro": [str(cls.__name__)[:_wire.NAME_LIMIT]
+                         for cls in type(optimizer).__mro__[:64]], "id": id(optimizer)}
     for name in ("learning_rate", "beta_1", "beta_2", "epsilon"):
         try:
             described[name] = float(np.asarray(getattr(optimizer, name)))
@@ -114,8 +139,8 @@ def _solvers(spec: dict, inputs) -> dict:
     result = lookup(spec["function"])(**spec.get("kwargs", {}))
     if result is None:
         return {"kind": Kind.NONE}
-    if not isinstance(result, (tuple, list)):
-        return {"kind": Kind.OTHER, "type": type(result).__name__}
+    if not isinstance(result, (tuple, list)) or len(result) > 64:
+        return _other(result)
     describe = _profile["describe_optimizer"]
     return {"kind": Kind.OPTIMIZERS, "items": [describe(item) for item in result]}
 
@@ -125,14 +150,15 @@ def _build_model(spec: dict, inputs) -> dict:
     if model is None:
         return {"kind": Kind.NONE}
     if not callable(model):
-        return {"kind": Kind.OTHER, "type": type(model).__name__}
+        return _other(model)
     import tensorflow as tf
 
     output = model(tf.constant(inputs[spec["input"]]), training=False)
     _models[spec["slot"]] = model
     variables = list(model.weights)
-    return {"kind": Kind.MODEL, "type": type(model).__name__,
-            "variables": [{"shape": [int(d) for d in v.shape], "name": v.name,
+    return {"kind": Kind.MODEL, "type": type_name(model),
+            "variables": [{"shape": [int(d) for d in v.shape],
+                           "name": str(v.name)[:_wire.NAME_LIMIT],
                            "trainable": bool(getattr(v, "trainable", True))} for v in variables],
             "output": to_numpy(output)}
 
@@ -223,13 +249,20 @@ def serve(request_path: str, response_path: str) -> None:
         except BaseException as error:  # the student's code may raise anything
             if type(error).__name__ == "KeyboardInterrupt":
                 raise
-            outcome = _wire.error_outcome(_error_text(error),
-                                          traceback.format_exc(limit=-3)[-800:])
+            outcome = _wire.error_outcome(_error_text(error), _where())
         results.append(_wire.split_arrays(outcome, arrays))
     json_path, arrays_path = _wire.response_files(response_path)
     savez(arrays_path, **arrays)
     with open(json_path, "w") as stream:
         json.dump(_wire.response(results, _patched()), stream)
+
+
+def _where() -> str:
+    """The end of the current exception's traceback (its last frames, as text)."""
+    try:
+        return traceback.format_exc(limit=-3)[-800:]
+    except BaseException:  # a hostile exception whose formatting fails
+        return ""
 
 
 def _original(name: str, default):

@@ -17,8 +17,8 @@ share, all named by a fresh ``TOKEN``:
 
       {"results": [outcome, ...], "patched": ["numpy.allclose", ...]}
 
-  ``patched`` names the library functions the grader relies on that something in the
-  kernel has replaced since the prelude ran;
+  ``patched`` names the library functions the grader relies on (:data:`WATCHED`) that
+  something in the kernel has replaced since the prelude ran;
 * ``out-TOKEN.npz``, written by the kernel: the arrays the outcomes refer to by key.
 
 The grader runs ``serve(<path of req-TOKEN.json>, <path of out-TOKEN>)`` of the kernel's
@@ -42,10 +42,13 @@ A call spec is a JSON object whose ``action`` is one of :data:`ACTIONS` (see the
 An outcome is a JSON object whose ``kind`` is one of :data:`KINDS`:
 
 * ``array``: ``key``, ``dtype``, ``shape``; the array itself is in the ``.npz`` under
-  ``key``, and :func:`response_results` puts it back as ``array``;
+  ``key`` (numbers or booleans only, at most :data:`MAX_ARRAY_BYTES`); the grader reads
+  it back, checked, with ``grader.pipeline.response``;
 * ``none``: the function returned None;
 * ``sequence``: ``items``, an outcome per element of a tuple or list;
-* ``other``: ``type`` of a value that is no array, maybe with an ``error``;
+* ``other``: ``type`` of a value that is no array of numbers (text, objects, a generator,
+  an array over :data:`MAX_ARRAY_BYTES`), maybe with the ``dtype`` and ``shape`` of an
+  array, or an ``error``;
 * ``error``: ``error`` (``"Name: message"``), maybe with ``where`` (the traceback's end);
 * ``optimizers``: ``items``, a description per optimizer (``type``, ``mro``, ``id``,
   ``learning_rate``, ``beta_1``, ``beta_2``, ``epsilon``);
@@ -89,6 +92,23 @@ ACTIONS = (Action.CALL, Action.SOLVERS, Action.BUILD_MODEL, Action.RUN_MODEL, Ac
 KINDS = (Kind.ARRAY, Kind.NONE, Kind.SEQUENCE, Kind.OTHER, Kind.ERROR, Kind.OPTIMIZERS,
          Kind.MODEL, Kind.TRAINING)
 TRAIN_INPUTS = ("order", "eval_noise")  # the input arrays of a ``train`` call
+
+# The library functions the grader relies on whose replacement a kernel reports (the
+# prelude records them by these names, given in its CONFIG as ``watched``; the grader
+# accepts no other name in a response's ``patched``).
+WATCHED = ("keras.Model.count_params", "keras.layers.Layer.count_params", "numpy.allclose",
+           "numpy.load", "numpy.save", "numpy.savez")
+# The dtype kinds an array in a response may have: bool, signed, unsigned, float.
+NUMERIC_KINDS = "biuf"
+# The largest array a response may carry (the grader's convergence samples, 10,000 x 784
+# float32, are 31 MB); the probe reports a larger one as ``other``, not as an array.
+MAX_ARRAY_BYTES = 64 * 2**20
+NAME_LIMIT = 200  # characters of a type or error class name the probe sends
+MESSAGE_LIMIT = 300  # characters of an error message the probe sends
+# A returned list or tuple longer than this is sent as one array (or as ``other``), and
+# one nested deeper as ``other``: a response holds a bounded number of outcomes.
+MAX_SEQUENCE = 64
+MAX_NESTING = 6
 
 
 # -- file names --------------------------------------------------------------------------------
@@ -213,25 +233,6 @@ def split_arrays(outcome: dict[str, Any], arrays: dict[str, Any]) -> dict[str, A
     return outcome
 
 
-def attach_arrays(outcome: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Any]:
-    """Put the arrays :func:`split_arrays` moved out back into ``outcome``; return it."""
-    if outcome.get("kind") == Kind.ARRAY:
-        outcome["array"] = arrays[outcome["key"]]
-    for inner in nested(outcome):
-        attach_arrays(inner, arrays)
-    return outcome
-
-
 def response(results: list[dict[str, Any]], patched: list[str]) -> dict[str, Any]:
     """The response object: one outcome per call (arrays split out) and the patched names."""
     return {"results": results, "patched": patched}
-
-
-def response_patched(response: dict[str, Any]) -> list[str]:
-    """The names of replaced library functions a response reports."""
-    return list(response.get("patched", []))
-
-
-def response_results(response: dict[str, Any], arrays: dict[str, Any]) -> list[dict[str, Any]]:
-    """The outcomes of a response, with their arrays (read from the ``.npz``) attached."""
-    return [attach_arrays(outcome, arrays) for outcome in response["results"]]

@@ -75,6 +75,14 @@ class Judgement:
 
 
 @dataclass
+class Returned:
+    """An output that is no array of numbers, as the grader described it (``"returned text
+    (a str) where an array was expected"``)."""
+
+    text: str
+
+
+@dataclass
 class _Verdict:
     """Outcome of one case (internal)."""
 
@@ -208,7 +216,8 @@ def judge(item_id: str, cases: list[Case], outputs: list[object]) -> Judgement:
     """Score the student's ``outputs`` (one per case, in order) for ``item_id``.
 
     An output may be anything the function returned (array, list, float, None, NaNs, wrong
-    shape) or a string describing an exception it raised.
+    shape), a string describing an exception it raised, or ``Returned``: a description of
+    a value that is no array of numbers.
     """
     _check_item(item_id)
     if len(outputs) != len(cases):
@@ -225,6 +234,8 @@ def _judge_case(item_id: str, case: Case, output: object) -> _Verdict:
     if isinstance(output, (str, BaseException)):
         message = f"raised {output} for {case.description}"
         return _Verdict("error", 0.0, message, info)
+    if isinstance(output, Returned):
+        return _Verdict("not_numeric", 0.0, f"for {case.description} you {output.text}", info)
     try:
         got = np.asarray(output, dtype=float)
     except (TypeError, ValueError):

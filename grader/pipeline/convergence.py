@@ -80,6 +80,9 @@ def train_in_kernel(prober: Prober, model: str, plan: dict[str, np.ndarray], see
         return run
     run.steps, run.seconds = outcome["steps"], outcome["seconds"]
     run.losses, run.samples = outcome["items"][0]["array"], outcome["items"][1]["array"]
+    if run.losses.ndim != 2 or run.losses.shape[1] != 2:  # checked arrays, of any shape
+        run.error = f"the training's losses came back in shape {run.losses.shape}, not [steps, 2]"
+        return run
     run.scores = evaluator.score_samples(run.samples)
     run.problems = training_problems(run)
     return run

@@ -52,10 +52,10 @@ from jupyter_core.utils import ensure_async, run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from grader.kernel import loader
+from grader.kernel import loader, wire
 from grader.pipeline.sandbox import Layout, NoSandbox, Sandbox
 from grader.result import CellResult
-from grader.untrusted import clean_name, clean_text
+from grader.untrusted import OUTPUT_LIMIT, clean_name, clean_text
 
 BUDGET_ERROR = "TrainingBudgetReached"
 GRACE = 5.0  # seconds a kernel has to answer a timeout's interrupt before it is killed
@@ -106,7 +106,7 @@ def kernel_environment(home: Path, device: str = "cpu", threads: int | None = No
 
 def prelude_source(config: dict[str, Any]) -> str:
     """The kernel prelude with its configuration, as code for one silent cell."""
-    return loader.setup_code("prelude", config)
+    return loader.setup_code("prelude", {**config, "watched": list(wire.WATCHED)})
 
 
 class _BoundedClient(NotebookClient):
@@ -208,8 +208,8 @@ class _StderrTail(threading.Thread):
                 self.tail = (self.tail + block)[-self.keep:]
 
     def text(self) -> str:
-        """The kept tail, decoded."""
-        return self.tail.decode("utf-8", "replace").strip()
+        """The kept tail, as clean text (the kernel's bytes: anything may be in them)."""
+        return clean_text(self.tail.decode("utf-8", "replace").strip(), OUTPUT_LIMIT)
 
 
 class _SandboxedKernelManager(AsyncKernelManager):
@@ -551,12 +551,13 @@ class KernelSession:
                       output_truncated=index in client.truncated)
         error = next((out for out in cell.get("outputs", []) if out.output_type == "error"), None)
         failure = reply_error(self._replies.pop(index, None))
-        if status == "ok" and error is not None:
-            if error.ename == "KeyboardInterrupt" and run.seconds >= client.timeout:
+        if status == "ok" and error is not None:  # the kernel's text: cleaned as it enters
+            ename, evalue = clean_name(error.get("ename")), clean_text(error.get("evalue"), 500)
+            if ename == "KeyboardInterrupt" and run.seconds >= client.timeout:
                 run.status = "timeout"  # the kernel answered the timeout's interrupt in time
             else:
-                run.status = "budget" if error.ename == BUDGET_ERROR else "error"
-                run.error_name, run.error_message = error.ename, str(error.evalue)[:500]
+                run.status = "budget" if ename == BUDGET_ERROR else "error"
+                run.error_name, run.error_message = ename, evalue
         elif status == "ok" and failure is not None:  # an error the cell's outputs hide
             if failure[0] == "KeyboardInterrupt" and run.seconds >= client.timeout:
                 run.status = "timeout"

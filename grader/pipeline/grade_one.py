@@ -233,7 +233,10 @@ def _probe_and_score(prober: Prober, options: Options, oracle, profile: Notebook
     if execution.notebook_timed_out:
         result.warnings.append("the notebook's time limit ran out; later cells were skipped")
     if prober.patched:
-        result.warnings.append("the notebook replaced library functions the grader watches: "
+        # names of wire.WATCHED only (the response parser drops any other), so no text of
+        # the kernel's choosing reaches the warning
+        result.warnings.append("the notebook's kernel reported that these library functions "
+                               "the grader watches were replaced: "
                                + ", ".join(sorted(prober.patched))
                                + " (grades are computed outside the notebook and are unaffected)")
     for item in rubric.items:

@@ -17,6 +17,7 @@ import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import nbformat
 
@@ -60,11 +61,20 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_exchanged(path: str | Path) -> bytes:
-    """The bytes of a file a kernel wrote into a folder it shares with the grader: only a
-    regular file, never through a symlink (which the kernel could point anywhere)."""
-    with open(_open_regular(Path(path), follow_symlinks=False), "rb") as stream:
-        return stream.read()
+def open_exchanged(path: str | Path) -> BinaryIO:
+    """A file a kernel wrote into a folder it shares with the grader, opened for reading:
+    only a regular file, never through a symlink (which the kernel could point anywhere)."""
+    return open(_open_regular(Path(path), follow_symlinks=False), "rb")
+
+
+def read_exchanged(path: str | Path, limit: int | None = None) -> bytes:
+    """The bytes of a file a kernel wrote (see :func:`open_exchanged`); ValueError when it
+    holds more than ``limit`` bytes, of which no more than that are read."""
+    with open_exchanged(path) as stream:
+        data = stream.read() if limit is None else stream.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        raise ValueError(f"{path}: more than {limit} bytes")
+    return data
 
 
 def check_file(path: Path, folder: Path | None = None) -> None:

@@ -3,13 +3,13 @@
 The requests and responses are files in a folder only the grader and the current kernel
 share (inputs as ``.npz``, calls as JSON), in the format ``grader.kernel.wire`` declares;
 each kernel of the session has its own (``KernelSession.probe_dir``), so nothing an
-earlier kernel wrote is read back. What the kernel writes is read without following
-links. See ``grader.kernel.probe`` for the kernel's end.
+earlier kernel wrote is read back. What the kernel writes back enters the grader through
+``response`` only, which checks and bounds it. See ``grader.kernel.probe`` for the
+kernel's end.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -21,7 +21,7 @@ import numpy as np
 from grader.exceptions import UnreadableResponse
 from grader.kernel import loader, wire
 from grader.pipeline.execute import KernelSession
-from grader.pipeline.load import read_exchanged
+from grader.pipeline.response import read_response
 from grader.profiles import NotebookProfile
 from grader.profiles.tf2 import TF2Profile
 
@@ -93,12 +93,11 @@ class Prober:
                       "died": "crashed the kernel"}.get(run.status, run.error_message or "failed")
             return [wire.error_outcome(f"the call {reason}") for _ in calls]
         try:
-            outcomes, patched = self._read(response, len(calls))
+            answer = read_response(str(response), len(calls))
         except UnreadableResponse as error:  # the kernel is the submission's: its fault
-            return [wire.error_outcome(f"the kernel's answer could not be read ({error})")
-                    for _ in calls]
-        self.patched.update(patched)
-        return outcomes
+            return [wire.error_outcome(str(error)) for _ in calls]
+        self.patched.update(answer.patched)
+        return answer.outcomes
 
     def restart(self, extra_setup: tuple[str, ...] = ()) -> None:
         """Replace the kernel by a fresh one, with ``extra_setup`` run in its set-up (before
@@ -114,29 +113,3 @@ class Prober:
         self._install_all()
         for module_name, source in extra.items():
             self.install(module_name, source)
-
-    def _read(self, response: Path, count: int) -> tuple[list[dict[str, Any]], list[str]]:
-        # the kernel wrote these: read without following links, regular files only
-        json_path, arrays_path = wire.response_files(str(response))
-        try:
-            meta, arrays = read_exchanged(json_path), read_exchanged(arrays_path)
-        except OSError as error:
-            raise UnreadableResponse(str(error)) from None
-        return parse_response(meta, arrays, count)
-
-
-def parse_response(meta: bytes, arrays: bytes,
-                   count: int) -> tuple[list[dict[str, Any]], list[str]]:
-    """The outcomes (arrays attached) and the patched names of a kernel's response to a
-    request of ``count`` calls; UnreadableResponse when it is not one."""
-    try:
-        response = json.loads(meta)
-        with np.load(io.BytesIO(arrays), allow_pickle=False) as data:
-            loaded = {key: data[key] for key in data.files}
-        outcomes = wire.response_results(response, loaded)
-        patched = [str(name) for name in wire.response_patched(response)]
-    except Exception as error:  # anything a hostile kernel can write
-        raise UnreadableResponse(f"{type(error).__name__}: {str(error)[:200]}") from None
-    if len(outcomes) != count or not all(isinstance(outcome, dict) for outcome in outcomes):
-        raise UnreadableResponse(f"{len(outcomes)} outcomes for {count} calls")
-    return outcomes, patched

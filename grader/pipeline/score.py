@@ -2,12 +2,13 @@
 
 Each ``score_*`` function takes what ``probe`` brought back (and, where needed, the
 reference oracle's expected values) and returns an ``ItemResult`` whose message says what
-was expected and what was found, without giving away the hidden inputs' values.
+was expected and what was found, without giving away the hidden inputs' values. The
+outcomes were checked as they entered (``response``); ``response.to_value`` and
+``as_array`` make them numeric arrays or a ``Failure`` naming what came back instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from grader import items
 from grader.pipeline import diagnose
 from grader.pipeline.prober import Observation
+from grader.pipeline.response import Failure, as_array, to_value
 from grader.result import CellResult, ItemResult
 from grader.rubric import Item
 
@@ -22,27 +24,6 @@ NOISE_P_VALUE = 1e-4  # a uniform sampler fails the KS test this rarely
 MODEL_TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
 LOSS_TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}
 LOSS_CASES = ("moderate scores", "widely spread scores", "extreme scores (about +-100)")
-
-
-@dataclass
-class Failure:
-    """The student's code raised (or returned something unusable); ``text`` says what."""
-
-    text: str
-
-
-def to_value(outcome: dict[str, Any]) -> Any:
-    """A raw outcome from the kernel as a Python value: array, None, list, or Failure."""
-    kind = outcome.get("kind")
-    if kind == "array":
-        return outcome["array"]
-    if kind == "none":
-        return None
-    if kind == "sequence":
-        return [to_value(item) for item in outcome["items"]]
-    if kind == "error":
-        return Failure(outcome.get("error", "an error"))
-    return Failure(f"returned a {outcome.get('type', 'value')} where an array was expected")
 
 
 def _scaled(item: Item, fraction: float, message: str, details: dict | None = None,
@@ -66,6 +47,8 @@ def _unusable(item: Item, values: list[Any], name: str) -> ItemResult | None:
         if failures[0].text.startswith("LookupError"):
             return _scaled(item, 0, failures[0].text.split(": ", 1)[1]
                            + " (keep the function's given name and run its cell)")
+        if not failures[0].raised:
+            return _scaled(item, 0, f"{name} {failures[0].text}")
         return _scaled(item, 0, f"{name} raised an error: {failures[0].text}", error=True)
     return None
 
@@ -119,8 +102,13 @@ def score_leaky_relu(observation: Observation, oracle, item: Item) -> ItemResult
         if isinstance(value, Failure):
             problems.append(f"with {which} it raised {value.text}")
             continue
+        got = as_array(value)
+        if isinstance(got, Failure):
+            problems.append(f"with {which} it {got.text}" if not got.raised
+                            else f"with {which} it raised {got.text}")
+            continue
+        got = got.astype(np.float64)
         expected = oracle.activation(item.id, call["x"], call["alpha"])
-        got = np.asarray(value, dtype=np.float64)
         if got.shape != expected.shape:
             problems.append(f"for an input of shape {call['x'].shape} it returned shape "
                             f"{got.shape}")
@@ -146,11 +134,11 @@ def score_sample_noise(observation: Observation, item: Item) -> ItemResult:
     unusable = _unusable(item, values, items.spec(item.id).function)
     if unusable:
         return unusable
-    if any(isinstance(value, Failure) or value is None for value in values):
-        bad = next(v for v in values if isinstance(v, Failure) or v is None)
-        text = bad.text if isinstance(bad, Failure) else "returned None"
-        return _scaled(item, 0, f"sample_noise failed on some calls: {text}", error=True)
-    arrays = [np.asarray(value) for value in values]
+    arrays = [as_array(value) for value in values]
+    bad = next((array for array in arrays if isinstance(array, Failure)), None)
+    if bad is not None:
+        return _scaled(item, 0, f"sample_noise failed on some calls: {bad.text}",
+                       error=bad.raised)
     problems, parts = [], 0
     shapes_ok = all(a.shape == tuple(c["shape"]) for a, c in zip(arrays, observation.calls))
     dtype_ok = all(a.dtype == np.float32 for a in arrays)
@@ -220,12 +208,13 @@ def _pair(value: Any) -> tuple[float, float] | str:
         return "must return a pair (D_loss, G_loss)"
     losses = []
     for part in value:
-        if isinstance(part, Failure) or part is None:
-            return "must return two scalar losses"
-        array = np.asarray(part, dtype=np.float64)
+        array = as_array(part)
+        if isinstance(array, Failure) or part is None:
+            return "must return two scalar losses" + (f" (one {array.text})" if isinstance(
+                array, Failure) and not array.raised and part is not None else "")
         if array.size != 1:
             return f"each loss must be a scalar, found shape {array.shape} (take the mean)"
-        losses.append(float(array.ravel()[0]))
+        losses.append(float(array.astype(np.float64).ravel()[0]))
     return losses[0], losses[1]
 
 
@@ -320,7 +309,9 @@ def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
     problems, fraction, values_match = [], 0.0, False
     output, found_shape = as_expected_shape(to_value(built["output"]), expected_shape)
     if isinstance(output, Failure) or output is None:
-        problems.append("calling the model on a batch did not return a tensor")
+        problems.append("calling the model on a batch did not return a tensor"
+                        + (f" (it {output.text})" if isinstance(output, Failure)
+                           and not output.raised else ""))
     elif np.asarray(output).shape != expected_shape:
         problems.append(f"for a batch of shape {x.shape} the output has shape "
                         f"{np.asarray(output).shape}, expected {expected_shape}")
@@ -353,8 +344,7 @@ def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
         if isinstance(ran, Failure) or ran is None:
             problems.append("running the model with the reference weights failed"
                             + (f": {ran.text}" if isinstance(ran, Failure) else ""))
-        elif np.asarray(ran).shape == expected.shape and np.allclose(ran, expected, rtol=rtol,
-                                                                      atol=atol):
+        elif ran.shape == expected.shape and np.allclose(ran, expected, rtol=rtol, atol=atol):
             fraction += 0.4
             values_match = True
         else:
@@ -373,10 +363,12 @@ def as_expected_shape(value: Any, expected_shape: tuple[int, ...]) -> tuple[Any,
     had; anything else unchanged, with None."""
     if isinstance(value, Failure) or value is None:
         return value, None
-    array = np.asarray(value)
+    array = as_array(value)
+    if isinstance(array, Failure):
+        return array, None
     if array.shape == tuple(expected_shape) or array.ndim == 0 \
             or array.shape[0] != expected_shape[0] or array.size != int(np.prod(expected_shape)):
-        return value, None
+        return array, None
     return array.reshape(expected_shape), array.shape
 
 
@@ -424,7 +416,9 @@ def score_theory(observation: Observation, item: Item) -> ItemResult:
     outputs = []
     for outcome in observation.outputs:
         value = to_value(outcome)
-        outputs.append(value.text if isinstance(value, Failure) else value)
+        if isinstance(value, Failure):
+            value = value.text if value.raised else theory_oracle.Returned(value.text)
+        outputs.append(value)
     judgement = theory_oracle.judge(item.id, cases, outputs)
     result = _scaled(item, judgement.score_fraction, judgement.message, judgement.details,
                      error=judgement.status == "error")

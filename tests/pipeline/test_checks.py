@@ -4,11 +4,19 @@ of the grader's own on one item is reported against that item and marks the resu
 
 from __future__ import annotations
 
+import builtins
+import json
+import sys
+import types
+
 import numpy as np
+import pytest
 
 from grader import items
+from grader.kernel import loader, wire
 from grader.pipeline import checks, score
 from grader.pipeline.grade_one import Options, failed_result
+from grader.pipeline.response import read_response
 from grader.profiles.tf2 import TF2Profile
 from grader.rubric import load_rubric
 
@@ -44,34 +52,75 @@ def test_a_grader_fault_is_reported_on_its_item_and_marks_a_retry():
     assert not score.grader_faulted(student_error.items)  # the student's fault: no retry
 
 
-def _npz(**arrays) -> bytes:
-    import io
+# -- the student's wrong return types are the student's -------------------------------------------
 
-    stream = io.BytesIO()
-    np.savez(stream, **arrays)
-    return stream.getvalue()
+E_NAME = "E" * 20_000_000  # a class name of 20 MB
 
 
-def test_a_kernel_answer_that_is_not_a_response_is_the_submissions_fault():
-    import json
+def _raise_hostile(*args, **kwargs):
+    raise type(E_NAME, (Exception,), {})("\x1b[2J\x07 and a lone \udcff")
 
-    import pytest
 
-    from grader.pipeline.prober import UnreadableResponse, parse_response
+WRONG_RETURNS = {  # what the graded function does -> words the result must name
+    "text": (lambda *a, **k: "abc", "text"),
+    "an array of text": (lambda *a, **k: np.array(["a", "b"]), "text"),
+    "an object array": (lambda *a, **k: np.array([object(), None]), "Python objects"),
+    "None": (lambda *a, **k: None, "None"),
+    "a ragged list": (lambda *a, **k: [[1.0, [2.0, 3.0]], [4.0]], "list"),
+    "a generator": (lambda *a, **k: (x for x in range(3)), "generator"),
+    "a dict": (lambda *a, **k: {"a": 1}, "dict"),
+    "an oversized array": (lambda *a, **k: np.zeros(wire.MAX_ARRAY_BYTES // 8 + 1), "larger"),
+    "a hostile exception": (_raise_hostile, "raised"),
+}
 
-    good = json.dumps({"results": [{"kind": "array", "key": "a0"}, {"kind": "none"}],
-                       "patched": ["numpy.load"]}).encode()
-    outcomes, patched = parse_response(good, _npz(a0=np.arange(3)), 2)
-    assert outcomes[0]["array"].tolist() == [0, 1, 2] and patched == ["numpy.load"]
-    forged = [
-        (b"not json", _npz()),
-        (json.dumps({"results": [{"kind": "array", "key": "missing"}]}).encode(), _npz()),
-        (json.dumps({"results": "everything passed"}).encode(), _npz()),
-        (json.dumps({"nothing": 1}).encode(), _npz()),
-        (good, b"PK\x03\x04 not a zip"),
-        (good, _npz(a0=np.array([object()], dtype=object))),  # pickles are refused
-        (json.dumps({"results": [{"kind": "none"}]}).encode(), _npz()),  # 1 outcome for 2
-    ]
-    for meta, arrays in forged:
-        with pytest.raises(UnreadableResponse):
-            parse_response(meta, arrays, 2)
+
+class InProcessProber:
+    """The prober's exchange without a kernel: the kernel's real probe serves each request
+    in this process over a stand-in namespace, and the grader's parser reads the answer."""
+
+    profile = TF2Profile()
+
+    def __init__(self, probe, folder):
+        self.probe, self.folder, self.count = probe, folder, 0
+
+    def request(self, calls, inputs, timeout=None):
+        self.count += 1
+        token = f"t{self.count}"
+        inputs_path = self.folder / wire.inputs_file(token)
+        np.savez(inputs_path, **inputs)
+        request_path = self.folder / wire.request_file(token)
+        request_path.write_text(json.dumps(wire.request(str(inputs_path), calls)))
+        stem = str(self.folder / wire.response_stem(token))
+        self.probe.serve(str(request_path), stem)
+        return read_response(stem, len(calls)).outcomes
+
+
+@pytest.fixture()
+def in_process(monkeypatch, tmp_path):
+    """The kernel's wire and probe installed as in a kernel, with tensors as numpy arrays
+    (no TensorFlow in this process: the probe's tensor inputs become plain arrays)."""
+    namespace: dict = {}
+    shell = types.SimpleNamespace(user_ns=namespace)
+    monkeypatch.setattr(builtins, "get_ipython", lambda: shell, raising=False)
+    monkeypatch.setitem(sys.modules, "tensorflow", types.SimpleNamespace(constant=np.asarray))
+    for file in ("wire", "probe"):
+        monkeypatch.delitem(sys.modules, loader.module_name(file), raising=False)
+        exec(loader.install_code(loader.module_name(file), loader.read_source(file)), {})
+    yield InProcessProber(sys.modules[loader.module_name("probe")], tmp_path), namespace
+    for file in ("wire", "probe"):
+        sys.modules.pop(loader.module_name(file), None)
+
+
+@pytest.mark.parametrize("item_id", ["leaky_relu", "sample_noise", "gan_loss", "vae_kl"])
+@pytest.mark.parametrize("case", WRONG_RETURNS)
+def test_a_wrong_return_is_a_failed_check_naming_it(in_process, item_id, case):
+    prober, namespace = in_process
+    function, words = WRONG_RETURNS[case]
+    namespace[items.spec(item_id).function] = function
+    result = checks.grade_unit(load_rubric().item(item_id), prober, np.random.default_rng(1),
+                               oracle=None)
+    assert result.points == 0 and result.status in ("failed", "error"), result
+    assert not score.grader_faulted([result]), result.message  # no retry: the student's
+    assert words in result.message, result.message
+    assert len(result.message) < 6000 and "\x1b" not in result.message
+    result.message.encode("utf-8")  # no lone surrogate left

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.kernel import loader
+from grader.kernel import loader, wire
 from grader.pipeline import score
 from grader.pipeline.execute import kernel_environment, prelude_source
 from grader.pipeline.probe import match_variables
@@ -166,8 +166,8 @@ def test_kernel_environment_drops_secrets(monkeypatch, tmp_path):
 def test_prelude_carries_its_configuration():
     config = {"seed": 5, "training_steps": 7}
     source = prelude_source(config)
-    body = loader.read_source("prelude", config)
-    assert "CONFIG: dict = {'seed': 5, 'training_steps': 7}" in body
+    body = loader.read_source("prelude", {**config, "watched": list(wire.WATCHED)})
+    assert "CONFIG: dict = {'seed': 5, 'training_steps': 7, 'watched': [" in body
     assert repr(body) in source and repr(loader.MODULES["prelude"]) in source
     compile(source, "prelude", "exec")
 

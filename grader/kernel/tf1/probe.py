@@ -97,8 +97,9 @@ def _setting(optimizer, names):
 
 
 def _describe_optimizer(optimizer) -> dict:
-    return {"type": type(optimizer).__name__,
-            "mro": [cls.__name__ for cls in type(optimizer).__mro__], "id": id(optimizer),
+    return {"type": _probe.type_name(optimizer),
+            "mro": [str(cls.__name__)[:_wire.NAME_LIMIT] for cls in type(optimizer).__mro__[:64]],
+            "id": id(optimizer),
             "learning_rate": _setting(optimizer, ("_lr", "learning_rate")),
             "beta_1": _setting(optimizer, ("_beta1", "beta_1")),
             "beta_2": _setting(optimizer, ("_beta2", "beta_2")),
@@ -124,7 +125,7 @@ def _build_model(spec: dict, inputs) -> dict:
         if output is None:
             return {"kind": Kind.NONE}
         if not isinstance(output, (tf.Tensor, tf.Variable)):
-            return {"kind": Kind.OTHER, "type": type(output).__name__}
+            return {"kind": Kind.OTHER, "type": _probe.type_name(output)}
         variables = graph.get_collection(tf.GraphKeys.GLOBAL_VARIABLES)
     session = _new_session(graph)
     _forget(_models, spec["slot"])
