@@ -12,6 +12,8 @@ import sys
 
 # sub-command name -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
 COMMANDS = {
+    "collect": ("grader.commands.collect",
+                "fetch each student's notebook from their git repository as at the deadline"),
     "grade": ("grader.commands.grade",
               "grade notebooks and write results, gradebook and feedback"),
     "check": ("grader.commands.check", "self-check one notebook (exit 0 only with full marks)"),
