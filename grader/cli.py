@@ -19,6 +19,7 @@ COMMANDS = {
     "check": ("grader.commands.check", "self-check one notebook (exit 0 only with full marks)"),
     "gradebook": ("grader.commands.gradebook",
                   "rebuild the gradebook, merging hand-graded scores"),
+    "report": ("grader.commands.report", "rebuild the class page OUT/index.html"),
     "template": ("grader.commands.template",
                  "regenerate the student template from the solution notebook"),
     "mnist": ("grader.commands.mnist", "show which MNIST source the loader finds"),

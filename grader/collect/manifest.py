@@ -133,3 +133,42 @@ def read_manifest(folder: Path) -> Manifest | None:
                         grader_version=data.get("grader_version", ""))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+@dataclass
+class Handoff:
+    """What ``hw4grade grade`` takes from a collected folder: the notebooks to grade (path ->
+    label), each label's provenance, and a result to give every student not collected
+    (label -> the reason, as the result's error)."""
+
+    notebooks: dict[Path, str] = field(default_factory=dict)
+    provenance: dict[str, Provenance] = field(default_factory=dict)
+    uncollected: dict[str, str] = field(default_factory=dict)
+    ignored: list[Path] = field(default_factory=list)  # notebooks under it no entry names
+
+
+def not_collected_reason(entry: Entry) -> str:
+    """The error of a student's result when nothing was collected."""
+    return f"not collected from {entry.repository}: {entry.status.words}" + \
+        (f" ({entry.reason})" if entry.reason else "")
+
+
+def handoff(folder: Path, manifest: Manifest, found: dict[Path, str]) -> Handoff:
+    """Split the notebooks ``find_notebooks`` found under ``folder`` by the manifest: those a
+    collected entry names are graded with their provenance, any other is ignored, and every
+    student not collected gets a result with the reason."""
+    plan = Handoff()
+    labels = {entry.label: entry for entry in manifest.entries.values()}
+    for path, label in found.items():
+        entry = labels.get(label)
+        if entry is not None and entry.status is Status.COLLECTED:
+            plan.notebooks[path] = label
+        else:
+            plan.ignored.append(path)
+    for label, entry in labels.items():
+        plan.provenance[label] = entry.provenance()
+        if entry.status is not Status.COLLECTED:
+            plan.uncollected[label] = not_collected_reason(entry)
+        elif folder / label not in plan.notebooks:
+            plan.uncollected[label] = f"collected, but {label} is no longer in {folder}"
+    return plan

@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from grader.collect.manifest import MANIFEST, Handoff, handoff, read_manifest
 from grader.commands.options import add_grading_arguments, options_from_args
 from grader.pipeline.backends.dask_cluster import DEFAULT_ALLOWED_FAILURES
 from grader.pipeline.grade_many import choose_backend, grade_batch
@@ -46,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
 
         return print_dry_run(args)
     quiet_tensorflow()
-    notebooks = find_notebooks([absolute(path) for path in args.paths])
-    if not notebooks:
+    folders = [absolute(path) for path in args.paths]
+    notebooks = find_notebooks(folders)
+    collected = collected_folders(folders, notebooks)
+    if not notebooks and not collected.uncollected:
         print("hw4grade grade: no notebooks found in " + ", ".join(args.paths), file=sys.stderr)
         return 2
     from grader.oracles.reference import reference_available
@@ -83,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"hw4grade: grading {len(notebooks)} notebook(s), mode {options.mode}, "
                       f"seed {options.seed}, device {options.device}, {where}; "
                       f"TensorFlow's log: {args.out / LOG_NAME}", file=sys.stderr)
-                results = grade_batch(notebooks, out, options, workers, args.force, backend)
+                results = grade_batch(notebooks, out, options, workers, args.force, backend,
+                                      provenance=collected.provenance,
+                                      uncollected=collected.uncollected)
     except (RubricError, ClusterError) as error:
         print(f"hw4grade grade: {error}", file=sys.stderr)
         return 2
@@ -97,6 +102,28 @@ def run(args: argparse.Namespace) -> int:
           f"{args.out / MANUAL_TEMPLATE}, then run "
           f"hw4grade gradebook {args.out} --manual FILE")
     return 0
+
+
+def collected_folders(folders: list[Path], notebooks: dict[Path, str]) -> Handoff:
+    """For each folder written by ``hw4grade collect`` (it holds ``collect.json``): grade the
+    notebooks its manifest names (``notebooks`` is changed in place), with their provenance,
+    and a 0 with the reason for each student not collected."""
+    plan = Handoff()
+    for folder in folders:
+        manifest = read_manifest(folder) if folder.is_dir() else None
+        if manifest is None:
+            continue
+        under = {path: label for path, label in notebooks.items() if folder in path.parents}
+        for path in under:
+            del notebooks[path]
+        part = handoff(folder, manifest, under)
+        notebooks.update(part.notebooks)
+        plan.provenance.update(part.provenance)
+        plan.uncollected.update(part.uncollected)
+        if part.ignored:
+            print(f"hw4grade grade: {len(part.ignored)} notebook(s) in {folder} that "
+                  f"{MANIFEST} does not name are not graded", file=sys.stderr)
+    return plan
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from grader.report import manual, store
+from grader.report.classpage import write_class_page
 from grader.report.feedback import write_feedback
 from grader.report.gradebook import write_gradebook
 from grader.report.text import verdict
@@ -50,6 +51,7 @@ def rebuild(out: Path, results: list[SubmissionResult], rubric: Rubric,
         merged.append(result)
     manual.write_manual_template(merged, out, rubric, record)
     write_gradebook(merged, out / "gradebook.csv", rubric)
+    write_class_page(merged, out, rubric)
     return merged
 
 

@@ -168,7 +168,25 @@ def footer_fields(result: SubmissionResult) -> list[tuple[str, str]]:
         ("profile", result.profile),
         ("rubric", result.rubric_sha256[:12]),
         ("notebook", (result.notebook_sha256 or "unreadable")[:12]),
+        *provenance_fields(result),
     ]
+
+
+def provenance_fields(result: SubmissionResult) -> list[tuple[str, str]]:
+    """``(name, value)`` pairs saying what was collected (``hw4grade collect``): the
+    repository, the commit and its committer date; none for a submission not collected."""
+    source = result.provenance
+    if source is None:
+        return []
+    fields = [("repository", source.repository)]
+    if source.commit:
+        fields += [("commit", source.commit[:12]), ("committed", source.commit_date or "")]
+    return fields
+
+
+def collection_flags(result: SubmissionResult) -> list[str]:
+    """What ``hw4grade collect`` flagged about the submission (dates, links, submodules)."""
+    return list(result.provenance.flags) if result.provenance else []
 
 
 def execution_seconds(result: SubmissionResult) -> int:
