@@ -13,7 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader.report import manual, store
+from grader.exceptions import LmsExportError
+from grader.report import lms, manual, store
 from grader.report.classpage import write_class_page
 from grader.report.feedback import write_feedback
 from grader.report.gradebook import write_gradebook
@@ -31,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "OUT/manual-template.csv is one to fill in")
     parser.add_argument("--rubric", type=Path,
                         help="rubric file (default: the shipped rubric.yaml)")
+    parser.add_argument("--canvas", type=Path, metavar="EXPORT.csv",
+                        help="the course's Canvas gradebook export: write "
+                             f"OUT/{lms.CANVAS_IMPORT} for Canvas's Import (needs --assignment)")
+    parser.add_argument("--assignment", metavar="COLUMN",
+                        help="the export's column of this homework, e.g. 'HW4 (123456)'")
 
 
 def rebuild(out: Path, results: list[SubmissionResult], rubric: Rubric,
@@ -58,6 +64,9 @@ def rebuild(out: Path, results: list[SubmissionResult], rubric: Rubric,
 def run(args: argparse.Namespace) -> int:
     """Rebuild the gradebook (merging ``--manual`` first); exit 2 on bad input."""
     out = args.out.resolve()
+    if (args.canvas is None) != (args.assignment is None):
+        print("hw4grade gradebook: --canvas and --assignment go together", file=sys.stderr)
+        return 2
     try:
         rubric = load_rubric(args.rubric.resolve() if args.rubric else None)
     except RubricError as error:
@@ -89,4 +98,26 @@ def run(args: argparse.Namespace) -> int:
     for result in merged:
         print(f"{store.submission_name(result.submission):<40} {verdict(result)}")
     print(f"gradebook: {args.out / 'gradebook.csv'}")
+    if args.canvas is not None:
+        return export_canvas(args, merged)
+    return 0
+
+
+def export_canvas(args: argparse.Namespace, results: list[SubmissionResult]) -> int:
+    """Write ``OUT/canvas-import.csv`` and list the students matched on one side only."""
+    try:
+        _, export = lms.read_canvas_export(args.canvas, args.assignment)
+    except LmsExportError as error:
+        print(f"hw4grade gradebook: {error}", file=sys.stderr)
+        return 2
+    made = lms.canvas_import(export, results, args.assignment)
+    path = lms.write_canvas_import(made, args.out)
+    for name in made.unmatched_canvas:
+        print(f"in Canvas, no result (cell left blank): {name}")
+    for label in made.unmatched_results:
+        print(f"a result, no Canvas student (not in the import): {label}")
+    for text in made.ambiguous:
+        print(f"several results for one Canvas student (cell left blank): {text}")
+    print(f"Canvas import: {path} ({len(made.unmatched_canvas)} Canvas student(s) and "
+          f"{len(made.unmatched_results)} result(s) unmatched)")
     return 0

@@ -58,9 +58,12 @@ def test_grade_takes_the_collection_and_keeps_its_provenance(make_repo, notebook
     page = (tmp_path / "out" / "feedback" / "alice__HW4.html").read_text()
     assert good[:12] in page and str(alice.path) in page
 
-    # bob pushes in time after all (a new collection): his old 0 gives way to his grade
-    (tmp_path / "submissions" / "stray" / "x.ipynb").unlink()
+    # a collected notebook deleted from the folder afterwards is not silently dropped either
     manifest = read_manifest(tmp_path / "submissions")
     plan = handoff(tmp_path / "submissions", manifest, {})
     assert isinstance(plan, Handoff) and set(plan.uncollected) == {"alice/HW4.ipynb", "bob",
                                                                    "carol"}
+    assert "no longer in" in plan.uncollected["alice/HW4.ipynb"]
+    # the class page is there, with every student
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert all(name in index for name in ("alice/HW4.ipynb", "bob", "carol"))
