@@ -388,7 +388,8 @@ def test_html_escapes_everything_from_the_submission(rubric):
     lowered = page.lower()
     for raw in ("<script", "<iframe", "<img src=x", "<b>bold"):
         assert raw not in lowered
-    assert "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;" in page
+    # Jinja2's autoescape (markupsafe) writes a double quote as &#34;
+    assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in page
     assert "&lt;/pre&gt;&lt;script&gt;steal()&lt;/script&gt;" in page
     # self-contained: inline style, nothing fetched from anywhere
     assert "<style>" in page and "<link" not in lowered and "src=\"http" not in lowered
@@ -568,3 +569,4 @@ def test_provenance_in_the_gradebook_and_the_pages(tmp_path, rubric):
         footer = render(result)[render(result).rindex("grader"):]
         assert "https://github.com/org/hw4-alice" in footer and "0123456789ab" in footer
         assert "2026-02-28T23:59:00-05:00" in footer
+        assert "collection: commit 0123456789ab is dated in the future" in render(result)
