@@ -33,10 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rubric", type=Path,
                         help="rubric file (default: the shipped rubric.yaml)")
     parser.add_argument("--canvas", type=Path, metavar="EXPORT.csv",
-                        help="the course's Canvas gradebook export: write "
-                             f"OUT/{lms.CANVAS_IMPORT} for Canvas's Import (needs --assignment)")
+                        help="the course's Canvas gradebook export: write OUT/"
+                             f"{lms.CANVAS.import_file} for Canvas's Import (needs --assignment)")
+    parser.add_argument("--moodle", type=Path, metavar="EXPORT.csv",
+                        help="the course's Moodle grades export (plain text file): write "
+                             f"OUT/{lms.MOODLE.import_file} (needs --assignment)")
     parser.add_argument("--assignment", metavar="COLUMN",
-                        help="the export's column of this homework, e.g. 'HW4 (123456)'")
+                        help="the export's column of this homework, e.g. 'HW4 (123456)' "
+                             "(Canvas) or 'Assignment: HW4 (Real)' (Moodle)")
 
 
 def rebuild(out: Path, results: list[SubmissionResult], rubric: Rubric,
@@ -64,8 +68,9 @@ def rebuild(out: Path, results: list[SubmissionResult], rubric: Rubric,
 def run(args: argparse.Namespace) -> int:
     """Rebuild the gradebook (merging ``--manual`` first); exit 2 on bad input."""
     out = args.out.resolve()
-    if (args.canvas is None) != (args.assignment is None):
-        print("hw4grade gradebook: --canvas and --assignment go together", file=sys.stderr)
+    if (args.canvas is None and args.moodle is None) != (args.assignment is None):
+        print("hw4grade gradebook: --assignment goes with --canvas or --moodle",
+              file=sys.stderr)
         return 2
     try:
         rubric = load_rubric(args.rubric.resolve() if args.rubric else None)
@@ -98,26 +103,29 @@ def run(args: argparse.Namespace) -> int:
     for result in merged:
         print(f"{store.submission_name(result.submission):<40} {verdict(result)}")
     print(f"gradebook: {args.out / 'gradebook.csv'}")
-    if args.canvas is not None:
-        return export_canvas(args, merged)
-    return 0
+    status = 0
+    for kind, export in ((lms.CANVAS, args.canvas), (lms.MOODLE, args.moodle)):
+        if export is not None:
+            status = max(status, export_to(kind, export, args, merged))
+    return status
 
 
-def export_canvas(args: argparse.Namespace, results: list[SubmissionResult]) -> int:
-    """Write ``OUT/canvas-import.csv`` and list the students matched on one side only."""
+def export_to(kind: lms.LmsFormat, export_path: Path, args: argparse.Namespace,
+              results: list[SubmissionResult]) -> int:
+    """Write the LMS's import file and list the students matched on one side only."""
     try:
-        _, export = lms.read_canvas_export(args.canvas, args.assignment)
+        _, export = lms.read_export(export_path, args.assignment, kind)
     except LmsExportError as error:
         print(f"hw4grade gradebook: {error}", file=sys.stderr)
         return 2
-    made = lms.canvas_import(export, results, args.assignment)
-    path = lms.write_canvas_import(made, args.out)
-    for name in made.unmatched_canvas:
-        print(f"in Canvas, no result (cell left blank): {name}")
+    made = lms.lms_import(export, results, args.assignment, kind)
+    path = lms.write_import(made, args.out)
+    for name in made.unmatched_lms:
+        print(f"in {kind.name}, no result (cell left blank): {name}")
     for label in made.unmatched_results:
-        print(f"a result, no Canvas student (not in the import): {label}")
+        print(f"a result, no {kind.name} student (not in the import): {label}")
     for text in made.ambiguous:
-        print(f"several results for one Canvas student (cell left blank): {text}")
-    print(f"Canvas import: {path} ({len(made.unmatched_canvas)} Canvas student(s) and "
+        print(f"several results for one {kind.name} student (cell left blank): {text}")
+    print(f"{kind.name} import: {path} ({len(made.unmatched_lms)} {kind.name} student(s) and "
           f"{len(made.unmatched_results)} result(s) unmatched)")
     return 0
