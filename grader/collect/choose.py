@@ -61,7 +61,7 @@ def pick_commit(chain: Sequence[Commit], deadline: int, now: int) -> CommitChoic
             flags.append(f"commit {commit.sha[:12]} is dated in the future "
                          f"({iso(commit.committed)})")
         parent = chain[index + 1] if index + 1 < len(chain) else None
-        if parent is not None and index < last + 1 and commit.committed < parent.committed:
+        if parent is not None and commit.committed < parent.committed:
             flags.append(f"commit {commit.sha[:12]} ({iso(commit.committed)}) is dated before "
                          f"its parent {parent.sha[:12]} ({iso(parent.committed)}): the dates "
                          "go backwards")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -185,6 +186,20 @@ def test_dates_in_the_future_or_going_backwards_are_flagged(make_repo, notebook_
                for flag in entry.flags)
 
 
+def test_a_branch_other_than_the_default(make_repo, notebook_bytes, tmp_path):
+    lena = make_repo("lena")
+    lena.write("HW4.ipynb", BROKEN).commit("main is broken", when(days=-2))
+    lena.git("checkout", "--quiet", "-b", "submission")
+    lena.write("HW4.ipynb", notebook_bytes("alice"))
+    good = lena.commit("the submission", when(days=-1))
+    lena.git("checkout", "--quiet", "main")
+    entries = collect([row("lena", lena.path)], tmp_path / "out", branch="submission")
+    assert (entries["lena"].status, entries["lena"].commit) == (Status.COLLECTED, good)
+    assert entries["lena"].branch == "submission"
+    missing = collect([row("lena", lena.path)], tmp_path / "other", branch="final")["lena"]
+    assert missing.status is Status.NO_COMMIT and "no branch 'final'" in missing.reason
+
+
 def test_pick_commit_is_the_last_at_or_before_the_deadline():
     chain = [Commit("c" * 40, 300, 300), Commit("b" * 40, 200, 200), Commit("a" * 40, 100, 100)]
     assert choose.pick_commit(chain, 200, 10_000).commit.sha == "b" * 40  # at counts
@@ -284,8 +299,8 @@ def test_a_deadline_needs_a_zone():
 
 def hw4grade(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "grader.cli", *args], cwd=cwd, text=True,
-                          capture_output=True, env={**__import__("os").environ,
-                                                    "PYTHONPATH": str(ROOT)}, timeout=300)
+                          capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          timeout=300)
 
 
 def test_the_command_line(make_repo, notebook_bytes, tmp_path):
