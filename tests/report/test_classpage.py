@@ -4,13 +4,22 @@ in a real headless Chromium (Debian's, driven by Playwright)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 
-from grader.report.classpage import CLASS_PAGE, render_class_page, summarise, write_class_page
+from grader.report.classpage import (
+    CLASS_PAGE,
+    ClassPageWriter,
+    render_class_page,
+    summarise,
+    write_class_page,
+)
 from grader.report.feedback import write_feedback
+from grader.report.store import write_result_json
 from grader.result import Provenance, SubmissionResult
 from grader.rubric import load_rubric
 from tests.report.test_report import error_result, make_result
@@ -113,3 +122,30 @@ def test_the_page_loads_in_chromium_with_figures_and_links(browser, tmp_path):
     assert "HW4 feedback: bob/HW4.ipynb" in page.inner_text("h1")
     assert problems == []
     page.close()
+
+
+def test_the_page_is_rewritten_at_most_every_few_seconds_during_a_batch(tmp_path):
+    results = class_results()
+    writer = ClassPageWriter(tmp_path, RUBRIC, every=3600)
+    writer.update(results[:2])
+    first = (tmp_path / CLASS_PAGE).read_text()
+    assert "2 submission(s)" in first
+    writer.update(results)  # too soon: unchanged
+    assert (tmp_path / CLASS_PAGE).read_text() == first
+    writer.final(results)  # the end of the batch: always
+    assert "5 submission(s)" in (tmp_path / CLASS_PAGE).read_text()
+
+
+def test_hw4grade_report_rebuilds_the_page(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    command = [sys.executable, "-m", "grader.cli", "report", "out"]
+    empty = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert empty.returncode == 2 and "no results in out/results" in empty.stderr
+    for result in class_results():
+        write_result_json(result, tmp_path / "out")
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "class page: out/index.html (5 result(s))" in done.stdout
+    assert "5 submission(s)" in (tmp_path / "out" / CLASS_PAGE).read_text()
