@@ -4,9 +4,9 @@ notebook, which files beside it.
 **Which commit.** The last commit of the branch's first-parent chain whose *committer*
 date is at or before the deadline. Commit dates are written by the student's machine, so
 they prove nothing; what is checked is that they are plausible: a commit dated in the
-future, or one dated before its parent (dates that go backwards, as a rebased or
-back-dated commit is), is flagged in the result. Only the hosting service's push log can
-say when a commit really arrived.
+future, one dated before its parent (dates that go backwards, as a rebased or back-dated
+commit is), or a chosen commit authored after the deadline, is flagged in the result.
+Only the hosting service's push log can say when a commit really arrived.
 
 **Which notebook.** Every regular ``.ipynb`` file of the commit (outside
 ``.ipynb_checkpoints``), optionally narrowed by ``--notebook`` patterns. A symbolic link is
@@ -65,10 +65,14 @@ def pick_commit(chain: Sequence[Commit], deadline: int, now: int) -> CommitChoic
             flags.append(f"commit {commit.sha[:12]} ({iso(commit.committed)}) is dated before "
                          f"its parent {parent.sha[:12]} ({iso(parent.committed)}): the dates "
                          "go backwards")
+    chosen = None if chosen_index is None else chain[chosen_index]
+    if chosen is not None and chosen.authored > deadline:
+        flags.append(f"commit {chosen.sha[:12]} was authored after the deadline "
+                     f"({iso(chosen.authored)}) but is dated before it as committed")
     if len(flags) > MAX_FLAGS:
         flags = [*flags[:MAX_FLAGS], f"and {len(flags) - MAX_FLAGS} more date flag(s)"]
     late = len(chain) if chosen_index is None else chosen_index
-    return CommitChoice(None if chosen_index is None else chain[chosen_index], flags, late)
+    return CommitChoice(chosen, flags, late)
 
 
 def resolve_in_tree(path: str, by_path: dict[str, TreeEntry],

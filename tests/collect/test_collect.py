@@ -207,6 +207,10 @@ def test_pick_commit_is_the_last_at_or_before_the_deadline():
     choice = choose.pick_commit(chain, 99, 10_000)
     assert choice.commit is None and choice.late == 3
     assert choose.pick_commit(chain, 300, 10_000).flags == []
+    # committed "before" the deadline, but written after it: only the committer date was set
+    amended = [Commit("d" * 40, 250, 400), *chain[1:]]
+    [flag] = choose.pick_commit(amended, 260, 10_000).flags
+    assert flag.startswith("commit dddddddddddd was authored after the deadline")
 
 
 def test_a_rerun_keeps_what_was_collected_and_retries_the_rest(make_repo, notebook_bytes,
