@@ -271,12 +271,15 @@ def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers
                 results[label] = _save(old, out, manual)
         else:
             todo[path] = label
+    if results:
+        print(f"hw4grade: {len(results)} result(s) still valid, {len(todo)} to grade",
+              file=sys.stderr)
     for label, reason in uncollected.items():
         result = not_collected_result(label, reason, options)
         result.provenance = provenance.get(label)
         results[label] = _save(result, out, manual)
-    if results:
-        print(f"hw4grade: {len(results)} result(s) still valid, {len(todo)} to grade",
+    if uncollected:
+        print(f"hw4grade: {len(uncollected)} student(s) not collected: 0 with the reason",
               file=sys.stderr)
     class_page = ClassPageWriter(out, options.rubric)
     try:
