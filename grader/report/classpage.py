@@ -141,7 +141,8 @@ def summarise(results: Sequence[SubmissionResult], rubric: Rubric) -> ClassSumma
     device = devices.most_common(1)[0][0] if devices else "cpu"
     lines = rubric.convergence.thresholds.get(device, {})
     flags = [Flag(link(result), one_line(text, 500)) for result in results
-             for text in [*collection_flags(result), *result.warnings]]
+             for text in [*collection_flags(result), *result.warnings,
+                          *(["graded without a sandbox"] if result.sandbox == "none" else [])]]
     ungradable = [Flag(link(result), one_line(result.error, 500)) for result in results
                   if result.error is not None]
     maxima = Counter(result.max_score for result in results)

@@ -50,6 +50,7 @@ def class_results() -> list[SubmissionResult]:
         for model in ("gan", "lsgan", "dcgan"):
             result.item(f"{model}_convergence").details = {"fcd": 5.0 + 10 * number}
     results[4].warnings = ["<img src=x onerror=alert(2)> replaced np.allclose"]
+    results[2].sandbox = "none"
     return results
 
 
@@ -66,7 +67,11 @@ def test_the_summary_counts_what_the_page_shows():
     assert summary.fcd["gan"] == [5.0, 15.0, 25.0, 45.0]  # the ungradable one has none
     assert summary.fcd_lines["gan"] == RUBRIC.convergence.thresholds["cpu"]["gan"]
     assert [flag.student.label for flag in summary.ungradable] == ["carol/HW4.ipynb"]
-    assert any("dated in the future" in flag.reason for flag in summary.flags)
+    assert [(flag.student.label, flag.reason) for flag in summary.flags] == [
+        ("alice/HW4.ipynb", "commit 0123456789ab is dated in the future"),
+        ("dave/HW4.ipynb", "graded without a sandbox"),
+        ("eve/<script>alert(1)</script>.ipynb",
+         "<img src=x onerror=alert(2)> replaced np.allclose")]
 
 
 def test_everything_from_a_submission_is_escaped():
