@@ -138,6 +138,31 @@ def main() -> None:
     print(f"class page for {args.results} results: {len(page.encode()) / 1024:.0f} KiB, "
           f"render {statistics.median(times):.2f} s (median of {args.repeats}; the first, "
           f"with matplotlib's import, {times[0]:.2f} s)")
+    print(f"loaded in headless chromium: {browser_load_seconds(page, args.repeats)}")
+
+
+def browser_load_seconds(page: str, repeats: int) -> str:
+    """Median time for Debian's chromium (through Playwright) to load the page, as text."""
+    chromium = os.environ.get("HW4_CHROMIUM", "/usr/bin/chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return "playwright is not installed"
+    if not Path(chromium).exists():
+        return f"no chromium at {chromium}"
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as driver:
+        path = Path(folder) / "index.html"
+        path.write_text(page, encoding="utf-8")
+        browser = driver.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        times = []
+        for _ in range(repeats):
+            tab = browser.new_page()
+            started = time.perf_counter()
+            tab.goto(path.as_uri(), wait_until="load")
+            times.append(time.perf_counter() - started)
+            tab.close()
+        browser.close()
+    return f"{statistics.median(times):.2f} s (median of {repeats})"
 
 
 if __name__ == "__main__":
