@@ -79,6 +79,7 @@ def test_the_command_writes_the_file_and_lists_the_unmatched(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "in Canvas, no result (cell left blank): Zed Z (zz9)" in done.stdout
     assert "a result, no Canvas student (not in the import): mallory/HW4.ipynb" in done.stdout
+    assert "4 submission(s)" in (out / "index.html").read_text()  # the class page, rebuilt
     rows = list(csv.reader(io.StringIO((out / CANVAS.import_file).read_text(encoding="utf-8"))))
     assert rows[0][-1] == ASSIGNMENT and [row[-1] for row in rows[1:]] == ["120", "130", "0",
                                                                            "", ""]
