@@ -143,7 +143,7 @@ def main() -> None:
 
 def browser_load_seconds(page: str, repeats: int) -> str:
     """Median time for Debian's chromium (through Playwright) to load the page, as text."""
-    chromium = os.environ.get("HW4_CHROMIUM", "/usr/bin/chromium")
+    chromium = os.environ.get("HW4_CHROMIUM") or "/usr/bin/chromium"
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -25,7 +25,7 @@ from grader.rubric import load_rubric
 from tests.report.test_report import error_result, make_result
 
 RUBRIC = load_rubric()
-CHROMIUM = os.environ.get("HW4_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("HW4_CHROMIUM") or "/usr/bin/chromium"
 SWAPPED = "the labels swapped (real scores labelled 0, fake ones 1)"
 
 
