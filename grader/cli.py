@@ -21,11 +21,14 @@ from grader.untrusted import MESSAGE_LIMIT, clean_text
 
 # sub-command name -> module providing ``add_arguments(parser)`` and ``run(args) -> int``
 COMMANDS = {
+    "collect": ("grader.commands.collect",
+                "fetch each student's notebook from their git repository as at the deadline"),
     "grade": ("grader.commands.grade",
               "grade notebooks and write results, gradebook and feedback"),
     "check": ("grader.commands.check", "self-check one notebook (exit 0 only with full marks)"),
     "gradebook": ("grader.commands.gradebook",
                   "rebuild the gradebook, merging hand-graded scores"),
+    "report": ("grader.commands.report", "rebuild the class page OUT/index.html"),
     "template": ("grader.commands.template",
                  "regenerate the student template from the solution notebook"),
     "mnist": ("grader.commands.mnist", "show which MNIST source the loader finds"),

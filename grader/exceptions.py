@@ -87,3 +87,23 @@ class RecordingError(HW4GradeError, RuntimeError):
 
 class EvaluatorDataError(HW4GradeError, RuntimeError):
     """The evaluator's weights, statistics or manifest are missing or do not match."""
+
+
+class RosterError(BadInput, ValueError):
+    """The class roster or the deadline of ``hw4grade collect`` cannot be used (file, row,
+    column and what is wrong)."""
+
+
+class GitError(HW4GradeError, RuntimeError):
+    """A git command on a student's repository failed; the message is git's one-line reason.
+
+    Raised inside a collection, where it becomes that student's status (never a crash).
+    """
+
+
+class LmsExportError(BadInput, ValueError):
+    """An LMS gradebook export (Canvas, Moodle) cannot be read or lacks a column it needs."""
+
+
+class RepositoryTooLarge(GitError):
+    """A student's repository is over a size or file-count limit of ``hw4grade collect``."""

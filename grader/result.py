@@ -71,6 +71,24 @@ class CellResult:
 
 
 @dataclass
+class Provenance:
+    """Where a collected submission came from (``hw4grade collect``): who, which repository,
+    which commit and its committer date, and how the collection ended (``status``, one of
+    ``grader.collect.manifest.Status``, with its reason and any flag raised on the way)."""
+
+    student: str
+    repository: str
+    status: str
+    reason: str = ""
+    commit: str | None = None
+    commit_date: str | None = None  # ISO 8601, the committer date
+    branch: str | None = None
+    notebook: str | None = None  # its path in the repository
+    sis_login_id: str | None = None
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass
 class SubmissionResult:
     """Everything known about one graded submission."""
 
@@ -92,6 +110,7 @@ class SubmissionResult:
     warnings: list[str] = field(default_factory=list)
     retry: bool = False  # the grader, not the submission, failed: regrade on the next run
     sandbox: str = ""  # where the kernel ran: "bubblewrap", "user" (--sandbox-user), "none"
+    provenance: Provenance | None = None  # set when the submission was collected from git
 
     def item(self, item_id: str) -> ItemResult:
         """The result of item ``item_id``."""
@@ -166,6 +185,8 @@ class SubmissionResult:
         data = dict(data)
         data["items"] = [ItemResult(**item) for item in data.get("items", [])]
         data["cells"] = [CellResult(**cell) for cell in data.get("cells", [])]
+        if data.get("provenance") is not None:  # absent from results written before it
+            data["provenance"] = Provenance(**data["provenance"])
         result = cls(**data)
         result.total()  # the score rule is applied, never read from the file
         return result

@@ -55,6 +55,13 @@ NOT_RUN = {
     "--partition gpu --job-cores 8 --gpus-per-job 2":
         "needs a Slurm cluster with GPUs; its job script is checked by the dry run below",
 }
+COLLECT = "hw4grade collect roster.csv --deadline 2026-03-01T23:59:00-05:00 --out collected/"
+CLASS_COMMANDS = (COLLECT, "hw4grade grade collected/ --out class/", "hw4grade report class/",
+                  'hw4grade gradebook class/ --canvas canvas-export.csv --assignment '
+                  '"HW4 (123456)"')
+NOT_RUN[COLLECT + " --from-clones clones/"] = (
+    "reads clones made beforehand: tests/collect/test_collect.py "
+    "(test_hooks_and_submodules_never_run) collects from a clone with --from-clones")
 CLUSTER_LOCAL = "hw4grade grade submissions/ --out out/ --cluster local --workers 4"
 SLURM_DRY_RUN = "hw4grade grade submissions/ --out out/ --cluster slurm --gpus-per-job 2 --dry-run"
 TF_NOISE = re.compile(r"^(I0000|W0000|E0000|WARNING: All log messages)|cuInit|cuda drivers",
@@ -178,7 +185,7 @@ def test_every_readme_command_is_run_or_accounted_for():
                 "cp out/manual-template.csv derivations.csv",
                 "hw4grade gradebook out/ --manual derivations.csv",
                 "hw4grade theory --plot figures/", "hw4grade rubric", CLUSTER_LOCAL,
-                SLURM_DRY_RUN}
+                SLURM_DRY_RUN, *CLASS_COMMANDS}
     assert set(readme_commands()) == run_here | set(NOT_RUN)
 
 
@@ -275,6 +282,37 @@ def test_theory_and_rubric_commands(shell):
     assert theory.returncode == 0 and (shell.root / "figures" / "optimal_d.png").is_file()
     rubric = shell.run("hw4grade rubric")
     assert rubric.returncode == 0 and "valid" in rubric.stdout
+
+
+def test_class_round_commands(shell, tmp_path):
+    """collect from real repositories, grade, the class page, Canvas's import file."""
+    from tests.fixtures.git_repos import Repo, when
+
+    alice = Repo(tmp_path / "repos" / "alice")
+    alice.write("HW4.ipynb", (ROOT / "examples" / "submissions" / "alice.ipynb").read_bytes())
+    good = alice.commit("done", when(days=-1))
+    alice.write("HW4.ipynb", "broken after the deadline").commit("late", when(hours=1))
+    (shell.root / "roster.csv").write_text(
+        f"student,repository,sis_login_id\nalice,{alice.path},A1\n"
+        f"bob,{tmp_path / 'repos' / 'bob'},b2\n", encoding="utf-8")
+    (shell.root / "canvas-export.csv").write_text(
+        "Student,ID,SIS User ID,SIS Login ID,Section,HW4 (123456)\n"
+        "    Points Possible,,,,,120\nAlice,1,S1,a1,001,\nZed,2,S2,z9,001,\n")
+    collect, grade, report, canvas = (shell.run(command) for command in CLASS_COMMANDS)
+    assert collect.returncode == 0 and "1 collected, 1 repository unreachable" in collect.stdout
+    assert grade.returncode == 0, grade.stderr[-2000:]
+    printed = _verdicts(grade.stdout)
+    assert printed["alice__HW4"].startswith("90 / 90 autograded")
+    book = _gradebook(shell.root / "class")
+    assert book["alice/HW4.ipynb"]["commit"] == good and book["bob"]["score"] == "0"
+    assert report.returncode == 0 and (shell.root / "class" / "index.html").is_file()
+    assert canvas.returncode == 0, canvas.stderr
+    rows = (shell.root / "class" / "canvas-import.csv").read_text().splitlines()
+    assert rows == ["Student,ID,SIS User ID,SIS Login ID,Section,HW4 (123456)",
+                    "    Points Possible,,,,,120", "Alice,1,S1,a1,001,",  # pending: blank
+                    "Zed,2,S2,z9,001,"]
+    assert "in Canvas, no result (cell left blank): Zed (z9)" in canvas.stdout
+    assert "a result, no Canvas student (not in the import): bob" in canvas.stdout
 
 
 @pytest.mark.slow

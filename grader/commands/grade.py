@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from grader.collect.manifest import MANIFEST, Handoff, handoff, read_manifest
 from grader.commands import paths
 from grader.commands.options import (
     add_grading_arguments,
@@ -49,8 +50,9 @@ def output_folder(args: argparse.Namespace) -> Path:
     return absolute(args.out)
 
 
-def check_arguments(args: argparse.Namespace) -> dict[Path, str]:
-    """Check every argument before anything starts; return the notebooks to grade.
+def check_arguments(args: argparse.Namespace) -> tuple[dict[Path, str], Handoff]:
+    """Check every argument before anything starts; return the notebooks to grade and what
+    the folders written by ``hw4grade collect`` hand over (provenance, students not collected).
 
     Raises a ``BadInput`` naming the argument: a PATH that is missing or unreadable or
     holds no notebook, an ``--out`` that is a file or cannot be created, a bad ``--rubric``,
@@ -62,7 +64,8 @@ def check_arguments(args: argparse.Namespace) -> dict[Path, str]:
     if getattr(args, "cluster_config", None):
         args.cluster_config = paths.input_file(args.cluster_config, "--cluster-config")
     notebooks = find_notebooks(inputs)
-    if not notebooks:
+    collected = collected_folders(inputs, notebooks)
+    if not notebooks and not collected.uncollected:
         raise UsageError("PATH " + ", ".join(map(str, args.paths)) + ": no notebooks found")
     from grader.oracles.reference import reference_available
 
@@ -76,7 +79,7 @@ def check_arguments(args: argparse.Namespace) -> dict[Path, str]:
     if problem:
         raise SandboxUnavailable(f"{problem}; submissions are only graded in a sandbox (pass "
                                  "--no-sandbox to grade without one, at your own risk)")
-    return notebooks
+    return notebooks, collected
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
         return print_dry_run(args)
     quiet_tensorflow()
-    notebooks = check_arguments(args)
+    notebooks, collected = check_arguments(args)
     workers = max(1, args.workers)
     out = absolute(args.out)
     try:
@@ -103,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"hw4grade: grading {len(notebooks)} notebook(s), mode {options.mode}, "
                       f"seed {options.seed}, device {options.device}, {where}; "
                       f"TensorFlow's log: {args.out / LOG_NAME}", file=sys.stderr)
-                results = grade_batch(notebooks, out, options, workers, args.force, backend)
+                results = grade_batch(notebooks, out, options, workers, args.force, backend,
+                                      provenance=collected.provenance,
+                                      uncollected=collected.uncollected)
     except KeyboardInterrupt:
         return 130
     for result in results:
@@ -114,6 +119,28 @@ def run(args: argparse.Namespace) -> int:
           f"{args.out / MANUAL_TEMPLATE}, then run "
           f"hw4grade gradebook {args.out} --manual FILE")
     return 0
+
+
+def collected_folders(folders: list[Path], notebooks: dict[Path, str]) -> Handoff:
+    """For each folder written by ``hw4grade collect`` (it holds ``collect.json``): grade the
+    notebooks its manifest names (``notebooks`` is changed in place), with their provenance,
+    and a 0 with the reason for each student not collected."""
+    plan = Handoff()
+    for folder in folders:
+        manifest = read_manifest(folder) if folder.is_dir() else None
+        if manifest is None:
+            continue
+        under = {path: label for path, label in notebooks.items() if folder in path.parents}
+        for path in under:
+            del notebooks[path]
+        part = handoff(folder, manifest, under)
+        notebooks.update(part.notebooks)
+        plan.provenance.update(part.provenance)
+        plan.uncollected.update(part.uncollected)
+        if part.ignored:
+            print(f"hw4grade grade: {len(part.ignored)} notebook(s) in {folder} that "
+                  f"{MANIFEST} does not name are not graded", file=sys.stderr)
+    return plan
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from grader.commands import paths
 from grader.exceptions import UsageError
-from grader.report import manual, store
+from grader.report import lms, manual, store
+from grader.report.classpage import write_class_page
 from grader.report.feedback import write_feedback
 from grader.report.gradebook import write_gradebook
 from grader.report.text import verdict
@@ -32,6 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "OUT/manual-template.csv is one to fill in")
     parser.add_argument("--rubric", type=Path,
                         help="rubric file (default: the shipped rubric.yaml)")
+    parser.add_argument("--canvas", type=Path, metavar="EXPORT.csv",
+                        help="the course's Canvas gradebook export: write OUT/"
+                             f"{lms.CANVAS.import_file} for Canvas's Import (needs --assignment)")
+    parser.add_argument("--moodle", type=Path, metavar="EXPORT.csv",
+                        help="the course's Moodle grades export (plain text file): write "
+                             f"OUT/{lms.MOODLE.import_file} (needs --assignment)")
+    parser.add_argument("--assignment", metavar="COLUMN",
+                        help="the export's column of this homework, e.g. 'HW4 (123456)' "
+                             "(Canvas) or 'Assignment: HW4 (Real)' (Moodle)")
 
 
 def rebuild(out: Path, results: list[SubmissionResult], rubric: Rubric,
@@ -52,6 +62,7 @@ def rebuild(out: Path, results: list[SubmissionResult], rubric: Rubric,
         merged.append(result)
     manual.write_manual_template(merged, out, rubric, record)
     write_gradebook(merged, out / "gradebook.csv", rubric)
+    write_class_page(merged, out, rubric)
     return merged
 
 
@@ -61,9 +72,15 @@ def output_folder(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Rebuild the gradebook (merging ``--manual`` first); bad input raises ``BadInput``."""
+    """Rebuild the gradebook (merging ``--manual`` first, then writing the LMS import files
+    asked for); bad input raises ``BadInput``."""
     out = paths.input_folder(args.out, "OUT")
     paths.output_folder(out, "OUT")
+    if (args.canvas is None and args.moodle is None) != (args.assignment is None):
+        raise UsageError("--assignment goes with --canvas or --moodle")
+    exports = [(kind, paths.input_file(export, option)) for kind, export, option in
+               ((lms.CANVAS, args.canvas, "--canvas"), (lms.MOODLE, args.moodle, "--moodle"))
+               if export is not None]
     manual_csv = paths.input_file(args.manual, "--manual") if args.manual else None
     rubric = paths.rubric_file(args.rubric)
     problems: list[str] = []
@@ -89,4 +106,23 @@ def run(args: argparse.Namespace) -> int:
     for result in merged:
         print(f"{store.submission_name(result.submission):<40} {verdict(result)}")
     print(f"gradebook: {args.out / 'gradebook.csv'}")
+    for kind, export in exports:
+        export_to(kind, export, args, merged)
     return 0
+
+
+def export_to(kind: lms.LmsFormat, export_path: Path, args: argparse.Namespace,
+              results: list[SubmissionResult]) -> None:
+    """Write the LMS's import file and list the students matched on one side only
+    (``LmsExportError``, a ``BadInput``, when the export cannot be read)."""
+    _, export = lms.read_export(export_path, args.assignment, kind)
+    made = lms.lms_import(export, results, args.assignment, kind)
+    path = lms.write_import(made, args.out)
+    for name in made.unmatched_lms:
+        print(f"in {kind.name}, no result (cell left blank): {name}")
+    for label in made.unmatched_results:
+        print(f"a result, no {kind.name} student (not in the import): {label}")
+    for text in made.ambiguous:
+        print(f"several results for one {kind.name} student (cell left blank): {text}")
+    print(f"{kind.name} import: {path} ({len(made.unmatched_lms)} {kind.name} student(s) and "
+          f"{len(made.unmatched_results)} result(s) unmatched)")

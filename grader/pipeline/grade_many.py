@@ -37,6 +37,7 @@ from grader.pipeline.grade_one import (
 )
 from grader.pipeline.lifetime import die_with_parent
 from grader.pipeline.load import file_sha256
+from grader.report.classpage import ClassPageWriter
 from grader.report.feedback import write_feedback
 from grader.report.gradebook import write_gradebook
 from grader.report.manual import (
@@ -47,8 +48,8 @@ from grader.report.manual import (
     write_manual_template,
 )
 from grader.report.progress import BatchProgress
-from grader.report.store import read_results, submission_name, write_result_json
-from grader.result import SubmissionResult
+from grader.report.store import read_results, remove_result, submission_name, write_result_json
+from grader.result import Provenance, SubmissionResult
 
 Deliver = Callable[[SubmissionResult], None]
 
@@ -227,14 +228,35 @@ def choose_backend(args: argparse.Namespace, workers: int) -> Backend:
     return ProcessPoolBackend(workers) if workers > 1 else SerialBackend()
 
 
+def not_collected_result(label: str, reason: str, options: Options) -> SubmissionResult:
+    """The result of a student ``hw4grade collect`` found nothing to grade for: 0, reason."""
+    return failed_result(label, options, None, reason)
+
+
+def drop_superseded(out: Path, provenance: dict[str, Provenance]) -> None:
+    """Remove the results and pages of a collected student filed under another label than
+    the current one (a notebook renamed, or a student collected at last)."""
+    current = {source.student: label for label, source in provenance.items()}
+    for result in read_results(out, problems=[]):
+        student = result.provenance.student if result.provenance else None
+        if student in current and result.submission != current[student]:
+            remove_result(out, result.submission)
+
+
 def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers: int = 1,
-                force: bool = False, backend: Backend | None = None) -> list[SubmissionResult]:
+                force: bool = False, backend: Backend | None = None,
+                provenance: dict[str, Provenance] | None = None,
+                uncollected: dict[str, str] | None = None) -> list[SubmissionResult]:
     """Grade every notebook (path -> label) not already graded; return all results.
 
     ``backend`` grades them (default: this process, or a pool of ``workers`` processes);
     each result is saved the moment it arrives, and the gradebook is written at the end,
-    also when the batch is interrupted.
+    also when the batch is interrupted. From a folder ``hw4grade collect`` wrote,
+    ``provenance`` (label -> where it came from) goes into each result, and every label of
+    ``uncollected`` gets a result of 0 with its reason (label -> reason).
     """
+    provenance, uncollected = provenance or {}, uncollected or {}
+    drop_superseded(out, provenance)
     backend = backend or (ProcessPoolBackend(workers) if workers > 1 else SerialBackend())
     previous = {} if force else _previous_results(out)
     try:
@@ -248,18 +270,31 @@ def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers
         old = previous.get(submission_name(label))
         if old is not None and path.is_file() and still_valid(old, file_sha256(path), options):
             results[label] = old
+            if old.provenance != provenance.get(label):  # the same bytes, from another commit
+                old.provenance = provenance.get(label)
+                results[label] = _save(old, out, manual)
         else:
             todo[path] = label
     if results:
         print(f"hw4grade: {len(results)} result(s) still valid, {len(todo)} to grade",
               file=sys.stderr)
+    for label, reason in uncollected.items():
+        result = not_collected_result(label, reason, options)
+        result.provenance = provenance.get(label)
+        results[label] = _save(result, out, manual)
+    if uncollected:
+        print(f"hw4grade: {len(uncollected)} student(s) not collected: 0 with the reason",
+              file=sys.stderr)
+    class_page = ClassPageWriter(out, options.rubric)
     try:
         with BatchProgress(len(todo)) as progress:
 
             def deliver(result: SubmissionResult) -> None:
+                result.provenance = provenance.get(result.submission, result.provenance)
                 result = _save(result, out, manual)
                 results[result.submission] = result
                 progress.finished(result)
+                _class_page(class_page.update, list(results.values()))
 
             backend.grade(todo, options, deliver, progress)
     except KeyboardInterrupt:
@@ -267,7 +302,19 @@ def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers
               file=sys.stderr)
         raise
     finally:
-        finished = [results[label] for label in notebooks.values() if label in results]
+        labels = [*notebooks.values(), *uncollected]
+        finished = [results[label] for label in labels if label in results]
         write_gradebook(finished, out / "gradebook.csv", options.rubric)
         write_manual_template(finished, out, options.rubric, manual)
+        _class_page(class_page.final, finished)
     return finished
+
+
+def _class_page(write: Callable[[list[SubmissionResult]], None],
+                results: list[SubmissionResult]) -> None:
+    """Rewrite the class page; a failure to draw it is said, and never stops the batch."""
+    try:
+        write(results)
+    except Exception as error:  # the page is a summary: grading goes on without it
+        print(f"hw4grade: the class page could not be written ({error!r}); "
+              "hw4grade report OUT rebuilds it", file=sys.stderr)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import unicodedata
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from grader.result import CellResult, ItemResult, SubmissionResult, format_points
 
@@ -168,7 +168,25 @@ def footer_fields(result: SubmissionResult) -> list[tuple[str, str]]:
         ("profile", result.profile),
         ("rubric", result.rubric_sha256[:12]),
         ("notebook", (result.notebook_sha256 or "unreadable")[:12]),
+        *provenance_fields(result),
     ]
+
+
+def provenance_fields(result: SubmissionResult) -> list[tuple[str, str]]:
+    """``(name, value)`` pairs saying what was collected (``hw4grade collect``): the
+    repository, the commit and its committer date; none for a submission not collected."""
+    source = result.provenance
+    if source is None:
+        return []
+    fields = [("repository", source.repository)]
+    if source.commit:
+        fields += [("commit", source.commit[:12]), ("committed", source.commit_date or "")]
+    return fields
+
+
+def collection_flags(result: SubmissionResult) -> list[str]:
+    """What ``hw4grade collect`` flagged about the submission (dates, links, submodules)."""
+    return list(result.provenance.flags) if result.provenance else []
 
 
 def execution_seconds(result: SubmissionResult) -> int:
@@ -178,3 +196,68 @@ def execution_seconds(result: SubmissionResult) -> int:
     else:
         seconds = sum(result.timing.values()) or sum(cell.seconds for cell in result.cells)
     return int(round(seconds))
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@dataclass
+class ItemView:
+    """An item as the feedback pages show it (plain text: the page's engine escapes it)."""
+
+    id: str
+    points: str
+    status: str
+    label: str
+    message: str
+    images: list[tuple[str, str | None]]
+
+
+@dataclass
+class CellView:
+    """A failed cell as the feedback pages show it."""
+
+    number: int
+    status: str
+    error_name: str
+    error_message: str
+
+
+@dataclass
+class FeedbackPage:
+    """Everything a feedback page shows, in the order it shows it (see ``feedback_page``)."""
+
+    submission: str
+    error: str | None
+    total: str
+    items: list[ItemView]
+    details: list[ItemView]
+    failed: list[CellView]
+    budget_title: str
+    budget_note: str
+    skipped: int
+    warnings: list[str]
+    footer: list[tuple[str, str]]
+
+
+def _item_view(item: ItemResult) -> ItemView:
+    return ItemView(item.id, points_label(item), item.status, status_label(item),
+                    item.message if item.message.strip() else "", item_images(item))
+
+
+def feedback_page(result: SubmissionResult) -> FeedbackPage:
+    """What the student's feedback pages (HTML and Markdown) show of ``result``: the
+    total, the items, details of those below full marks, failed and cut-off cells,
+    warnings (with what ``hw4grade collect`` flagged) and how the result was made."""
+    budget = budget_cells(result)
+    return FeedbackPage(
+        submission=result.submission, error=result.error, total=result.score_text(),
+        items=[_item_view(item) for item in shown_items(result)],
+        details=[_item_view(item) for item in detail_items(result)],
+        failed=[CellView(cell_number(cell), cell.status, cell.error_name or "",
+                         cell.error_message or "") for cell in failed_cells(result)],
+        budget_title=BUDGET_TITLE, budget_note=budget_note(budget) if budget else "",
+        skipped=skipped_cells(result),
+        warnings=[*result.warnings,
+                  *(f"collection: {flag}" for flag in collection_flags(result))],
+        footer=footer_fields(result))

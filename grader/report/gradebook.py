@@ -15,6 +15,8 @@ from grader.result import ItemResult, SubmissionResult, format_points
 from grader.rubric import Rubric
 
 INFO_COLUMNS = ("status", "error", "seed", "mode", "profile", "notebook_sha256")
+# where a collected submission came from (hw4grade collect); empty otherwise
+PROVENANCE_COLUMNS = ("student", "repository", "commit", "commit_date", "collect_flags")
 TOTAL_COLUMNS = ("score", "max_score", "pending_max")
 
 
@@ -46,13 +48,24 @@ def _gradebook_row(result: SubmissionResult, rubric: Rubric) -> list[str]:
         result.mode,
         result.profile,
         result.notebook_sha256 or "",
+        *provenance_cells(result),
     ]
+
+
+def provenance_cells(result: SubmissionResult) -> list[str]:
+    """The ``PROVENANCE_COLUMNS`` of a result (empty when it was not collected from git)."""
+    source = result.provenance
+    if source is None:
+        return [""] * len(PROVENANCE_COLUMNS)
+    return [source.student, source.repository, source.commit or "", source.commit_date or "",
+            one_line("; ".join(source.flags), 1000)]
 
 
 def gradebook_columns(rubric: Rubric) -> list[str]:
     """The gradebook's header: submission, the totals (``score`` out of ``max_score``, with
     ``pending_max`` points still to grade by hand), one column per rubric item, then info."""
-    return ["submission", *TOTAL_COLUMNS, *(item.id for item in rubric.items), *INFO_COLUMNS]
+    return ["submission", *TOTAL_COLUMNS, *(item.id for item in rubric.items), *INFO_COLUMNS,
+            *PROVENANCE_COLUMNS]
 
 
 def write_gradebook(results: Iterable[SubmissionResult], path: str | Path, rubric: Rubric) -> Path:

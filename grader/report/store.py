@@ -122,3 +122,13 @@ def read_results(out_dir: str | Path, problems: list[str] | None = None) -> list
             else:
                 warnings.warn(message, ResultFileWarning, stacklevel=2)
     return results
+
+
+def remove_result(out_dir: str | Path, submission: str) -> None:
+    """Remove a submission's result file and feedback pages, where they exist."""
+    name = submission_name(submission)
+    for path in (Path(out_dir) / RESULTS_DIR / f"{name}.json",
+                 Path(out_dir) / FEEDBACK_DIR / f"{name}.html",
+                 Path(out_dir) / FEEDBACK_DIR / f"{name}.md"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

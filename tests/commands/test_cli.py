@@ -79,7 +79,8 @@ def places(tmp_path) -> dict[str, str]:
     """Good and bad paths of every kind a command may be given, by name."""
     files = {"a_file": "not what was asked for\n", "locked_file": "{}",
              "bad_rubric": "items: []\nbounds: {}\n", "bad_notebook": "not a notebook",
-             "bad_manual": "submission,problem9\nzed,3\n"}
+             "bad_manual": "submission,problem9\nzed,3\n",
+             "roster": "student,repository\nzed,/nowhere\n"}
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     for name in ("class", "a_folder", "locked_folder"):
@@ -90,7 +91,8 @@ def places(tmp_path) -> dict[str, str]:
                       tmp_path / "graded")
     places = {name: str(tmp_path / name) for name in [*files, "class", "a_folder",
                                                       "locked_folder", "graded"]}
-    places.update(missing=str(tmp_path / "missing"), new=str(tmp_path / "new" / "out"),
+    places.update(no_zone="2026-03-01T23:59:00", missing=str(tmp_path / "missing"),
+                  new=str(tmp_path / "new" / "out"),
                   under_file=str(tmp_path / "a_file" / "out"))
     for locked in ("locked_file", "locked_folder"):
         (tmp_path / locked).chmod(0)
@@ -161,6 +163,19 @@ BAD_ARGUMENTS = [
     case("--mnist", "missing", "gradescope-package", "--out", "{new}", "--mnist", "{missing}"),
     case("--mnist", "a_file", "gradescope-package", "--out", "{new}", "--mnist",
          "{a_file}"),
+    case("ROSTER", "missing", "collect", "{missing}", "--deadline", "2026-03-01T23:59:00Z",
+         "--out", "{new}"),
+    case("ROSTER", "a_file", "collect", "{a_file}", "--deadline", "2026-03-01T23:59:00Z",
+         "--out", "{new}"),
+    case("--deadline", "no_zone", "collect", "{roster}", "--deadline", "2026-03-01T23:59:00",
+         "--out", "{new}"),
+    case("--out", "a_file", "collect", "{roster}", "--deadline", "2026-03-01T23:59:00Z",
+         "--out", "{a_file}"),
+    case("--from-clones", "missing", "collect", "{roster}", "--deadline",
+         "2026-03-01T23:59:00Z", "--out", "{new}", "--from-clones", "{missing}"),
+    case("OUT", "missing", "report", "{missing}"),
+    case("OUT", "a_folder", "report", "{a_folder}"),  # no results in it
+    case("--rubric", "bad_rubric", "report", "{graded}", "--rubric", "{bad_rubric}"),
 ]
 
 

@@ -150,3 +150,23 @@ def test_a_regrade_keeps_the_hand_graded_scores_merged_earlier(tmp_path):
     assert result.item("problem1_derivation").status == "hand_graded"
     assert result.score_text() == ("12 / 105 (0 / 90 autograded + 12 / 15 graded by hand); "
                                    "15 more points pending (graded by hand)")
+
+
+def test_a_student_collected_at_last_loses_the_old_zero(tmp_path):
+    """A result filed under another label for the same collected student (their 0 from a
+    collection that found nothing) is removed with its pages; other students' stay."""
+    from grader.report.feedback import write_feedback
+    from grader.result import Provenance
+
+    options = _options()
+    out = tmp_path / "out"
+    for label, student in (("alice", "alice"), ("bob", "bob")):
+        old = failed_result(label, options, None, "not collected")
+        old.provenance = Provenance(student, f"https://x/{student}.git", "no_notebook")
+        store.write_result_json(old, out)
+        write_feedback(old, out)
+    batch.drop_superseded(out, {"alice/HW4.ipynb": Provenance("alice", "https://x/alice.git",
+                                                              "collected")})
+    assert [result.submission for result in store.read_results(out)] == ["bob"]
+    assert sorted(path.name for path in (out / "feedback").iterdir()) == [
+        f"{store.submission_name('bob')}.html", f"{store.submission_name('bob')}.md"]

@@ -33,7 +33,7 @@ from grader.report.store import (
     write_result_json,
 )
 from grader.report.text import render_text
-from grader.result import CellResult, ItemResult, SubmissionResult
+from grader.result import CellResult, ItemResult, Provenance, SubmissionResult
 from grader.rubric import Rubric, load_rubric
 
 AUTO_MAX = 105.0  # the shipped rubric: 105 autograded points
@@ -226,7 +226,8 @@ def test_gradebook_columns_and_values(tmp_path, rubric):
 
     item_ids = [item.id for item in rubric.items]
     assert header == ["submission", "score", "max_score", "pending_max", *item_ids,
-                      "status", "error", "seed", "mode", "profile", "notebook_sha256"]
+                      "status", "error", "seed", "mode", "profile", "notebook_sha256",
+                      "student", "repository", "commit", "commit_date", "collect_flags"]
     alice, bob, carol = rows
     assert [row["submission"] for row in rows] == ["alice/HW4.ipynb", "bob/HW4.ipynb",
                                                    "carol/HW4.ipynb"]
@@ -387,7 +388,8 @@ def test_html_escapes_everything_from_the_submission(rubric):
     lowered = page.lower()
     for raw in ("<script", "<iframe", "<img src=x", "<b>bold"):
         assert raw not in lowered
-    assert "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;" in page
+    # Jinja2's autoescape (markupsafe) writes a double quote as &#34;
+    assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in page
     assert "&lt;/pre&gt;&lt;script&gt;steal()&lt;/script&gt;" in page
     # self-contained: inline style, nothing fetched from anywhere
     assert "<style>" in page and "<link" not in lowered and "src=\"http" not in lowered
@@ -530,3 +532,41 @@ def test_render_text_lists_items_and_ends_with_total(rubric):
     for item in rubric.items:  # one line per item, in rubric order
         assert sum(line.split()[:1] == [item.id] for line in lines) == 1, item.id
     assert [line.split()[0] for line in lines[1:19]] == [item.id for item in rubric.items]
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def collected_result(rubric: Rubric) -> SubmissionResult:
+    result = make_result(rubric, "alice/HW4.ipynb")
+    result.provenance = Provenance(
+        student="alice", repository="https://github.com/org/hw4-alice", status="collected",
+        commit="0123456789abcdef" * 2 + "01234567", commit_date="2026-02-28T23:59:00-05:00",
+        branch=None, notebook="HW4.ipynb", sis_login_id="aa1",
+        flags=["commit 0123456789ab is dated in the future (2099-01-01T00:00:00+00:00)"])
+    return result
+
+
+def test_provenance_round_trips_and_old_results_still_read(tmp_path, rubric):
+    result = collected_result(rubric)
+    write_result_json(result, tmp_path)
+    assert read_results(tmp_path) == [result]
+    old = json.loads(result.to_json())
+    del old["provenance"]  # a result written before provenance existed
+    assert SubmissionResult.from_dict(old).provenance is None
+
+
+def test_provenance_in_the_gradebook_and_the_pages(tmp_path, rubric):
+    result = collected_result(rubric)
+    _, rows = read_csv(write_gradebook([result, make_result(rubric, "bob/HW4.ipynb")],
+                                       tmp_path / "gradebook.csv", rubric))
+    assert (rows[0]["student"], rows[0]["repository"], rows[0]["commit"],
+            rows[0]["commit_date"]) == ("alice", "https://github.com/org/hw4-alice",
+                                        result.provenance.commit, "2026-02-28T23:59:00-05:00")
+    assert "dated in the future" in rows[0]["collect_flags"]
+    assert rows[1]["repository"] == rows[1]["commit"] == ""
+    for render in (render_html, render_markdown):
+        footer = render(result)[render(result).rindex("grader"):]
+        assert "https://github.com/org/hw4-alice" in footer and "0123456789ab" in footer
+        assert "2026-02-28T23:59:00-05:00" in footer
+        assert "collection: commit 0123456789ab is dated in the future" in render(result)
