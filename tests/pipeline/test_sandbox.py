@@ -631,11 +631,11 @@ for path in {secrets!r}:
     except OSError:
         pass
 sys.path.insert(0, {shared!r})
-try:  # a locked package folder may still import as an empty namespace package
-    from reference import SECRET
-    found["read"].append("from reference import SECRET")
-except Exception:
-    pass
+for module in ("reference", "grader.oracles.numerics"):  # locked as setup.sh locks them
+    try:  # a locked package folder may still import as an empty namespace package
+        found["read"].append(module + ": " + __import__(module, fromlist=["_"]).SECRET)
+    except Exception:
+        pass
 for path in {writes!r}:
     try:
         with open(path, "w") as stream:
@@ -677,6 +677,12 @@ def test_user_sandbox_runs_a_real_kernel_as_another_user(tmp_path, kernel_user, 
         os.chmod(shared, 0o755)
         (shared / "reference").mkdir(mode=0o700)  # what setup.sh locks
         (shared / "reference" / "__init__.py").write_text(f"SECRET = {SECRET!r}\n")
+        numerics = shared / "grader" / "oracles" / "numerics.py"  # an installed grader
+        numerics.parent.mkdir(parents=True)
+        for module in (shared / "grader" / "__init__.py", numerics.parent / "__init__.py"):
+            module.write_text("")
+        numerics.write_text(f"SECRET = {SECRET!r}\n")
+        subprocess.run(["chmod", "-R", "go-rwx", str(shared / "grader")], check=True)
         (shared / "results").mkdir(mode=0o700)
         (shared / "results" / "results.json").write_text('{"score": 0}')
         (shared / "answer.txt").write_text(SECRET)
@@ -697,7 +703,8 @@ def test_user_sandbox_runs_a_real_kernel_as_another_user(tmp_path, kernel_user, 
                         readable=(shared_data,))
         monkeypatch.setenv("HW4GRADE_TEST_TOKEN", SECRET)  # the grader's own secret
         env = kernel_environment(home)
-        secrets = [str(shared / "reference" / "__init__.py"), str(shared / "answer.txt"),
+        secrets = [str(shared / "reference" / "__init__.py"), str(numerics),
+                   str(shared / "answer.txt"),
                    str(shared / "results" / "results.json"), f"/proc/{os.getpid()}/environ",
                    str(data)]
         writes = [str(shared / "forged.txt"), str(shared / "results" / "results.json"),
