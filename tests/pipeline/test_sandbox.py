@@ -397,9 +397,9 @@ def test_a_kernel_cannot_reach_the_grader(tmp_path):
         assert "not available to graded notebooks" in items[name]["message"], items[name]
     assert items["runs_clean"]["points"] == items["runs_clean"]["max_points"], \
         [cell for cell in result["cells"] if cell["error_message"]]
-    honest = {name: item["points"] for name, item in items.items() if name not in THEORY_ITEMS}
-    assert honest == {name: item["max_points"] for name, item in items.items()
-                      if name not in THEORY_ITEMS}
+    graded = [item for name, item in items.items()  # not pending nor skipped in quick mode
+              if name not in THEORY_ITEMS and item["status"] not in ("manual", "skipped")]
+    assert [item for item in graded if item["points"] != item["max_points"]] == []
     assert result["score"] == 90 - sum(items[name]["max_points"] for name in THEORY_ITEMS)
 
 
@@ -441,6 +441,8 @@ def test_sandbox_arguments(tmp_path):
     environment = os.path.realpath(sys.prefix)
     for source in sources:
         real = os.path.realpath(source)
+        if real.startswith(os.path.realpath(tmp_path) + os.sep):
+            continue  # the kernel's own folders (inside the project when pytest's are)
         assert not project.startswith(real + os.sep) and real != project, source
         assert not real.startswith(project + os.sep) or real.startswith(environment), source
     assert ["--bind", str(tmp_path / "probe"), str(tmp_path / "probe")] == \
