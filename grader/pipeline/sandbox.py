@@ -173,7 +173,8 @@ class BubblewrapSandbox:
         python_dirs = python_installation()
         for path in python_dirs:
             args += ["--ro-bind", path, path]
-        args += hide_packages(python_dirs, identity / "blocked.py")
+        system = [os.path.realpath(path) for path in SYSTEM_DIRS if os.path.isdir(path)]
+        args += hide_packages([*python_dirs, *system], identity / "blocked.py")  # a system pip's
         # bwrap's /dev is a tmpfs as large as half the RAM: read-only, with a capped /dev/shm
         args += ["--proc", "/proc", "--dev", "/dev",
                  "--size", str(self.limits.shared_memory), "--tmpfs", "/dev/shm",

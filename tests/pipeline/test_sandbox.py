@@ -403,6 +403,25 @@ def test_a_kernel_cannot_reach_the_grader(tmp_path):
     assert result["score"] == 90 - sum(items[name]["max_points"] for name in THEORY_ITEMS)
 
 
+def test_a_package_installed_in_a_system_folder_is_hidden(tmp_path, monkeypatch):
+    """A grader installed by a system pip (under ``/usr``, bound for its libraries) is
+    hidden as one in the environment is."""
+    import grader.pipeline.sandbox as sandbox_module
+
+    system = tmp_path / "usr"
+    (system / "secretpkg").mkdir(parents=True)
+    (system / "secretpkg" / "__init__.py").write_text("VALUE = 42\n")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(system)])
+    monkeypatch.setattr(sandbox_module, "SYSTEM_DIRS", (*sandbox_module.SYSTEM_DIRS, str(system)))
+    monkeypatch.setattr(sandbox_module, "HIDDEN_PACKAGES", ("secretpkg",))
+    layout = Layout(root=tmp_path, files=tmp_path / "files", workdir=tmp_path / "work",
+                    home=tmp_path / "home")
+    args = BubblewrapSandbox().bwrap_arguments({}, layout)
+    hidden = str(system / "secretpkg")
+    assert args[args.index(hidden) - 1] == "--tmpfs"
+    assert args.index(str(system)) < args.index(hidden)  # over the bind, not under it
+
+
 def test_an_environment_under_tmp_stays_visible(tmp_path, monkeypatch):
     """A clone in /tmp has its .venv there: the sandbox's own /tmp must not hide it."""
     import grader.pipeline.sandbox as sandbox_module
