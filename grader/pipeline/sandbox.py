@@ -7,7 +7,8 @@ A sandbox turns the kernel's launch command into one that starts the kernel isol
   (loopback only), a new session, no capabilities, and it dies with the grader;
 * a read-only view of the Python installation, the environment's packages, the system
   libraries and the files it is given (MNIST), and nothing else: not the project tree,
-  not the submissions, not OUT, not the grader's caches, not the ``reference`` package;
+  not the submissions, not OUT, not the grader's caches, not the ``reference`` package
+  nor the installed ``grader`` (found on any of the kernel's import paths);
 * writable: a size-capped tmpfs holding its own copy of the submission's folder and its
   HOME, another for ``/tmp``, and the exchange folders it shares with the grader (IPC
   sockets, probe requests), whose size the grader's watcher bounds;
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import os
 import pwd
 import shutil
@@ -47,9 +49,12 @@ SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm")  # where a UserSandbox kernel may
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 SYSTEM_ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
               "/etc/alternatives", "/etc/fonts", "/etc/hosts", "/etc/nsswitch.conf")
-HIDDEN_PACKAGES = ("reference",)  # importable by the grader, never by a kernel
+# importable by the grader, never by a kernel: the solution, and the grader itself (its
+# oracles compute the theory answers; the kernel gets its own code as text, grader/kernel)
+HIDDEN_PACKAGES = ("reference", "grader")
 GPU_SHARED_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
                     "/dev/nvidia-modeset")
+SEARCH_PATH_CODE = "import json, sys; print(json.dumps(sys.path))"
 BLOCKED_MODULE = 'raise ImportError("this module is not available to graded notebooks")\n'
 # Copies the submission's files into the kernel's writable folder, then becomes the kernel.
 LAUNCHER = (
@@ -168,7 +173,8 @@ class BubblewrapSandbox:
         python_dirs = python_installation()
         for path in python_dirs:
             args += ["--ro-bind", path, path]
-        args += hide_packages(python_dirs, identity / "blocked.py")
+        system = [os.path.realpath(path) for path in SYSTEM_DIRS if os.path.isdir(path)]
+        args += hide_packages([*python_dirs, *system], identity / "blocked.py")  # a system pip's
         # bwrap's /dev is a tmpfs as large as half the RAM: read-only, with a capped /dev/shm
         args += ["--proc", "/proc", "--dev", "/dev",
                  "--size", str(self.limits.shared_memory), "--tmpfs", "/dev/shm",
@@ -351,17 +357,50 @@ def python_installation() -> list[str]:
     return kept
 
 
+@functools.lru_cache(maxsize=1)
+def kernel_search_path() -> tuple[str, ...]:
+    """The folders the kernel's interpreter imports from (its ``sys.path`` under the
+    kernel's environment, which has no PYTHONPATH: ``.pth`` files of its environment
+    included); empty when the interpreter cannot be asked."""
+    try:
+        run = subprocess.run([kernel_python(), "-c", SEARCH_PATH_CODE], capture_output=True,
+                             text=True, timeout=60, check=False, env={})
+        return tuple(json.loads(run.stdout)) if run.returncode == 0 else ()
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return ()
+
+
+def package_locations(name: str, search_path: list[str]) -> list[str]:
+    """Real paths of every package folder or module file by which ``name`` can be imported
+    from one of the folders ``search_path`` (all of them, not just the one that wins: a
+    namespace portion or a shadowed copy is importable where the first is not), and of
+    what ``importlib`` finds for it here."""
+    spec = importlib.util.find_spec(name)
+    found = list(spec.submodule_search_locations or []) if spec else []
+    if spec and spec.origin and not spec.submodule_search_locations:
+        found.append(spec.origin)
+    for folder in filter(None, search_path):
+        package, module = os.path.join(folder, name), os.path.join(folder, f"{name}.py")
+        found += [path for path in (package, module) if os.path.exists(path)]
+    return sorted({os.path.realpath(path) for path in found})
+
+
 def hide_packages(bound: list[str], blocked_module: Path) -> list[str]:
     """bwrap arguments that replace every hidden package found under a bound folder by a
-    package whose import fails."""
+    read-only package whose import fails (a module file by the failing module)."""
+    search_path = [*sys.path, *kernel_search_path(),
+                   *(sysconfig.get_paths().get(key, "") for key in ("purelib", "platlib"))]
     args: list[str] = []
     for name in HIDDEN_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        locations = list(spec.submodule_search_locations or []) if spec else []
-        for location in map(os.path.realpath, locations):
-            if any(location.startswith(parent + os.sep) for parent in bound):
+        for location in package_locations(name, search_path):
+            if not any(location.startswith(parent + os.sep) for parent in bound):
+                continue  # not visible inside: nothing to hide
+            if os.path.isdir(location):
                 args += ["--size", "65536", "--tmpfs", location,
-                         "--ro-bind", str(blocked_module), os.path.join(location, "__init__.py")]
+                         "--ro-bind", str(blocked_module), os.path.join(location, "__init__.py"),
+                         "--remount-ro", location]
+            else:
+                args += ["--ro-bind", str(blocked_module), location]
     return args
 
 

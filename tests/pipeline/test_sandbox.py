@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -27,12 +28,22 @@ import pytest
 
 from grader.kernel.loader import REFERENCE_MODULE
 from grader.pipeline.load import SubmissionError, load_submission
-from grader.pipeline.sandbox import BubblewrapSandbox, Layout, bubblewrap_problem, hide_packages
+from grader.pipeline.sandbox import (
+    BubblewrapSandbox,
+    Layout,
+    bubblewrap_problem,
+    hide_packages,
+    kernel_python,
+    python_installation,
+)
+from grader.quiet import LOG_NAME
+from tests.fixtures.grader_reach import ORACLE_CELL, REACH_CELL, THEORY_ITEMS
 
 ROOT = Path(__file__).resolve().parents[2]
 HONEST = ROOT / "examples" / "submissions" / "alice.ipynb"
 SECRET = f"hw4grade-secret-{uuid.uuid4().hex}"
 SURVIVOR = f"hw4grade-survivor-{uuid.uuid4().hex}"
+WRITTEN = f"hw4grade-forged-{uuid.uuid4().hex}"
 
 needs_bwrap = pytest.mark.skipif(
     bubblewrap_problem() is not None and not os.environ.get("CI"),
@@ -46,29 +57,37 @@ def hostile(*cells: str) -> nbformat.NotebookNode:
     return notebook
 
 
-def escape_cell(read: list[Path], write: list[Path], port: int) -> str:
-    """Try to import the reference, read and write outside, read the grader's environment,
-    connect to the host's loopback; raise ESCAPED naming whatever worked."""
+def escape_cell(read: dict[Path, str], see: list[Path], write: list[Path], port: int) -> str:
+    """Try to import the reference, read host files (known by their SHA-256) and see files
+    that exist only on the host, write outside, read the grader's environment, connect to
+    the host's loopback; raise ESCAPED naming whatever reached the host.
+
+    The kernel has private folders (its own ``/tmp``, the skeleton folders bwrap makes for
+    its mounts) where a host path may exist too: a file read there counts only with the
+    host's bytes, and writes are judged from the host after the batch (``WRITTEN``)."""
+    digests = {str(path): digest for path, digest in read.items()}
     return f"""
-import os, socket
+import hashlib, os, socket
 reached = []
 try:
     import reference
     reached.append("import reference")
 except ImportError:
     pass
-for path in {[str(p) for p in read]!r}:
+for path, digest in {digests!r}.items():
     try:
         with open(path, "rb") as stream:
-            stream.read(16)
-        reached.append("read " + path)
+            if hashlib.sha256(stream.read()).hexdigest() == digest:
+                reached.append("read " + path)
     except OSError:
         pass
+for path in {[str(p) for p in see]!r}:
+    if os.path.exists(path):
+        reached.append("see " + path)
 for path in {[str(p) for p in write]!r}:
     try:
-        with open(path, "w") as stream:
-            stream.write("forged")
-        reached.append("write " + path)
+        with open(path, "a") as stream:
+            stream.write({WRITTEN!r})
     except OSError:
         pass
 for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -90,6 +109,11 @@ except OSError:
 if reached:
     raise RuntimeError("ESCAPED: " + ", ".join(reached))
 """
+
+
+def host_digest(path: Path) -> str:
+    """SHA-256 of a host file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 SURVIVOR_CELL = f"""
@@ -118,10 +142,13 @@ for pid in chain + [1]:
         pass
 """
 
+# Each over-the-limit cell then holds what it took: the grader must stop it while it runs
+# (a cell that ended first, under load, would leave the limit to the next cell or probe).
 THREAD_BOMB_CELL = """
 import threading, time
 for _ in range(5000):
-    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+    threading.Thread(target=time.sleep, args=(180,), daemon=True).start()
+time.sleep(180)
 """
 
 FD_PAYLOAD_CELL = """
@@ -158,12 +185,13 @@ for folder in (".", "/tmp", os.environ["HOME"], "/dev/shm", "/dev"):
 """
 
 FILL_EXCHANGE_CELL = """
-import os
+import os, time
 root = os.path.dirname(os.getcwd())
 shared = os.path.join(root, next(name for name in os.listdir(root) if name.startswith("probe")))
 for number in range(40):  # 2.5 GiB in files of 64 MiB, each under the file-size limit
     with open(os.path.join(shared, f"fill-{number}.bin"), "wb") as stream:
         stream.write(b"\\0" * (64 << 20))
+time.sleep(180)
 """
 
 
@@ -214,11 +242,16 @@ def test_hostile_batch_is_contained(tmp_path, listener):
     victim_bytes = victim.read_bytes()
     shutil.copy(HONEST, elsewhere / "solution.ipynb")
     project_marker = ROOT / f"forged-{uuid.uuid4().hex}.txt"
-    read = [victim, ROOT / "grader" / "__init__.py", ROOT / "reference" / "hw4.py", out,
-            Path(os.environ.get("HW4_MNIST_DIR", "/nonexistent")) / "train-images-idx3-ubyte.gz"]
+    mnist = Path(os.environ.get("HW4_MNIST_DIR", "/nonexistent")) / "train-images-idx3-ubyte.gz"
+    read = {path: host_digest(path) for path in (victim, ROOT / "grader" / "__init__.py",
+                                                 ROOT / "reference" / "hw4.py", mnist)
+            if path.is_file()}
+    see = [out / LOG_NAME, elsewhere / "solution.ipynb"]  # files only the host has
     write = [victim, out / "results" / "victim.json", out / "gradebook.csv", project_marker,
              ROOT / "grader" / "__init__.py"]
-    nbformat.write(hostile(escape_cell(read, write, port), SURVIVOR_CELL), subs / "escape.ipynb")
+    before = {path: path.read_bytes() for path in write if path.is_file()}
+    nbformat.write(hostile(escape_cell(read, see, write, port), SURVIVOR_CELL),
+                   subs / "escape.ipynb")
     nbformat.write(hostile(KILL_PARENTS_CELL, THREAD_BOMB_CELL), subs / "killer.ipynb")
     nbformat.write(hostile(FILL_DISK_CELL, FILL_EXCHANGE_CELL), subs / "disk.ipynb")
     nbformat.write(hostile(FD_PAYLOAD_CELL % str(out / "gradebook.csv")), subs / "payload.ipynb")
@@ -247,6 +280,9 @@ def test_hostile_batch_is_contained(tmp_path, listener):
     assert results["victim"]["score"] == 90 and results["victim"]["error"] is None
     assert victim.read_bytes() == victim_bytes
     assert not project_marker.exists()
+    # writes are judged on the host: nothing the escape cell wrote reached a host file
+    assert {path: path.read_bytes() for path in before} == before
+    assert not [path for path in write if path.is_file() and WRITTEN in path.read_text()]
     for name in ("victim", "escape", "payload"):
         assert points(name) == victim_points, (name, results[name]["cells"][-3:])
         assert results[name]["sandbox"] == "bubblewrap"
@@ -310,6 +346,83 @@ def test_hidden_package_cannot_be_imported_in_the_sandbox(tmp_path, monkeypatch)
     assert run.stdout.strip() == "hidden", run.stderr
 
 
+@needs_bwrap
+def test_every_copy_of_a_hidden_package_is_hidden(tmp_path, monkeypatch):
+    """The grader finds a hidden package first where the kernel cannot see it (a checkout on
+    PYTHONPATH, an editable install), and the kernel's bound environment holds another
+    part of it (a namespace portion such as the editable install's ``grader/rubric.yaml``,
+    or a full copy): every part under a bound folder is hidden, not just the one found."""
+    checkout, site = tmp_path / "checkout", tmp_path / "site"
+    (checkout / "secretpkg").mkdir(parents=True)
+    (checkout / "secretpkg" / "__init__.py").write_text("VALUE = 42\n")
+    (site / "secretpkg" / "oracle").mkdir(parents=True)  # a namespace portion, a sub-package
+    (site / "secretpkg" / "oracle" / "__init__.py").write_text("ANSWER = 42\n")
+    (site / "neighbour").mkdir()
+    (site / "neighbour" / "__init__.py").write_text("VALUE = 1\n")
+    (site / "loose.py").write_text("ANSWER = 42\n")  # a hidden name that is a module file
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(checkout))
+    monkeypatch.setattr("grader.pipeline.sandbox.HIDDEN_PACKAGES", ("secretpkg", "loose"))
+    blocked = tmp_path / "blocked.py"
+    blocked.write_text("raise ImportError('hidden')\n")
+    code = (f"import sys; sys.path.insert(0, {str(site)!r}); import neighbour\n"
+            "for name in ('secretpkg', 'secretpkg.oracle', 'loose'):\n"
+            "    try:\n        __import__(name)\n        print('visible', name)\n"
+            "    except ImportError:\n        print('hidden', name)\n")
+    args = ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev",
+            *[arg for path in python_installation() for arg in ("--ro-bind", path, path)],
+            "--ro-bind", str(site), str(site), "--ro-bind", str(blocked), str(blocked),
+            *hide_packages([str(site)], blocked), "--", kernel_python(), "-I", "-c", code]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    assert run.stdout.split("\n")[:3] == ["hidden secretpkg", "hidden secretpkg.oracle",
+                                          "hidden loose"], run.stderr
+
+
+@needs_bwrap
+@pytest.mark.usefixtures("mnist_dir")
+def test_a_kernel_cannot_reach_the_grader(tmp_path):
+    """This checkout's own install (editable): a kernel can neither import the grader nor
+    the reference, nor read them through the install's metadata, so theory answers that
+    call the grader's oracle get 0; the rest of the notebook keeps its exact grade."""
+    notebook = tmp_path / "HW4.ipynb"
+    nbformat.write(hostile(REACH_CELL, ORACLE_CELL), notebook)
+    run = run_hw4grade("check", str(notebook), "--format", "json", "--seed", "5")
+    assert run.returncode == 1, run.stderr[-3000:]
+    result = json.loads(run.stdout)
+    assert result["sandbox"] == "bubblewrap"
+    items = {item["id"]: item for item in result["items"]}
+    for name in THEORY_ITEMS:
+        assert items[name]["points"] == 0, items[name]
+        assert "not available to graded notebooks" in items[name]["message"], items[name]
+    assert items["runs_clean"]["points"] == items["runs_clean"]["max_points"], \
+        [cell for cell in result["cells"] if cell["error_message"]]
+    graded = [item for name, item in items.items()  # not pending nor skipped in quick mode
+              if name not in THEORY_ITEMS and item["status"] not in ("manual", "skipped")]
+    assert [item for item in graded if item["points"] != item["max_points"]] == []
+    assert result["score"] == 90 - sum(items[name]["max_points"] for name in THEORY_ITEMS)
+
+
+def test_a_package_installed_in_a_system_folder_is_hidden(tmp_path, monkeypatch):
+    """A grader installed by a system pip (under ``/usr``, bound for its libraries) is
+    hidden as one in the environment is."""
+    import grader.pipeline.sandbox as sandbox_module
+
+    system = tmp_path / "usr"
+    (system / "secretpkg").mkdir(parents=True)
+    (system / "secretpkg" / "__init__.py").write_text("VALUE = 42\n")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(system)])
+    monkeypatch.setattr(sandbox_module, "SYSTEM_DIRS", (*sandbox_module.SYSTEM_DIRS, str(system)))
+    monkeypatch.setattr(sandbox_module, "HIDDEN_PACKAGES", ("secretpkg",))
+    layout = Layout(root=tmp_path, files=tmp_path / "files", workdir=tmp_path / "work",
+                    home=tmp_path / "home")
+    args = BubblewrapSandbox().bwrap_arguments({}, layout)
+    hidden = str(system / "secretpkg")
+    assert args[args.index(hidden) - 1] == "--tmpfs"
+    assert args.index(str(system)) < args.index(hidden)  # over the bind, not under it
+
+
 def test_an_environment_under_tmp_stays_visible(tmp_path, monkeypatch):
     """A clone in /tmp has its .venv there: the sandbox's own /tmp must not hide it."""
     import grader.pipeline.sandbox as sandbox_module
@@ -348,6 +461,8 @@ def test_sandbox_arguments(tmp_path):
     environment = os.path.realpath(sys.prefix)
     for source in sources:
         real = os.path.realpath(source)
+        if real.startswith(os.path.realpath(tmp_path) + os.sep):
+            continue  # the kernel's own folders (inside the project when pytest's are)
         assert not project.startswith(real + os.sep) and real != project, source
         assert not real.startswith(project + os.sep) or real.startswith(environment), source
     assert ["--bind", str(tmp_path / "probe"), str(tmp_path / "probe")] == \
@@ -655,11 +770,11 @@ for path in {secrets!r}:
     except OSError:
         pass
 sys.path.insert(0, {shared!r})
-try:  # a locked package folder may still import as an empty namespace package
-    from reference import SECRET
-    found["read"].append("from reference import SECRET")
-except Exception:
-    pass
+for module in ("reference", "grader.oracles.numerics"):  # locked as setup.sh locks them
+    try:  # a locked package folder may still import as an empty namespace package
+        found["read"].append(module + ": " + __import__(module, fromlist=["_"]).SECRET)
+    except Exception:
+        pass
 for path in {writes!r}:
     try:
         with open(path, "w") as stream:
@@ -701,6 +816,12 @@ def test_user_sandbox_runs_a_real_kernel_as_another_user(tmp_path, kernel_user, 
         os.chmod(shared, 0o755)
         (shared / "reference").mkdir(mode=0o700)  # what setup.sh locks
         (shared / "reference" / "__init__.py").write_text(f"SECRET = {SECRET!r}\n")
+        numerics = shared / "grader" / "oracles" / "numerics.py"  # an installed grader
+        numerics.parent.mkdir(parents=True)
+        for module in (shared / "grader" / "__init__.py", numerics.parent / "__init__.py"):
+            module.write_text("")
+        numerics.write_text(f"SECRET = {SECRET!r}\n")
+        subprocess.run(["chmod", "-R", "go-rwx", str(shared / "grader")], check=True)
         (shared / "results").mkdir(mode=0o700)
         (shared / "results" / "results.json").write_text('{"score": 0}')
         (shared / "answer.txt").write_text(SECRET)
@@ -720,7 +841,8 @@ def test_user_sandbox_runs_a_real_kernel_as_another_user(tmp_path, kernel_user, 
                         readable=(shared_data,))
         monkeypatch.setenv("HW4GRADE_TEST_TOKEN", SECRET)  # the grader's own secret
         env = kernel_environment(home)
-        secrets = [str(shared / "reference" / "__init__.py"), str(shared / "answer.txt"),
+        secrets = [str(shared / "reference" / "__init__.py"), str(numerics),
+                   str(shared / "answer.txt"),
                    str(shared / "results" / "results.json"), f"/proc/{os.getpid()}/environ",
                    str(data)]
         writes = [str(shared / "forged.txt"), str(shared / "results" / "results.json"),

@@ -97,20 +97,24 @@ def test_zip_holds_the_scripts_and_an_instructor_wheel(package, tmp_path):
 
 def test_setup_sh_installs_the_bundled_wheel(autograder):
     """setup.sh with stand-ins for apt-get, useradd and python3 that log what they are
-    asked (the venv's python names a fake reference folder when asked where it is)."""
+    asked (the venv's python names fake reference and grader folders when asked where the
+    packages are)."""
     shims, log = autograder / "shims", autograder / "calls.log"
     shims.mkdir()
     reference = autograder / "venv" / "site" / "reference"
+    installed = autograder / "venv" / "site" / "grader"
     logger = f'echo "$(basename "$0") $*" >> {log}\n'
     for tool in ("apt-get", "useradd", "venv-hw4grade"):
         (shims / tool).write_text("#!/bin/sh\n" + logger)
     (shims / "venv-python").write_text(
-        "#!/bin/sh\n" + logger + f'if [ "$1" = -I ]; then echo {reference}; fi\n')
+        "#!/bin/sh\n" + logger + f'if [ "$1" = -I ]; then echo {reference}; echo {installed}; fi\n')
     (shims / "python3").write_text(
         "#!/bin/sh\n" + logger
         + 'if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin"\n'
         + f'  for tool in python hw4grade; do cp {shims}/venv-$tool "$3/bin/$tool"; done\n'
-        + f'  mkdir -p {reference}; echo "SECRET = 1" > {reference}/__init__.py\nfi\n')
+        + f'  mkdir -p {reference} {installed}/oracles\n'
+        + f'  echo "SECRET = 1" > {reference}/__init__.py\n'
+        + f'  echo "ANSWER = 1" > {installed}/oracles/numerics.py\nfi\n')
     for shim in shims.iterdir():
         shim.chmod(0o755)
     done = run_script(autograder, "setup.sh", f"{shims}:/usr/bin:/bin")
@@ -127,7 +131,8 @@ def test_setup_sh_installs_the_bundled_wheel(autograder):
         # the fallback's account, and what it must not read locked for root alone
         assert any(call.startswith("useradd --system") and call.endswith(" hw4grade-kernel")
                    for call in calls)
-        for locked in (reference, reference / "__init__.py", autograder / "source", wheel,
+        for locked in (reference, reference / "__init__.py", installed,
+                       installed / "oracles" / "numerics.py", autograder / "source", wheel,
                        autograder / "results"):
             assert stat.S_IMODE(locked.stat().st_mode) & 0o077 == 0, locked
 

@@ -9,8 +9,11 @@ Python that cannot see this checkout, as on a student's machine.
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -471,3 +474,89 @@ def test_student_check_of_the_solution_has_full_marks(student_site, tmp_path, mn
     assert result.seed == PUBLIC_SEED and result.score == sum(i.max_points for i in graded) > 0
     assert any("hidden inputs" in w for w in result.warnings)
     assert any("--seed 5 was ignored" in w for w in result.warnings)
+
+
+# --------------------------------------------------------------------------- grader out of reach
+
+
+def base_dependencies(project: str = "hw4grade") -> list[importlib.metadata.Distribution]:
+    """The installed distributions ``project`` needs without extras (no TensorFlow),
+    followed through their own requirements."""
+    from packaging.requirements import Requirement
+
+    found: dict[str, importlib.metadata.Distribution] = {}
+    todo = [requirement for requirement in importlib.metadata.requires(project) or []]
+    while todo:
+        requirement = Requirement(todo.pop())
+        key = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        if key in found or (requirement.marker and
+                            not requirement.marker.evaluate({"extra": ""})):
+            continue
+        found[key] = importlib.metadata.distribution(requirement.name)
+        todo += found[key].requires or []
+    return list(found.values())
+
+
+@pytest.fixture(scope="module")
+def student_venv(bundle, tmp_path_factory) -> Path:
+    """A fresh venv with the student wheel installed by pip and the grader's dependencies
+    (their files hard-linked from this environment where the file system allows, copied
+    where not; TensorFlow left out, so the kernel runs numpy code only)."""
+    venv = tmp_path_factory.mktemp("student-venv") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
+    for distribution in base_dependencies():
+        for name in distribution.files or []:
+            source = Path(str(distribution.locate_file(name)))
+            if name.parts[0] == ".." or not source.is_file():
+                continue  # scripts and data outside site-packages
+            target = site / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copy2(source, target)
+    wheel = next((bundle / release.WHEEL_DIR).glob("*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
+                    "install", "--quiet", "--no-deps", "--no-compile", str(wheel)], check=True)
+    return venv
+
+
+def test_a_kernel_of_a_wheel_install_cannot_reach_the_grader(student_venv, tmp_path,
+                                                             mnist_dir):
+    """The student wheel in a venv of its own: ``check`` runs the kernel with that venv's
+    packages, the grader's among them, yet the kernel can neither import nor read it, so
+    theory answers calling the grader's oracle get 0 while a formula still passes."""
+    from grader.pipeline.sandbox import bubblewrap_problem
+    from tests.fixtures.grader_reach import (
+        HONEST_GAN_OPTIMUM_CELL,
+        ORACLE_CELL,
+        REACH_CELL,
+        THEORY_ITEMS,
+    )
+
+    if bubblewrap_problem() is not None:
+        pytest.skip(f"bubblewrap cannot run here: {bubblewrap_problem()}")
+    python = student_venv / "bin" / "python"
+    where = subprocess.run([str(python), "-c", "import grader; print(grader.__file__)"],
+                           capture_output=True, text=True, check=True, env={}, cwd=tmp_path)
+    assert where.stdout.strip().startswith(str(student_venv))  # the wheel, not this checkout
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(cell)
+        for cell in (REACH_CELL, ORACLE_CELL, HONEST_GAN_OPTIMUM_CELL)])
+    nbformat.write(notebook, tmp_path / "HW4.ipynb")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HW4_MNIST_DIR": str(mnist_dir),
+           "XDG_CACHE_HOME": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = subprocess.run([str(python), "-m", "grader", "check", "HW4.ipynb", "--format",
+                          "json"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 1, run.stderr[-3000:]
+    result = json.loads(run.stdout)
+    assert result["sandbox"] == "bubblewrap"
+    items = {item["id"]: item for item in result["items"]}
+    assert items["runs_clean"]["status"] == "passed", \
+        [cell for cell in result["cells"] if cell["error_message"]]  # REACH_CELL reached nothing
+    assert items["optimal_d_gan"]["points"] == items["optimal_d_gan"]["max_points"] > 0
+    for name in set(THEORY_ITEMS) - {"optimal_d_gan"}:
+        assert items[name]["points"] == 0, items[name]
+        assert "not available to graded notebooks" in items[name]["message"], items[name]

@@ -26,17 +26,24 @@ fi
 
 # Where bubblewrap cannot run (a container without user namespaces), run_autograder runs
 # the notebook as this unprivileged user instead; only root may read the reference
-# solution, the autograder's sources (the wheel holds the reference) and the results.
+# solution, the installed grader (its oracles compute the theory answers; the kernel needs
+# none of it: the grader sends the kernel its own code as text), the autograder's sources
+# (the wheel holds both) and the results.
 KERNEL_USER=hw4grade-kernel
 if [ "$(id -u)" = 0 ]; then
     if ! id -u "$KERNEL_USER" > /dev/null 2>&1; then
         useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
             "$KERNEL_USER"
     fi
-    reference=$("$ROOT/venv/bin/python" -I -c 'import importlib.util as u
-spec = u.find_spec("reference")
-print(*(spec.submodule_search_locations or []) if spec else [])')
-    for locked in $reference "$SOURCE"; do
+    # every folder of either package on the venv's import path, not only the first found
+    packages=$("$ROOT/venv/bin/python" -I -c 'import importlib.util as u, os, sys
+for name in ("reference", "grader"):
+    spec = u.find_spec(name)
+    found = list(spec.submodule_search_locations or []) if spec else []
+    found += [os.path.join(entry, name) for entry in sys.path
+              if os.path.isdir(os.path.join(entry, name))]
+    print(*sorted(set(map(os.path.realpath, found))))')
+    for locked in $packages "$SOURCE"; do
         chmod -R go-rwx "$locked"
     done
     mkdir -p "$ROOT/results"
