@@ -333,6 +333,13 @@ def kill_process_tree(process: subprocess.Popen) -> None:
             pass
 
 
+def enter_folder_code(folder: Path) -> str:
+    """The last step of a kernel's set-up: move into the notebook's working folder. Until
+    then the kernel runs in its empty HOME, so that no file of the submission's folder is on
+    its import path before the grader's set-up has run."""
+    return f"__import__('os').chdir({str(folder)!r})"
+
+
 def reply_error(reply: object) -> tuple[str, str] | None:
     """The error (name, message, both cleaned) a kernel's ``execute_reply`` reports, or
     None when its status is not an error. Anything in the reply may be forged."""
@@ -421,6 +428,7 @@ class KernelSession:
             if self.layout.files != self.layout.workdir:
                 _fresh_folder(self.layout.workdir)
             _fresh_folder(self.layout.home)
+        self.layout.home.mkdir(parents=True, exist_ok=True)  # where the kernel starts
         # Fresh folders per kernel for its sockets, connection file and probe files, made
         # here where no kernel can write: nothing an earlier kernel left can redirect what
         # the grader writes, or reach this kernel.
@@ -465,14 +473,16 @@ class KernelSession:
         # profile's code, then ``extra_setup`` (what only this kernel gets, e.g. the
         # reference for attribution). No restart here: a kernel that cannot be prepared
         # is an error of the grader's.
-        for code in (prelude_source(self.config), *self.setup_code, *self.extra_setup):
+        for code in (prelude_source(self.config), *self.setup_code, *self.extra_setup,
+                     enter_folder_code(self.workdir)):
             run, _ = self._run_once(code, timeout=max(120.0, self.bounds.cell_timeout))
             if run.status != "ok":
                 raise RuntimeError(f"the kernel could not be prepared: {run.error_name}: "
                                    f"{run.error_message}")
 
     async def _launch(self, client: _BoundedClient) -> None:
-        await client.async_start_new_kernel(cwd=str(self.workdir), env=self.env)
+        # started in its empty HOME, not among the submission's files (see sandbox.LAUNCHER)
+        await client.async_start_new_kernel(cwd=str(self.layout.home), env=self.env)
         await client.async_start_new_kernel_client()
 
     def _kernel_pid(self) -> int:

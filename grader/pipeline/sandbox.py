@@ -56,14 +56,17 @@ GPU_SHARED_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"
                     "/dev/nvidia-modeset")
 SEARCH_PATH_CODE = "import json, sys; print(json.dumps(sys.path))"
 BLOCKED_MODULE = 'raise ImportError("this module is not available to graded notebooks")\n'
-# Copies the submission's files into the kernel's writable folder, then becomes the kernel.
+# Copies the submission's files into the kernel's writable folder, then becomes the kernel,
+# started in the folder ``start`` (HOME, empty): the kernel's first import path entry is
+# where it starts, so a submitted ``ipykernel_launcher.py`` or ``numpy.py`` must not be there.
+# The kernel moves into its working folder once its set-up is done (``KernelSession``).
 LAUNCHER = (
     "import os, shutil, sys\n"
-    "source, target = sys.argv[1], sys.argv[2]\n"
+    "source, target, start = sys.argv[1], sys.argv[2], sys.argv[3]\n"
     "for name in sorted(os.listdir(source)):\n"
     "    shutil.copy2(os.path.join(source, name), os.path.join(target, name))\n"
-    "os.chdir(target)\n"
-    "os.execv(sys.argv[3], sys.argv[3:])\n"
+    "os.chdir(start)\n"
+    "os.execv(sys.argv[4], sys.argv[4:])\n"
 )
 
 
@@ -135,7 +138,7 @@ class BubblewrapSandbox:
         _write_identity(layout.root, layout.home)
         command = [kernel_python() if command[0] == sys.executable else command[0], *command[1:]]
         launch = [command[0], "-I", "-S", "-c", LAUNCHER, str(layout.files), str(layout.workdir),
-                  *command]
+                  str(layout.home), *command]
         return [*self._rlimits(), *self.bwrap_arguments(env, layout), "--", *launch]
 
     def _rlimits(self) -> list[str]:
@@ -190,7 +193,7 @@ class BubblewrapSandbox:
             args += ["--ro-bind", str(path), str(path)]
         # bwrap's own root is a tmpfs holding the mount points it made (the parents of every
         # bound folder): read-only, so nothing written there can pass for a file outside.
-        args += ["--remount-ro", "/", "--chdir", str(layout.workdir)]
+        args += ["--remount-ro", "/", "--chdir", str(layout.home)]
         return args
 
     def _gpu_nodes(self) -> list[str]:
@@ -231,7 +234,7 @@ class UserSandbox:
         python = self.python or kernel_python()
         command = [python if command[0] == sys.executable else command[0], *command[1:]]
         launch = [command[0], "-I", "-S", "-c", LAUNCHER, str(layout.files),
-                  str(layout.workdir), *command]
+                  str(layout.workdir), str(layout.home), *command]
         kernel_env = {**env, "TMPDIR": str(layout.home / "tmp")}
         return [*_rlimits(self.prlimit, self.limits, processes=self.limits.tasks),
                 self.setpriv, f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",

@@ -182,3 +182,43 @@ def test_kernels_that_ignore_interrupts_cannot_hang_the_batch(tmp_path, mnist_di
     # alice alone takes about a minute here; each hostile notebook adds one bounded wait,
     # a kernel start and a replay, far from the minutes an unbounded wait would take
     assert elapsed < 420, elapsed
+
+
+# A submission's folder may hold any file: these would run in place of the kernel, or of
+# numpy, if the kernel started among them.
+TAKEOVER_FILES = {
+    "ipykernel_launcher.py": "open('/tmp/takeover', 'w').write('launcher')\nraise SystemExit(0)\n",
+    "numpy.py": "open('/tmp/takeover', 'w').write('numpy')\n",
+    "helpers.py": "ANSWER = 42\n",
+}
+
+
+@needs_bwrap
+@pytest.mark.parametrize("sandbox_on", [True, False], ids=["bubblewrap", "no-sandbox"])
+def test_files_of_the_submission_cannot_take_over_the_kernel(tmp_path, sandbox_on):
+    """A submitted ``ipykernel_launcher.py`` or ``numpy.py`` is never imported by the
+    kernel's start-up or the grader's set-up; the notebook still imports its own modules
+    from its folder, which is where it runs."""
+    root = tmp_path / "root"
+    files, work, home = root / "files", root / "work", root / "home"
+    for folder in (files, work, home):
+        folder.mkdir(parents=True)
+    for name, text in TAKEOVER_FILES.items():
+        (files / name).write_text(text)
+    layout = Layout(root=root, files=files, workdir=work, home=home)
+    check = ("import os, sys, numpy, helpers\n"
+             "print(helpers.ANSWER, os.path.exists('/tmp/takeover'), numpy.__file__, "
+             "os.path.samefile(os.getcwd(), " + repr(str(work)) + "))")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(check)])
+    marker = Path("/tmp/takeover")  # without a sandbox the host's own /tmp
+    marker.unlink(missing_ok=True)
+    with KernelSession(notebook, work, Bounds(cell_timeout=60), kernel_environment(home),
+                       {"seed": 0, "mnist_npz": ""}, sandbox=choose_sandbox(sandbox_on),
+                       layout=layout) as session:
+        execution = session.run_notebook()
+    assert [cell.status for cell in execution.cells] == ["ok"]
+    printed = "".join(output.get("text", "") for output in notebook.cells[0].outputs)
+    answer, taken_over, numpy_file, in_work = printed.split()
+    assert (answer, taken_over, in_work) == ("42", "False", "True")
+    assert "site-packages" in numpy_file
+    assert not marker.exists()
