@@ -23,7 +23,7 @@ from grader.report.common import (
     skipped_cells,
     status_label,
 )
-from grader.result import CellResult, ItemResult, SubmissionResult
+from grader.result import CellResult, ItemResult, SubmissionResult, clean_result
 
 _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto;
@@ -86,6 +86,7 @@ def render_html(result: SubmissionResult) -> str:
     Styles are inline, images are ``data:`` URIs, nothing is loaded from elsewhere (a
     Content-Security-Policy forbids it too), and all submission text is escaped.
     """
+    result = clean_result(result)  # whatever the result holds, the page is valid text
     title = f"HW4 feedback: {_e(result.submission)}"
     out = [
         "<!DOCTYPE html>",

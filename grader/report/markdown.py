@@ -25,7 +25,7 @@ from grader.report.common import (
     skipped_cells,
     status_label,
 )
-from grader.result import SubmissionResult
+from grader.result import SubmissionResult, clean_result
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
 
@@ -54,6 +54,7 @@ def _md_block(text: str) -> str:
 
 def render_markdown(result: SubmissionResult) -> str:
     """The student's feedback page as Markdown (images are only named; see the HTML)."""
+    result = clean_result(result)  # whatever the result holds, the page is valid text
     out = [f"# HW4 feedback: {_md_code(result.submission)}", ""]
     if result.error is not None:
         out += ["**Your notebook could not be graded**, so its autograded score is 0:", ""]
