@@ -24,7 +24,14 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from grader.untrusted import NAME_LIMIT, OUTPUT_LIMIT, clean_name, clean_path, clean_text
+from grader.untrusted import (
+    KEPT_IN_MESSAGES,
+    NAME_LIMIT,
+    OUTPUT_LIMIT,
+    clean_name,
+    clean_path,
+    clean_text,
+)
 
 STATUSES = ("passed", "failed", "error", "skipped", "manual", "hand_graded")
 HAND_STATUSES = ("manual", "hand_graded")  # pending, and merged by ``hw4grade gradebook``
@@ -241,16 +248,19 @@ LABEL_LIMIT = 4 * NAME_LIMIT  # reports cut only what the grader's entry did not
 TEXT_LIMIT = 4 * OUTPUT_LIMIT
 DETAIL_TEXT_LIMIT = 8 * 2**20  # an image's base64 is kept whole
 DETAIL_DEPTH = 32
+CUT_NOTE_ROOM = 64  # what clean_text adds to a text it cuts
+NUMBER_LIMIT = 1e12  # points and seconds; nothing graded comes near it
 DETAIL_VALUES = 100_000  # values kept in one item's details
 
 
 def _number(value: object) -> float:
-    """A finite float for any value (0.0 when it is none)."""
+    """A float for any value: 0.0 unless it is a number within ``NUMBER_LIMIT`` (so that
+    every sum of them is finite too)."""
     try:
         number = float(value)  # type: ignore[arg-type]
     except Exception:
         return 0.0
-    return number if math.isfinite(number) else 0.0
+    return number if math.isfinite(number) and abs(number) <= NUMBER_LIMIT else 0.0
 
 
 def _integer(value: object) -> int:
@@ -259,12 +269,22 @@ def _integer(value: object) -> int:
     return int(_number(value))
 
 
+def _bounded(value: object, limit: int, keep: frozenset[str] = KEPT_IN_MESSAGES) -> str:
+    """``clean_text`` at ``limit``, but text that is already clean and no longer than a
+    cut one stays as it is (so cleaning twice changes nothing)."""
+    room = limit + CUT_NOTE_ROOM
+    if isinstance(value, str) and len(value) <= room \
+            and clean_text(value, room, keep=keep) == value:
+        return value
+    return clean_text(value, limit, keep=keep)
+
+
 def _label(value: object) -> str:
-    return clean_name(value, LABEL_LIMIT)
+    return _bounded(value, LABEL_LIMIT, frozenset())
 
 
 def _text(value: object) -> str:
-    return clean_text(value, TEXT_LIMIT)
+    return _bounded(value, TEXT_LIMIT)
 
 
 def _optional(clean, value: object) -> str | None:
@@ -288,11 +308,11 @@ def _clean_detail(value: object, budget: list[int], depth: int = 0) -> Any:
     if depth >= DETAIL_DEPTH or budget[0] < 0:
         return "\u2026"
     if isinstance(value, dict):
-        return {clean_text(key, TEXT_LIMIT): _clean_detail(item, budget, depth + 1)
+        return {_text(key): _clean_detail(item, budget, depth + 1)
                 for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_clean_detail(item, budget, depth + 1) for item in value]
-    return clean_text(value, DETAIL_TEXT_LIMIT)
+    return _bounded(value, DETAIL_TEXT_LIMIT)
 
 
 def _clean_item(item: ItemResult) -> ItemResult:

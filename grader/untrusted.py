@@ -106,12 +106,13 @@ def clean_path(value: object) -> str:
     ``caf\\xe9``) and ``path_digest`` of the original is appended, so that two different
     paths whose cleaned spellings meet stay apart. The number of parts is kept (the
     grader finds a submission's folder from it) unless the path is longer than
-    ``PATH_LIMIT``. Applied to its own output it changes nothing. Total, like ``clean_text``.
+    ``PATH_LIMIT``. An empty or blank path is marked too, so that every name shows.
+    Applied to its own output it changes nothing. Total, like ``clean_text``.
     """
     text = _as_str(value)
     cleaned = "/".join(_clean_part(part) for part in text.split("/"))
-    if cleaned == text and len(text) <= 2 * PATH_LIMIT:
-        return text
+    if cleaned == text and text.strip() and len(text) <= 2 * PATH_LIMIT:
+        return text  # an empty or blank name is marked too: a name must show
     if len(cleaned) > PATH_LIMIT:
         cleaned = "\u2026" + cleaned[-PATH_LIMIT:]
     return cleaned + path_digest(text)
