@@ -140,7 +140,8 @@ def read_results(out_dir: str | Path, problems: list[str] | None = None) -> list
     """Read every ``OUT/results/*.json`` back, in file-name order.
 
     A file that is not a valid result (unreadable, not JSON, a field of the wrong type,
-    damaged or edited by hand: whatever it holds) is skipped, so that a resumed batch grades
+    damaged or edited by hand: whatever it holds; or not named as ``write_result_json``
+    names its result, such as a copy) is skipped, so that a resumed batch grades
     that submission again; its problem is appended to ``problems`` when a list is given,
     otherwise reported with a ``ResultFileWarning``.
     """
@@ -166,4 +167,8 @@ def _read_result(path: Path) -> SubmissionResult:
     data = json.loads(raw.decode("utf-8"))
     if not isinstance(data, dict):
         raise TypeError("the file holds no JSON object")
-    return SubmissionResult.from_dict(data)
+    result = SubmissionResult.from_dict(data)
+    expected = submission_name(clean_result(result).submission)
+    if path.stem != expected:  # a copy, or a file of another grader: the rows would repeat
+        raise ValueError(f"it holds the result of another name; expected {expected}.json")
+    return result

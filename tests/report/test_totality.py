@@ -199,7 +199,7 @@ def test_a_damaged_result_file_is_skipped_or_read_and_never_crashes_a_writer(pat
     out = Path(tempfile.mkdtemp(prefix="hw4-total-"))
     try:
         (out / "results").mkdir()
-        (out / "results" / "x.json").write_text(json.dumps(data), encoding="utf-8")
+        (out / "results" / "alice__HW4.json").write_text(json.dumps(data), encoding="utf-8")
         problems: list[str] = []
         for result in store.read_results(out, problems=problems):
             store.write_result_json(result, out)
@@ -219,8 +219,10 @@ def test_a_damaged_result_file_is_skipped_or_read_and_never_crashes_a_writer(pat
     json.dumps({**a_result_dict(), "items": [{"id": 1}]}).encode(),
     json.dumps({**a_result_dict(), "cells": [{"index": "a", "status": "ok"}]}).encode(),
     json.dumps({**a_result_dict(), "extra": 1}).encode(),
+    json.dumps(a_result_dict()).encode(),  # a copy of alice's: its rows would repeat
 ], ids=["empty", "binary", "deep-list", "deep-object", "null", "partial", "seed-text",
-        "timing-text", "nan-score", "item-id-number", "cell-index-text", "unknown-field"])
+        "timing-text", "nan-score", "item-id-number", "cell-index-text", "unknown-field",
+        "a-copy"])
 def test_damaged_result_files_are_reported_and_skipped(out, content):
     (out / "results").mkdir()
     (out / "results" / "damaged.json").write_bytes(content)
