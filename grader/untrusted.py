@@ -105,8 +105,9 @@ def clean_path(value: object) -> str:
     cleaned by ``clean_name`` (so a folder name that is not UTF-8, ``b"caf\\xe9"``, reads
     ``caf\\xe9``) and ``path_digest`` of the original is appended, so that two different
     paths whose cleaned spellings meet stay apart. The number of parts is kept (the
-    grader finds a submission's folder from it) unless the path is longer than
-    ``PATH_LIMIT``. An empty or blank path is marked too, so that every name shows.
+    grader finds a submission's folder from it) for every path of up to ``PATH_LIMIT``
+    characters; a longer one keeps its end. An empty or blank path is marked too, so
+    that every name shows.
     Applied to its own output it changes nothing. Total, like ``clean_text``.
     """
     text = _as_str(value)
