@@ -148,7 +148,7 @@ def test_renderings_are_valid_text_for_any_result(result):
     safe_text(console.file.getvalue())
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=15)
 @given(batch=st.lists(results, min_size=0, max_size=3))
 def test_gradebook_and_manual_files_parse_back_with_no_formula(batch):
     out = Path(tempfile.mkdtemp(prefix="hw4-total-"))
