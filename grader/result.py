@@ -20,8 +20,18 @@ The score rule, in one place (``SubmissionResult.total`` and ``score_text``):
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from grader.untrusted import (
+    KEPT_IN_MESSAGES,
+    NAME_LIMIT,
+    OUTPUT_LIMIT,
+    clean_name,
+    clean_path,
+    clean_text,
+)
 
 STATUSES = ("passed", "failed", "error", "skipped", "manual", "hand_graded")
 HAND_STATUSES = ("manual", "hand_graded")  # pending, and merged by ``hw4grade gradebook``
@@ -181,12 +191,19 @@ class SubmissionResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SubmissionResult:
-        """Rebuild a result from ``to_dict`` output."""
-        data = dict(data)
-        data["items"] = [ItemResult(**item) for item in data.get("items", [])]
-        data["cells"] = [CellResult(**cell) for cell in data.get("cells", [])]
+        """Rebuild a result from ``to_dict`` output.
+
+        Every field is checked for its JSON type (a number finite, a list a list, ...);
+        anything else, a file damaged or edited by hand, raises TypeError or ValueError.
+        """
+        data = _checked(data, RESULT_FIELDS, "result")
+        data["items"] = [ItemResult(**_checked(item, ITEM_FIELDS, "item"))
+                         for item in data.get("items", [])]
+        data["cells"] = [CellResult(**_checked(cell, CELL_FIELDS, "cell"))
+                         for cell in data.get("cells", [])]
         if data.get("provenance") is not None:  # absent from results written before it
-            data["provenance"] = Provenance(**data["provenance"])
+            data["provenance"] = Provenance(**_checked(data["provenance"], PROVENANCE_FIELDS,
+                                                       "provenance"))
         result = cls(**data)
         result.total()  # the score rule is applied, never read from the file
         return result
@@ -196,3 +213,200 @@ def format_points(value: float) -> str:
     """Points as short text: 5.0 -> '5', 2.5 -> '2.5', at most 4 decimals."""
     text = f"{round(value, 4):.4f}".rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
+
+
+# --------------------------------------------------------------------------- reading back
+
+# The JSON type of each field, as ``from_dict`` checks it.
+ITEM_FIELDS = {"id": "text", "points": "number", "max_points": "number", "status": "text",
+               "message": "text", "details": "mapping"}
+CELL_FIELDS = {"index": "integer", "status": "text", "seconds": "number",
+               "error_name": "optional text", "error_message": "optional text",
+               "output_truncated": "flag"}
+RESULT_FIELDS = {"submission": "text", "notebook_sha256": "optional text",
+                 "grader_version": "text", "rubric_sha256": "text", "mode": "text",
+                 "seed": "integer", "device": "text", "profile": "text", "score": "number",
+                 "max_score": "number", "pending_max": "number", "items": "list",
+                 "cells": "list", "timing": "numbers", "error": "optional text",
+                 "warnings": "texts", "retry": "flag", "sandbox": "text",
+                 "provenance": "optional mapping"}
+PROVENANCE_FIELDS = {"student": "text", "repository": "text", "status": "text", "reason": "text",
+                     "commit": "optional text", "commit_date": "optional text",
+                     "branch": "optional text", "notebook": "optional text",
+                     "sis_login_id": "optional text", "flags": "texts"}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _of_kind(value: object, kind: str) -> bool:
+    checks = {
+        "text": lambda: isinstance(value, str),
+        "optional text": lambda: value is None or isinstance(value, str),
+        "number": lambda: _is_number(value),
+        "integer": lambda: isinstance(value, int) and not isinstance(value, bool),
+        "flag": lambda: isinstance(value, bool),
+        "list": lambda: isinstance(value, list),
+        "mapping": lambda: isinstance(value, dict),
+        "optional mapping": lambda: value is None or isinstance(value, dict),
+        "numbers": lambda: isinstance(value, dict) and all(
+            isinstance(key, str) and _is_number(number) for key, number in value.items()),
+        "texts": lambda: isinstance(value, list) and all(isinstance(v, str) for v in value),
+    }
+    return checks[kind]()
+
+
+def _checked(data: object, kinds: dict[str, str], what: str) -> dict[str, Any]:
+    """A copy of ``data`` once each of its fields is of its kind; TypeError otherwise."""
+    if not isinstance(data, dict):
+        raise TypeError(f"a {what} is not a JSON object")
+    for name, value in data.items():
+        if name not in kinds:
+            raise TypeError(f"a {what} has an unknown field {clean_name(name)!r}")
+        if not _of_kind(value, kinds[name]):
+            raise TypeError(f"a {what}'s field {name!r} is not {kinds[name]}")
+    return dict(data)
+
+
+# --------------------------------------------------------------------------- any result, safe
+
+LABEL_LIMIT = 4 * NAME_LIMIT  # reports cut only what the grader's entry did not bound
+TEXT_LIMIT = 4 * OUTPUT_LIMIT
+DETAIL_TEXT_LIMIT = 8 * 2**20  # an image's base64 is kept whole
+DETAIL_DEPTH = 32
+CUT_NOTE_ROOM = 64  # what clean_text adds to a text it cuts
+NUMBER_LIMIT = 1e12  # points and seconds; nothing graded comes near it
+DETAIL_VALUES = 100_000  # values kept in one item's details
+
+
+def _number(value: object) -> float:
+    """A float for any value: 0.0 unless it is a number within ``NUMBER_LIMIT`` (so that
+    every sum of them is finite too)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except Exception:
+        return 0.0
+    return number if math.isfinite(number) and abs(number) <= NUMBER_LIMIT else 0.0
+
+
+def _integer(value: object) -> int:
+    if isinstance(value, int):
+        return int(value)
+    return int(_number(value))
+
+
+def _bounded(value: object, limit: int, keep: frozenset[str] = KEPT_IN_MESSAGES) -> str:
+    """``clean_text`` at ``limit``, but text that is already clean and no longer than a
+    cut one stays as it is (so cleaning twice changes nothing)."""
+    room = limit + CUT_NOTE_ROOM
+    if isinstance(value, str) and len(value) <= room \
+            and clean_text(value, room, keep=keep) == value:
+        return value
+    return clean_text(value, limit, keep=keep)
+
+
+def _label(value: object) -> str:
+    return _bounded(value, LABEL_LIMIT, frozenset())
+
+
+def _text(value: object) -> str:
+    return _bounded(value, TEXT_LIMIT)
+
+
+def _optional(clean, value: object) -> str | None:
+    return None if value is None else clean(value)
+
+
+def _listed(value: object) -> list:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _clean_detail(value: object, budget: list[int], depth: int = 0) -> Any:
+    """A detail as plain JSON data: text safe, numbers finite, nesting and size bounded
+    (``budget`` holds how many more values may be kept)."""
+    budget[0] -= 1
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if depth >= DETAIL_DEPTH or budget[0] < 0:
+        return "\u2026"
+    if isinstance(value, dict):
+        return {_text(key): _clean_detail(item, budget, depth + 1)
+                for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_detail(item, budget, depth + 1) for item in value]
+    return _bounded(value, DETAIL_TEXT_LIMIT)
+
+
+def _clean_item(item: ItemResult) -> ItemResult:
+    status = item.status if isinstance(item.status, str) and item.status in STATUSES \
+        else "error"
+    details = _clean_detail(item.details, [DETAIL_VALUES])
+    return ItemResult(id=_label(item.id), points=_number(item.points),
+                      max_points=_number(item.max_points), status=status,
+                      message=_text(item.message),
+                      details=details if isinstance(details, dict) else {})
+
+
+def _clean_cell(cell: CellResult) -> CellResult:
+    return CellResult(index=_integer(cell.index), status=_label(cell.status),
+                      seconds=_number(cell.seconds),
+                      error_name=_optional(_label, cell.error_name),
+                      error_message=_optional(_text, cell.error_message),
+                      output_truncated=cell.output_truncated is True)
+
+
+def _clean_provenance(provenance: object) -> Provenance | None:
+    if not isinstance(provenance, Provenance):
+        return None
+    flags = provenance.flags if isinstance(provenance.flags, list | tuple) else []
+    return Provenance(
+        student=_label(provenance.student), repository=_label(provenance.repository),
+        status=_label(provenance.status), reason=_text(provenance.reason),
+        commit=_optional(_label, provenance.commit),
+        commit_date=_optional(_label, provenance.commit_date),
+        branch=_optional(_label, provenance.branch),
+        notebook=_optional(_label, provenance.notebook),
+        sis_login_id=_optional(_label, provenance.sis_login_id),
+        flags=[_text(flag) for flag in flags])
+
+
+def clean_result(result: SubmissionResult) -> SubmissionResult:
+    """A copy of ``result`` that every report can show, whatever the result holds.
+
+    Text is made safe by ``grader.untrusted`` (valid Unicode, controls escaped, bounded;
+    the submission's name by ``clean_path``, so it stays distinct and stable), numbers are
+    finite (0 for one that is not), anything of the wrong type is dropped or replaced
+    by its default, and the totals follow the score rule. Text that entered the grader
+    already clean comes back unchanged. Every report writer renders through it, so no
+    result can make a writer raise or write what is not valid UTF-8.
+    """
+    timing = result.timing if isinstance(result.timing, dict) else {}
+    warnings = result.warnings if isinstance(result.warnings, list | tuple) else []
+    clean = SubmissionResult(
+        submission=clean_path(result.submission),
+        notebook_sha256=_optional(_label, result.notebook_sha256),
+        grader_version=_label(result.grader_version),
+        rubric_sha256=_label(result.rubric_sha256),
+        mode=_label(result.mode),
+        seed=_integer(result.seed),
+        device=_label(result.device),
+        profile=_label(result.profile),
+        items=[_clean_item(item) for item in _listed(result.items)
+               if isinstance(item, ItemResult)],
+        cells=[_clean_cell(cell) for cell in _listed(result.cells)
+               if isinstance(cell, CellResult)],
+        timing={_label(key): _number(seconds) for key, seconds in timing.items()},
+        error=_optional(_text, result.error),
+        warnings=[_text(warning) for warning in warnings],
+        retry=result.retry is True,
+        sandbox=_label(result.sandbox),
+        provenance=_clean_provenance(result.provenance),
+    )
+    clean.total()
+    return clean

@@ -19,6 +19,7 @@ The functions are total: any object in, a ``str`` out, never an exception.
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 
 NAME_LIMIT = 200  # an error's class name, a function name, a file name
@@ -76,3 +77,43 @@ def clean_text(value: object, limit: int = MESSAGE_LIMIT, *,
 def clean_name(value: object, limit: int = NAME_LIMIT) -> str:
     """``value`` as a safe one-line name: ``clean_text`` keeping no newline or tab."""
     return clean_text(value, limit, keep=frozenset())
+
+
+PATH_PART_LIMIT = 2 * NAME_LIMIT  # a folder or file name of a path kept whole up to this
+PATH_LIMIT = 32768  # a whole path; a longer one keeps its end
+DIGEST_DIGITS = 12  # of the SHA-256 that marks a path whose spelling had to change
+
+
+def path_digest(value: object) -> str:
+    """``~`` and the start of the SHA-256 of ``value``'s text, surrogates included: the mark
+    that keeps two paths apart when their cleaned spellings meet."""
+    text = _as_str(value)
+    return "~" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[
+        :DIGEST_DIGITS]
+
+
+def _clean_part(part: str) -> str:
+    if len(part) <= PATH_PART_LIMIT and clean_name(part, PATH_PART_LIMIT) == part:
+        return part
+    return clean_name(part, NAME_LIMIT)
+
+
+def clean_path(value: object) -> str:
+    """A submission's ``/``-separated path (``alice/HW4.ipynb``) as a safe, stable name.
+
+    A path whose parts are already safe names comes back unchanged. Otherwise each part is
+    cleaned by ``clean_name`` (so a folder name that is not UTF-8, ``b"caf\\xe9"``, reads
+    ``caf\\xe9``) and ``path_digest`` of the original is appended, so that two different
+    paths whose cleaned spellings meet stay apart. The number of parts is kept (the
+    grader finds a submission's folder from it) for every path of up to ``PATH_LIMIT``
+    characters; a longer one keeps its end. An empty or blank path is marked too, so
+    that every name shows.
+    Applied to its own output it changes nothing. Total, like ``clean_text``.
+    """
+    text = _as_str(value)
+    cleaned = "/".join(_clean_part(part) for part in text.split("/"))
+    if cleaned == text and text.strip() and len(text) <= 2 * PATH_LIMIT:
+        return text  # an empty or blank name is marked too: a name must show
+    if len(cleaned) > PATH_LIMIT:
+        cleaned = "\u2026" + cleaned[-PATH_LIMIT:]
+    return cleaned + path_digest(text)

@@ -38,7 +38,7 @@ from grader.pipeline.grade_one import (
 from grader.pipeline.lifetime import die_with_parent
 from grader.pipeline.load import file_sha256
 from grader.report.classpage import ClassPageWriter
-from grader.report.feedback import write_feedback
+from grader.report.feedback import feedback_paths, write_feedback
 from grader.report.gradebook import write_gradebook
 from grader.report.manual import (
     ManualScoreError,
@@ -56,11 +56,11 @@ Deliver = Callable[[SubmissionResult], None]
 _worker_oracle = None
 
 
-def still_valid(previous: SubmissionResult, sha256: str, options: Options) -> bool:
+def still_valid(previous: SubmissionResult, sha256: str | None, options: Options) -> bool:
     """True when an earlier result can stand: same notebook, rubric, grader version and mode
     (and the profile asked for, when ``--profile`` names one)."""
     profile_ok = options.profile == "auto" or previous.profile.split("-")[0] == options.profile
-    return not previous.retry and previous.notebook_sha256 == sha256 \
+    return not previous.retry and sha256 is not None and previous.notebook_sha256 == sha256 \
         and previous.rubric_sha256 == options.rubric.text_sha256 \
         and previous.grader_version == __version__ and previous.mode == options.mode \
         and profile_ok
@@ -268,11 +268,13 @@ def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers
     todo: dict[Path, str] = {}
     for path, label in notebooks.items():
         old = previous.get(submission_name(label))
-        if old is not None and path.is_file() and still_valid(old, file_sha256(path), options):
+        if old is not None and still_valid(old, _sha256_or_none(path), options):
             results[label] = old
             if old.provenance != provenance.get(label):  # the same bytes, from another commit
                 old.provenance = provenance.get(label)
                 results[label] = _save(old, out, manual)
+            if not all(page.is_file() for page in feedback_paths(old, out)):
+                write_feedback(old, out)  # a run stopped before its pages were written
         else:
             todo[path] = label
     if results:

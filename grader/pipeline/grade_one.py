@@ -21,7 +21,12 @@ import numpy as np
 from grader import __version__, items
 from grader.pipeline import checks, score
 from grader.pipeline.execute import Bounds, KernelSession, kernel_environment
-from grader.pipeline.load import SubmissionError, load_submission, named_folder
+from grader.pipeline.load import (
+    SubmissionError,
+    load_submission,
+    named_folder,
+    submission_label,
+)
 from grader.pipeline.prober import Prober
 from grader.pipeline.sandbox import Layout, choose_sandbox
 from grader.profiles import NotebookProfile, choose_profile
@@ -139,7 +144,7 @@ def grade_notebook_at_seeds(path: str | Path, options: Options, oracle, seeds: l
     """
     folder = named_folder(Path(os.path.abspath(path)), label) if label else \
         Path(os.path.abspath(path)).parent  # the folder named on the command line
-    label = label or str(path)
+    label = label or submission_label(str(path))
     path = Path(os.path.abspath(path))  # the kernel and its sandbox run elsewhere
     started = time.monotonic()
     if options.mnist_npz:  # the kernel sees the data set by this exact path

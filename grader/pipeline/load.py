@@ -22,6 +22,7 @@ from typing import BinaryIO
 import nbformat
 
 from grader.exceptions import SubmissionError
+from grader.untrusted import clean_path, path_digest
 
 MAX_NOTEBOOK_BYTES = 100 * 2**20
 MAX_JSON_DEPTH = 64  # a notebook's JSON is about 6 deep; rich outputs add a few levels
@@ -181,8 +182,10 @@ def load_submission(path: str | Path, folder: str | Path | None = None) -> Submi
 def find_notebooks(paths: list[str | Path]) -> dict[Path, str]:
     """Notebooks named, or found (recursively, sorted, no checkpoints) in the folders named.
 
-    Returns each notebook's path with its label: the path relative to the folder it was
-    found in (``alice/HW4.ipynb``), or the file name for a notebook named directly.
+    Returns each notebook's path (as the file system spells it, for opening) with its
+    label, the name every report shows: the path relative to the folder it was found in
+    (``alice/HW4.ipynb``), or the file name for a notebook named directly, made safe by
+    ``submission_label``.
     """
     found: dict[Path, str] = {}
     for entry in map(Path, paths):
@@ -192,7 +195,25 @@ def find_notebooks(paths: list[str | Path]) -> dict[Path, str]:
                     found.setdefault(path, path.relative_to(entry).as_posix())
         else:
             found.setdefault(entry, entry.name)
-    return found
+    labels: dict[Path, str] = {}
+    taken: set[str] = set()
+    for path, relative in found.items():
+        labels[path] = submission_label(relative, taken)
+        taken.add(labels[path])
+    return labels
+
+
+def submission_label(relative: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
+    """The name reports show for a submission found at ``relative`` (``/``-separated).
+
+    ``clean_path`` of it: unchanged when it is already a safe name, otherwise cleaned
+    (a folder name that is not UTF-8 is shown with ``\\xNN`` escapes) and marked with a
+    digest of the original, so it is the same on every run. A label already ``taken`` by
+    another path of the batch gets the digest as well, so two submissions never share one.
+    The number of ``/``-separated parts is the original's (``named_folder`` relies on it).
+    """
+    label = clean_path(relative)
+    return label + path_digest(relative) if label in taken else label
 
 
 def named_folder(path: Path, label: str) -> Path:

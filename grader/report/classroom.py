@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from grader.report.common import execution_seconds, full_marks, graded_items
-from grader.result import ItemResult, SubmissionResult
+from grader.result import ItemResult, SubmissionResult, clean_result
 
 
 def _classroom_test(result: SubmissionResult, item: ItemResult) -> dict[str, Any]:
@@ -37,7 +37,9 @@ def classroom_payload(result: SubmissionResult) -> dict[str, Any]:
     The reporter records the sum of the tests' ``score`` against ``max_score``; its
     console summary counts passed tests. A result with an error has status ``error``
     and every test scores 0; with no items at all, one ``notebook`` test carries the error.
+    Total: it shows ``clean_result`` of ``result``.
     """
+    result = clean_result(result)
     tests = [_classroom_test(result, item) for item in graded_items(result)]
     if result.error is not None:
         status = "error"

@@ -1,7 +1,8 @@
 """The gradebook CSV: a row per submission, a column per rubric item.
 
 Totals are the score rule's (``SubmissionResult.totals``); items graded by hand stay empty
-until their scores are merged (see ``grader.report.manual``).
+until their scores are merged (see ``grader.report.manual``). Points are written as numbers;
+every text cell is neutralised by ``grader.report.store.csv_text`` (no formula).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from grader.report.common import one_line
 from grader.report.store import atomic_write_text, csv_text
-from grader.result import ItemResult, SubmissionResult, format_points
+from grader.result import ItemResult, SubmissionResult, clean_result
 from grader.rubric import Rubric
 
 INFO_COLUMNS = ("status", "error", "seed", "mode", "profile", "notebook_sha256")
@@ -20,31 +21,30 @@ PROVENANCE_COLUMNS = ("student", "repository", "commit", "commit_date", "collect
 TOTAL_COLUMNS = ("score", "max_score", "pending_max")
 
 
-def _gradebook_cell(item: ItemResult | None, result: SubmissionResult) -> str:
+def _gradebook_cell(item: ItemResult | None, result: SubmissionResult) -> str | float:
     """An item's points as the gradebook shows them: empty when pending, skipped or not
     graded at all."""
     if item is None or item.pending or item.status == "skipped":
         return ""
     if result.error is not None and not item.by_hand:
         return ""
-    return format_points(item.points)
+    return item.points
 
 
-def _gradebook_row(result: SubmissionResult, rubric: Rubric) -> list[str]:
+def _gradebook_row(result: SubmissionResult, rubric: Rubric) -> list[str | float]:
+    result = clean_result(result)
     by_id = {item.id: item for item in result.items}
     values = [_gradebook_cell(by_id.get(rubric_item.id), result) for rubric_item in rubric.items]
     error = one_line(result.error) if result.error is not None else ""
-    if error[:1] in ("=", "+", "-", "@"):
-        error = "'" + error  # a spreadsheet must not run a formula written by a student
     pending = [by_id[it.id].pending for it in rubric.items if it.manual and it.id in by_id]
-    status = "error" if error else "pending" if any(pending) else "graded"
+    status = "error" if result.error is not None else "pending" if any(pending) else "graded"
     return [
         result.submission,
-        *map(format_points, result.totals()),
+        *result.totals(),
         *values,
         status,
         error,
-        str(result.seed),
+        result.seed,
         result.mode,
         result.profile,
         result.notebook_sha256 or "",

@@ -14,7 +14,7 @@ from grader.report.common import (
     graded_items,
     summary_lines,
 )
-from grader.result import SubmissionResult, format_points
+from grader.result import SubmissionResult, clean_result, format_points
 
 
 def _by_hand_max(result: SubmissionResult) -> float:
@@ -28,8 +28,9 @@ def gradescope_json(result: SubmissionResult) -> dict[str, Any]:
     One test per autograded item (visible to the student, message as output). Items
     graded by hand are left out: Gradescope grades them in its own interface, and
     ``output`` says so. With ``result.error`` the score is 0, every test scores 0 and
-    the error is in ``output``.
+    the error is in ``output``. Total: it shows ``clean_result`` of ``result``.
     """
+    result = clean_result(result)
     tests = []
     for item in graded_items(result):
         score = 0.0 if result.error is not None else item.points

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from grader.report.common import feedback_page
 from grader.report.templating import render
-from grader.result import SubmissionResult
+from grader.result import SubmissionResult, clean_result
 
 _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto;
@@ -36,4 +36,5 @@ def render_html(result: SubmissionResult) -> str:
     Styles are inline, images are ``data:`` URIs, nothing is loaded from elsewhere (a
     Content-Security-Policy forbids it too), and all submission text is escaped.
     """
+    result = clean_result(result)  # whatever the result holds, the page is valid text
     return render("feedback.html.j2", page=feedback_page(result), css=_CSS, csp=_CSP)

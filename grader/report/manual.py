@@ -6,6 +6,10 @@ submission, a column per hand-graded item) and passes it to ``hw4grade gradebook
 ``OUT/manual.csv`` (``read_manual_record``, ``merge_manual_record``,
 ``write_manual_record``) and applied to every result written afterwards
 (``apply_manual_scores``): a merged item's status is ``hand_graded``.
+
+Both files are written by ``grader.report.store.csv_text``, so a submission whose name
+starts like a formula (``=HYPERLINK(...)``, ``+1``, ``-x``, ``@SUM(A1)``) is written with a
+leading ``'``; reading undoes it (``csv_value``), and a name typed without it matches too.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from grader.exceptions import ManualScoreError
-from grader.report.store import atomic_write_text, csv_text, submission_name
+from grader.report.store import atomic_write_text, csv_text, csv_value, submission_name
 from grader.result import SubmissionResult, format_points
 from grader.rubric import Rubric
+from grader.untrusted import clean_path
 
 MANUAL_RECORD = "manual.csv"  # the hand-graded scores merged so far
 MANUAL_TEMPLATE = "manual-template.csv"  # what an instructor fills in
@@ -28,12 +33,13 @@ ManualScores = dict[str, dict[str, float]]  # submission -> hand-graded item id 
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Header and ``(spreadsheet row number, row)`` pairs; the header is row 1."""
+    """Header and ``(spreadsheet row number, row)`` pairs; the header is row 1. Each cell
+    is as the grader had it before ``csv_text`` wrote it (``csv_value``)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
+        lines = [[csv_value(cell) for cell in line] for line in csv.reader(io.StringIO(text))]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise ManualScoreError([f"{path}: cannot read the file ({error})"]) from None
-    lines = list(csv.reader(io.StringIO(text)))
     if not lines:
         raise ManualScoreError([f"{path}: the file is empty; expected a header row"])
     header = [name.strip() for name in lines[0]]
@@ -86,6 +92,15 @@ def _result_index(results: Sequence[SubmissionResult]) -> dict[str, str]:
     return index
 
 
+def _find(index: dict[str, str], key: str) -> str | None:
+    """The submission a ``submission`` cell names: as written, or without the spaces around
+    it, or with the leading ``'`` a spreadsheet may have kept (already removed once)."""
+    for candidate in (key, key.strip(), "'" + key, "'" + key.strip()):
+        if candidate in index:
+            return index[candidate]
+    return None
+
+
 def read_manual_scores(manual_csv: str | Path, results: Sequence[SubmissionResult],
                        rubric: Rubric, known_from: str = "the results") -> ManualScores:
     """Hand-graded points from an instructor's CSV, checked against the results.
@@ -106,12 +121,12 @@ def read_manual_scores(manual_csv: str | Path, results: Sequence[SubmissionResul
     first_row: dict[str, int] = {}
     scores: ManualScores = {}
     for number, row in rows:
-        key = row.get("submission", "").strip()
-        if not key:
+        key = row.get("submission", "")
+        if not key.strip():
             if any(value.strip() for value in row.values()):
                 problems.append(f"{manual_path}: row {number}, column 'submission': empty")
             continue
-        submission = index.get(key)
+        submission = _find(index, key)
         if submission is None:
             problems.append(f"{manual_path}: row {number}, column 'submission': unknown "
                             f"submission {key!r} (not in {known_from})")
@@ -163,10 +178,10 @@ def read_manual_record(out_dir: str | Path, rubric: Rubric) -> ManualScores:
     header, rows = _read_csv(path)
     record: ManualScores = {}
     for number, row in rows:
-        submission = row.get("submission", "").strip()
+        submission = row.get("submission", "")  # as the grader wrote it, spaces included
         for item in rubric.items:
             text = row.get(item.id, "").strip()
-            if item.manual and submission and text:
+            if item.manual and submission.strip() and text:
                 try:
                     record.setdefault(submission, {})[item.id] = _parse_points(text, item.points)
                 except ValueError as error:
@@ -176,12 +191,12 @@ def read_manual_record(out_dir: str | Path, rubric: Rubric) -> ManualScores:
 
 
 def _manual_rows(submissions: Iterable[str], record: ManualScores,
-                 rubric: Rubric) -> list[list[str]]:
+                 rubric: Rubric) -> list[list[str | float]]:
     manual_ids = [item.id for item in rubric.items if item.manual]
-    rows = [["submission", *manual_ids]]
+    rows: list[list[str | float]] = [["submission", *manual_ids]]
     for submission in submissions:
         points = record.get(submission, {})
-        cells = (format_points(points[i]) if i in points else "" for i in manual_ids)
+        cells = (float(points[i]) if i in points else "" for i in manual_ids)
         rows.append([submission, *cells])
     return rows
 
@@ -197,6 +212,6 @@ def write_manual_template(results: Iterable[SubmissionResult], out_dir: str | Pa
     """Write ``OUT/manual-template.csv``: a row per submission, a column per hand-graded
     item, filled in with the scores merged so far; an instructor completes it and passes
     it to ``hw4grade gradebook OUT --manual``."""
-    submissions = [result.submission for result in results]
+    submissions = [clean_path(result.submission) for result in results]  # as in results/
     return atomic_write_text(Path(out_dir) / MANUAL_TEMPLATE,
                              csv_text(_manual_rows(submissions, record or {}, rubric)))

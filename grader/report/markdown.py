@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from grader.report.common import feedback_page
 from grader.report.templating import render
-from grader.result import SubmissionResult
+from grader.result import SubmissionResult, clean_result
 
 
 def render_markdown(result: SubmissionResult) -> str:
     """The student's feedback page as Markdown (images are only named; see the HTML)."""
+    result = clean_result(result)  # whatever the result holds, the page is valid text
     return render("feedback.md.j2", page=feedback_page(result))

@@ -394,9 +394,12 @@ def _outcome(future, path: Path, label: str, options: Options) -> SubmissionResu
 
     from grader.pipeline.backends.dask_worker import GraderMismatch
 
-    if future.status == "finished":
-        return SubmissionResult.from_dict(future.result())
     error = future.exception() if future.status == "error" else None
+    if future.status == "finished":
+        try:
+            return SubmissionResult.from_dict(future.result())
+        except (TypeError, ValueError) as unreadable:  # not a result: the grader's fault
+            error = unreadable
     if isinstance(error, KilledWorker):
         reason = ("the Dask workers grading it died too often (killed, out of memory or node "
                   f"lost; {error})")
