@@ -1,0 +1,175 @@
+"""Resource bounds held by the kernel: the choice of cgroup (pure parts, on real file
+contents), the watcher's disk count, and what a result says about them.
+
+The hostile notebooks that these bounds stop are graded in ``test_limits_batch.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from grader.pipeline import limits
+from grader.result import SubmissionResult
+
+# A Debian VM with the cgroup v1 controllers mounted and an empty v2 hierarchy beside them
+# (the machine CI runs on); the grader's memory group is nested, its pids group the root.
+HYBRID_CGROUP = """\
+9:name=systemd:/
+8:pids:/
+7:blkio:/
+6:freezer:/
+5:devices:/
+4:memory:/process_api/3a9a7eb53e93087578897a2e3cb52700
+3:cpuset:/
+2:cpuacct:/
+1:cpu:/
+0::/
+"""
+HYBRID_MOUNTINFO = """\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+25 24 0:23 / /dev/shm rw,relatime - tmpfs tmpfs rw,size=24683652k
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+"""
+# Ubuntu 22.04 desktop: cgroup v2 only, the shell in a systemd session scope.
+UNIFIED_CGROUP = "0::/user.slice/user-1000.slice/session-3.scope\n"
+UNIFIED_MOUNTINFO = """\
+24 30 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+35 24 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 \
+rw,nsdelegate,memory_recursiveprot
+"""
+# A Docker container with a private cgroup namespace (v2): its own group is the root.
+CONTAINER_CGROUP = "0::/\n"
+CONTAINER_MOUNTINFO = """\
+612 611 0:30 / /sys/fs/cgroup ro,nosuid,nodev,noexec,relatime - cgroup2 cgroup rw,nsdelegate
+"""
+# A Docker container on a v1 host without a cgroup namespace: the mount shows only the
+# container's own group, which /proc/self/cgroup names by its host path.
+DOCKER_V1_CGROUP = """\
+11:pids:/docker/8d1f0c2b
+5:memory:/docker/8d1f0c2b
+"""
+DOCKER_V1_MOUNTINFO = """\
+720 719 0:36 /docker/8d1f0c2b /sys/fs/cgroup/pids ro,nosuid,nodev,noexec,relatime master:20 \
+- cgroup cgroup rw,pids
+725 719 0:32 /docker/8d1f0c2b /sys/fs/cgroup/memory ro,nosuid,nodev,noexec,relatime \
+master:15 - cgroup cgroup rw,memory
+"""
+
+
+def test_the_hybrid_machine_offers_v1_memory_and_pids_and_an_empty_v2():
+    located = limits.locate(HYBRID_CGROUP, HYBRID_MOUNTINFO)
+    assert located.v1 == {
+        "memory": Path("/sys/fs/cgroup/memory/process_api/3a9a7eb53e93087578897a2e3cb52700"),
+        "pids": Path("/sys/fs/cgroup/pids")}
+    assert located.v2 == located.v2_top == Path("/sys/fs/cgroup/unified")
+
+
+def test_a_unified_machine_offers_the_grader_s_own_v2_group():
+    located = limits.locate(UNIFIED_CGROUP, UNIFIED_MOUNTINFO)
+    assert located.v1 == {}
+    assert located.v2 == Path("/sys/fs/cgroup/user.slice/user-1000.slice/session-3.scope")
+    assert located.v2_top == Path("/sys/fs/cgroup")
+
+
+def test_containers_see_their_own_group_at_the_mount_point():
+    assert limits.locate(CONTAINER_CGROUP, CONTAINER_MOUNTINFO).v2 == Path("/sys/fs/cgroup")
+    located = limits.locate(DOCKER_V1_CGROUP, DOCKER_V1_MOUNTINFO)
+    assert located.v1 == {"memory": Path("/sys/fs/cgroup/memory"),
+                          "pids": Path("/sys/fs/cgroup/pids")}
+    assert located.v2 is None
+
+
+def test_no_cgroup_mounted_means_nothing_located():
+    located = limits.locate(HYBRID_CGROUP, "22 27 0:21 / /proc rw,relatime - proc proc rw\n")
+    assert located == limits.Located(v2=None, v2_top=None, v1={})
+
+
+def test_a_group_outside_the_mount_is_not_used():
+    outside = "5:memory:/elsewhere\n"
+    assert limits.locate(outside, DOCKER_V1_MOUNTINFO).v1 == {}
+
+
+def test_mountinfo_escapes_and_optional_fields():
+    line = r"90 30 0:50 / /tmp/hw4grade-x/with\040space rw shared:1 master:2 - tmpfs hw4grade-42 rw"
+    (mount,) = limits.parse_mountinfo(line + "\nnot a mount line\n")
+    assert mount.point == "/tmp/hw4grade-x/with space"
+    assert (mount.fstype, mount.source) == ("tmpfs", "hw4grade-42")
+
+
+def test_stale_groups_and_mounts_are_those_of_dead_graders():
+    names = ["123-0af3", "456-99", "not-a-group", "789-zz"]
+    assert limits.stale_groups(names, alive=lambda pid: pid == 456) == ["123-0af3"]
+    mounts = limits.parse_mountinfo(
+        "1 2 0:1 / /tmp/a rw - tmpfs hw4grade-123 rw\n"
+        "3 2 0:2 / /tmp/b rw - tmpfs hw4grade-456 rw\n"
+        "4 2 0:3 / /tmp/c rw - tmpfs tmpfs rw\n"
+        "5 2 0:4 / /tmp/d rw - ext4 hw4grade-123 rw\n")
+    assert limits.stale_mounts(mounts, alive=lambda pid: pid == 456) == ["/tmp/a"]
+
+
+def test_counters_of_real_cgroup_files():
+    oom_control = "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n"
+    memory_events = "low 0\nhigh 0\nmax 12\noom 1\noom_kill 0\noom_group_kill 0\n"
+    assert limits.counter(oom_control, "oom_kill") == 1
+    assert limits.counter(memory_events, "oom_kill") == 0
+    assert limits.counter(memory_events, "max") == 12
+    assert limits.counter("max 3\n", "max") == 3
+    assert limits.counter("", "max") == 0
+
+
+def test_the_enforcement_record_keeps_the_weakest_of_every_kernel():
+    strong = limits.enforcement(limits.V1, frozenset(limits.BOUNDS))
+    assert strong == {"cgroup": "v1", "memory": "kernel", "tasks": "kernel", "disk": "kernel"}
+    partial = limits.enforcement(limits.V1, frozenset({limits.MEMORY}))
+    joined = limits.weakest(limits.weakest({}, strong), partial)
+    assert joined == {"cgroup": "v1", "memory": "kernel", "tasks": "watched",
+                      "disk": "watched"}
+
+
+def test_results_say_which_bounds_were_held_and_which_watched():
+    result = SubmissionResult("a.ipynb", None, "0", "r", "quick", 0, "cpu")
+    assert result.enforcement_text() == ""
+    result.enforcement = limits.enforcement(limits.NONE, frozenset())
+    assert result.enforcement_text() == "memory, tasks, disk only watched (no cgroup)"
+    result.enforcement = limits.enforcement(limits.V1, frozenset({limits.MEMORY, limits.TASKS}))
+    assert result.enforcement_text() == \
+        "memory, tasks held by the kernel; disk only watched (cgroup v1)"
+    again = SubmissionResult.from_dict(result.to_dict())
+    assert again.enforcement == result.enforcement
+    older = result.to_dict()
+    del older["enforcement"]  # a result written before the field existed still loads
+    assert SubmissionResult.from_dict(older).enforcement == {}
+
+
+def test_folder_bytes_counts_sub_folders_without_following_links(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "big.bin").write_bytes(b"\1" * (8 << 20))
+    shared = tmp_path / "shared"
+    deep = shared / "a" / "b"
+    deep.mkdir(parents=True)
+    (deep / "fill.bin").write_bytes(b"\1" * (3 << 20))
+    (shared / "link").symlink_to(outside)
+    used = limits.folder_bytes(shared)
+    assert 3 << 20 <= used < 4 << 20
+    assert limits.folder_bytes(shared, stop_at=1 << 20) > 1 << 20
+    assert limits.folder_bytes(tmp_path / "missing") == 0
+    limits.empty_folder(shared)
+    assert os.listdir(shared) == [] and (outside / "big.bin").exists()
+
+
+def test_watch_only_turns_the_kernel_held_bounds_off(monkeypatch, tmp_path):
+    monkeypatch.setenv(limits.WATCH_ONLY_ENV, "1")
+    limits.choose_cgroups.cache_clear()
+    try:
+        chosen = limits.choose_cgroups()
+        assert chosen.kind == limits.NONE and limits.WATCH_ONLY_ENV in chosen.problem
+        assert limits.mount_exchange((tmp_path,), 2**20) == ()
+    finally:
+        limits.choose_cgroups.cache_clear()
