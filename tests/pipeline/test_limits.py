@@ -7,7 +7,13 @@ The hostile notebooks that these bounds stop are graded in ``test_limits_batch.p
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
+
+import psutil
+import pytest
 
 from grader.pipeline import limits
 from grader.result import SubmissionResult
@@ -173,3 +179,117 @@ def test_watch_only_turns_the_kernel_held_bounds_off(monkeypatch, tmp_path):
         assert limits.mount_exchange((tmp_path,), 2**20) == ()
     finally:
         limits.choose_cgroups.cache_clear()
+
+
+CGROUPS = limits.choose_cgroups()
+needs_cgroups = pytest.mark.skipif(
+    CGROUPS.kind == limits.NONE and not os.environ.get("CI"),
+    reason=f"no cgroup can be made here: {CGROUPS.problem}")
+
+MEMFD_HOG = """
+import os
+fd = os.memfd_create("hog")
+for _ in range(300):
+    os.write(fd, b"\\1" * (1 << 20))
+print("held 300 MiB")
+"""
+
+THREADS = """
+import threading, time
+started = 0
+try:
+    for _ in range(200):
+        threading.Thread(target=time.sleep, args=(2,), daemon=True).start()
+        started += 1
+finally:
+    print(started)
+"""
+
+
+def in_group(group: limits.KernelGroup, code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a Python that joins ``group`` before it starts."""
+    command = group.join_command([sys.executable, "-I", "-c", code])
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def group_folders(group: limits.KernelGroup) -> list[Path]:
+    """The folders of a real group (one per hierarchy)."""
+    fields = [getattr(group, name, None) for name in ("folder", "memory", "pids")]
+    return [folder for folder in fields if isinstance(folder, Path)]
+
+
+@needs_cgroups
+def test_a_group_holds_memfd_memory_and_tasks_and_goes_away():
+    """memfd pages are charged to the group and stop the process at the limit; the tasks
+    limit refuses threads; ``hit`` says which bound the kernel enforced; ``close`` leaves
+    no group behind."""
+    assert CGROUPS.held == frozenset({limits.MEMORY, limits.TASKS})
+    group = CGROUPS.create(memory=100 * 2**20, tasks=20)
+    folders = group_folders(group)
+    assert folders and all(folder.is_dir() for folder in folders)
+    try:
+        assert group.hit() is None
+        threads = in_group(group, THREADS)
+        assert "can't start new thread" in threads.stderr
+        assert int(threads.stdout) < 20
+        assert group.hit() == limits.TASKS
+    finally:
+        group.close()
+    assert not any(folder.exists() for folder in folders)
+
+    group = CGROUPS.create(memory=100 * 2**20, tasks=20)
+    try:
+        hog = in_group(group, MEMFD_HOG)
+        assert hog.returncode == -signal.SIGKILL and "held" not in hog.stdout
+        assert group.hit() == limits.MEMORY
+    finally:
+        group.close()
+    outside = subprocess.run([sys.executable, "-I", "-c", MEMFD_HOG], capture_output=True,
+                             text=True, timeout=120, check=False)
+    assert "held 300 MiB" in outside.stdout  # the limit was the group's, not the machine's
+
+
+@needs_cgroups
+def test_a_launch_that_cannot_join_its_group_does_not_run(tmp_path):
+    group = CGROUPS.create(memory=100 * 2**20, tasks=20)
+    group.close()  # gone before the launch
+    marker = tmp_path / "ran"
+    run = in_group(group, f"open({str(marker)!r}, 'w').close()")
+    assert run.returncode == 125 and not marker.exists()
+
+
+@needs_cgroups
+def test_groups_of_a_dead_grader_are_removed(tmp_path):
+    """A grader killed with its kernel's group still there: the next choice removes it and
+    kills what was left in it."""
+    script = ("import sys, subprocess\n"
+              "from grader.pipeline import limits\n"
+              "group = limits.choose_cgroups().create(2**30, 100)\n"
+              "sleeper = [sys.executable, '-c', 'import time; time.sleep(300)']\n"
+              "command = group.join_command(sleeper)\n"
+              "child = subprocess.Popen(command, start_new_session=True, "
+              "stdout=subprocess.DEVNULL, "
+              "stderr=subprocess.DEVNULL)\n"
+              "print(child.pid, flush=True)\n"
+              "import os; os._exit(0)\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60, check=True, env={**os.environ})
+    orphan = psutil.Process(int(run.stdout.split()[0]))
+    assert orphan.is_running()
+    limits.choose_cgroups.cache_clear()
+    try:
+        limits.choose_cgroups()
+    finally:
+        limits.choose_cgroups.cache_clear()
+    orphan.wait(timeout=15)
+    assert not left_behind()
+
+
+def left_behind() -> list[Path]:
+    """Groups whose grader is dead, in every hierarchy this machine offers."""
+    parents = [getattr(CGROUPS, name, None) for name in ("parent", "memory", "pids")]
+    found = []
+    for parent in filter(None, parents):
+        names = [entry.name for entry in os.scandir(parent) if entry.is_dir()]
+        found += [parent / name for name in limits.stale_groups(names, psutil.pid_exists)]
+    return found
