@@ -6,16 +6,20 @@ The hostile notebooks that these bounds stop are graded in ``test_limits_batch.p
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import psutil
 import pytest
 
 from grader.pipeline import limits
+from grader.pipeline.sandbox import bubblewrap_problem
 from grader.result import SubmissionResult
 
 # A Debian VM with the cgroup v1 controllers mounted and an empty v2 hierarchy beside them
@@ -182,6 +186,9 @@ def test_watch_only_turns_the_kernel_held_bounds_off(monkeypatch, tmp_path):
 
 
 CGROUPS = limits.choose_cgroups()
+needs_bwrap = pytest.mark.skipif(
+    bubblewrap_problem() is not None and not os.environ.get("CI"),
+    reason=f"bubblewrap cannot run here: {bubblewrap_problem()}")
 needs_cgroups = pytest.mark.skipif(
     CGROUPS.kind == limits.NONE and not os.environ.get("CI"),
     reason=f"no cgroup can be made here: {CGROUPS.problem}")
@@ -293,3 +300,164 @@ def left_behind() -> list[Path]:
         names = [entry.name for entry in os.scandir(parent) if entry.is_dir()]
         found += [parent / name for name in limits.stale_groups(names, psutil.pid_exists)]
     return found
+
+
+# --------------------------------------------------------------------------- real batches
+
+ROOT = Path(__file__).resolve().parents[2]
+HONEST = ROOT / "examples" / "submissions" / "alice.ipynb"
+MEMORY_LIMIT = 2**30
+
+MEMFD_CELL = """
+import os
+fd = os.memfd_create("hog")
+for _ in range(24):  # 1.5 GiB that no process maps: no resident memory to watch
+    os.write(fd, b"\\1" * (64 << 20))
+raise RuntimeError("ESCAPED: 1.5 GiB held in a memfd")
+"""
+
+TMP_FILL_CELL = """
+for number in range(24):  # 1.5 GiB on the kernel's /tmp tmpfs (2 GiB), 64 MiB a file
+    with open(f"/tmp/fill-{number}.bin", "wb") as stream:
+        stream.write(b"\\1" * (64 << 20))
+raise RuntimeError("ESCAPED: 1.5 GiB written to /tmp")
+"""
+
+# Resident memory plus /tmp stay 150 MiB under the limit; only the pages in /dev/shm
+# (250 MiB, under its own cap) take the kernel past it.
+SHM_FILL_CELL = """
+import re
+with open("/proc/self/status") as stream:
+    resident = int(re.search(r"VmRSS:\\s+(\\d+) kB", stream.read()).group(1)) << 10
+room = MEMORY_LIMIT - resident - (150 << 20)
+with open("/tmp/fill.bin", "wb") as stream:
+    while room > 0:
+        stream.write(b"\\1" * min(room, 64 << 20))
+        room -= 64 << 20
+with open("/dev/shm/fill.bin", "wb") as stream:
+    for _ in range(25):
+        stream.write(b"\\1" * (10 << 20))
+        stream.flush()
+raise RuntimeError("ESCAPED: /dev/shm was not counted")
+""".replace("MEMORY_LIMIT", str(MEMORY_LIMIT))
+
+FORK_BOMB_CELL = """
+import os, time
+first = os.getpid()
+for _ in range(12):  # 4096 processes if nothing stops it
+    try:
+        os.fork()
+    except OSError:
+        pass
+time.sleep(10)
+if os.getpid() != first:
+    os._exit(0)
+raise RuntimeError("ESCAPED: the fork bomb ran to its end")
+"""
+
+THREAD_BOMB_CELL = """
+import threading, time
+for _ in range(5000):
+    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+raise RuntimeError("ESCAPED: 5000 threads")
+"""
+
+# The kernel finds its exchange folder next to its working folder (grade_one's layout).
+EXCHANGE_FILL_CELL = """
+import os
+folder = os.path.join(os.path.dirname(os.getcwd()), "probe", "deep", "deeper")
+os.makedirs(folder)
+for number in range(FILES):  # 64 MiB a file, each under the file-size limit
+    with open(os.path.join(folder, f"fill-{number}.bin"), "wb") as stream:
+        stream.write(b"\\1" * (64 << 20))
+raise RuntimeError("ESCAPED: filled the exchange folder")
+"""
+
+
+def hostile(*cells: str) -> nbformat.NotebookNode:
+    """The honest notebook with ``cells`` appended."""
+    notebook = nbformat.read(HONEST, as_version=4)
+    notebook.cells.extend(nbformat.v4.new_code_cell(source) for source in cells)
+    return notebook
+
+
+def run_hw4grade(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``hw4grade ARGS`` in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True,
+                          text=True, timeout=1500, env={**os.environ, **(env or {})},
+                          check=False)
+
+
+def stale_exchange_mounts() -> list[str]:
+    """Exchange tmpfs of graders that are gone."""
+    mounts = limits.parse_mountinfo(Path("/proc/self/mountinfo").read_text(encoding="utf-8"))
+    return limits.stale_mounts(mounts, psutil.pid_exists)
+
+
+def last_cells(result: dict, count: int) -> list[dict]:
+    """The records of the notebook's last ``count`` cells (the appended attacks)."""
+    return result["cells"][-count:]
+
+
+@needs_bwrap
+@needs_cgroups
+@pytest.mark.usefixtures("mnist_dir")
+def test_kernel_held_bounds_stop_a_hostile_batch(tmp_path):
+    """memfd, /tmp and /dev/shm hogs under a 1 GiB limit, a fork bomb, a thread bomb and a
+    sub-folder filler of the exchange folder are each stopped and reported against their
+    cell as the limit they hit; the honest notebook in the same batch keeps 90/90, every
+    result says the bounds were held by the kernel, and no group or mount is left."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    shutil.copy(HONEST, subs / "victim.ipynb")
+    nbformat.write(hostile(MEMFD_CELL, TMP_FILL_CELL, SHM_FILL_CELL), subs / "memory.ipynb")
+    nbformat.write(hostile(FORK_BOMB_CELL, THREAD_BOMB_CELL), subs / "tasks.ipynb")
+    nbformat.write(hostile(EXCHANGE_FILL_CELL.replace("FILES", "24")), subs / "disk.ipynb")
+    run = run_hw4grade("grade", str(subs), "--out", str(out), "--seed", "5", "--workers", "2",
+                       "--memory-limit", "1GiB")
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = {path.stem: json.loads(path.read_text())
+               for path in (out / "results").glob("*.json")}
+    assert set(results) == {"victim", "memory", "tasks", "disk"}
+
+    def points(name: str) -> dict[str, float]:
+        return {item["id"]: item["points"] for item in results[name]["items"]}
+
+    assert results["victim"]["score"] == 90 and results["victim"]["error"] is None
+    victim = {key: value for key, value in points("victim").items() if key != "runs_clean"}
+    expected = {"memory": ["MemoryLimit"] * 3, "tasks": ["ProcessLimit"] * 2,
+                "disk": ["DiskLimit"]}
+    for name, limits_hit in expected.items():
+        cells = last_cells(results[name], len(limits_hit))
+        assert [cell["error_name"] for cell in cells] == limits_hit, (name, cells)
+        assert {k: v for k, v in points(name).items() if k != "runs_clean"} == victim, name
+        assert points(name)["runs_clean"] == 0
+    held = "disk" if os.geteuid() == 0 else None
+    for name, result in results.items():
+        record = result["enforcement"]
+        assert record["memory"] == record["tasks"] == "kernel", (name, record)
+        assert record["cgroup"] == CGROUPS.kind
+        if held:
+            assert record["disk"] == "kernel"
+    page = (out / "feedback" / "victim.md").read_text()
+    assert "held by the kernel" in page
+    assert not left_behind()
+    assert not stale_exchange_mounts()
+
+
+@needs_bwrap
+@pytest.mark.usefixtures("mnist_dir")
+def test_without_cgroups_the_bounds_are_watched_and_say_so(tmp_path):
+    """With the kernel-held bounds off, the watcher still finds 1.2 GiB written into a
+    sub-folder of the exchange folder, and the result says every bound was only watched."""
+    notebook = tmp_path / "disk.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell(EXCHANGE_FILL_CELL.replace("FILES", "19"))]), notebook)
+    run = run_hw4grade("check", str(notebook), "--format", "json",
+                       env={limits.WATCH_ONLY_ENV: "1"})
+    assert run.returncode in (0, 1), run.stderr[-3000:]
+    result = json.loads(run.stdout)
+    assert result["enforcement"] == {"cgroup": "none", "memory": "watched",
+                                     "tasks": "watched", "disk": "watched"}
+    assert result["cells"][-1]["error_name"] == "DiskLimit", result["cells"]
