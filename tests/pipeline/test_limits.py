@@ -310,10 +310,12 @@ MEMORY_LIMIT = 2 * 2**30  # TensorFlow and MNIST need more than 1 GiB of the gro
 
 MEMFD_CELL = """
 import os
-fd = os.memfd_create("hog")
-for _ in range(40):  # 2.5 GiB that no process maps: no resident memory to watch
-    os.write(fd, b"\\1" * (64 << 20))
-raise RuntimeError("ESCAPED: 2.5 GiB held in a memfd")
+held = []
+for _ in range(5):  # 2.5 GiB that no process maps, 512 MiB a memfd (under the file size limit)
+    held.append(os.memfd_create("hog"))
+    for _ in range(8):
+        os.write(held[-1], b"\\1" * (64 << 20))
+raise RuntimeError("ESCAPED: 2.5 GiB held in memfds")
 """
 
 TMP_FILL_CELL = """
@@ -429,11 +431,15 @@ def test_kernel_held_bounds_stop_a_hostile_batch(tmp_path):
         ([item for item in results["victim"]["items"] if item["points"] < item["max_points"]],
          [cell for cell in results["victim"]["cells"] if cell["status"] != "ok"])
     victim = {key: value for key, value in points("victim").items() if key != "runs_clean"}
-    expected = {"memory": ["MemoryLimit"] * 3, "tasks": ["ProcessLimit"] * 2,
-                "disk": ["DiskLimit"]}
+    # 4,096 forks of a kernel holding TensorFlow pass the memory limit (page tables) or the
+    # tasks limit, whichever comes first: both are held by the kernel
+    either = {"ProcessLimit", "MemoryLimit"}
+    expected = {"memory": [{"MemoryLimit"}] * 3, "tasks": [either, {"ProcessLimit"}],
+                "disk": [{"DiskLimit"}]}
     for name, limits_hit in expected.items():
         cells = last_cells(results[name], len(limits_hit))
-        assert [cell["error_name"] for cell in cells] == limits_hit, (name, cells)
+        assert all(cell["error_name"] in hit for cell, hit in zip(cells, limits_hit)), \
+            (name, cells)
         assert {k: v for k, v in points(name).items() if k != "runs_clean"} == victim, name
         assert points(name)["runs_clean"] == 0
     held = "disk" if os.geteuid() == 0 else None
