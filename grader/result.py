@@ -35,6 +35,11 @@ from grader.untrusted import (
 
 STATUSES = ("passed", "failed", "error", "skipped", "manual", "hand_graded")
 HAND_STATUSES = ("manual", "hand_graded")  # pending, and merged by ``hw4grade gradebook``
+# A kernel's resource bounds (grader/pipeline/limits.py) and how each was held: by the
+# kernel (a cgroup, a size-capped tmpfs) or only watched by the grader.
+BOUNDS = ("memory", "tasks", "disk")
+HELD_BY_KERNEL, WATCHED = "kernel", "watched"
+CGROUP_KEY = "cgroup"  # the enforcement record's entry naming the cgroup version: v1, v2, none
 
 
 @dataclass
@@ -121,6 +126,9 @@ class SubmissionResult:
     retry: bool = False  # the grader, not the submission, failed: regrade on the next run
     sandbox: str = ""  # where the kernel ran: "bubblewrap", "user" (--sandbox-user), "none"
     provenance: Provenance | None = None  # set when the submission was collected from git
+    # how each of BOUNDS was held (HELD_BY_KERNEL or WATCHED) and the cgroup version
+    # (CGROUP_KEY); empty in results made before it was recorded
+    enforcement: dict[str, str] = field(default_factory=dict)
 
     def item(self, item_id: str) -> ItemResult:
         """The result of item ``item_id``."""
@@ -174,6 +182,18 @@ class SubmissionResult:
         if pending_max:
             text += f"; {format_points(pending_max)} more points pending (graded by hand)"
         return text
+
+    def enforcement_text(self) -> str:
+        """How the bounds were held, in one line (empty when not recorded), e.g.
+        ``memory, tasks, disk held by the kernel (cgroup v1)``."""
+        if not self.enforcement:
+            return ""
+        held = [bound for bound in BOUNDS if self.enforcement.get(bound) == HELD_BY_KERNEL]
+        watched = [bound for bound in BOUNDS if bound not in held]
+        parts = [f"{', '.join(names)} {how}" for names, how in
+                 ((held, "held by the kernel"), (watched, "only watched")) if names]
+        kind = self.enforcement.get(CGROUP_KEY, "none")
+        return "; ".join(parts) + (" (no cgroup)" if kind == "none" else f" (cgroup {kind})")
 
     def autograded_full_marks(self) -> bool:
         """True when every autograded item has all its points."""

@@ -10,7 +10,8 @@ these bounds, each hit reported against its cell:
   a kernel (its start, silent set-up code, a probe call, its shutdown) has such a hard
   deadline too, so nothing a kernel does with interrupts, signals or replies can hang the
   grader;
-* a memory cap: a watcher stops the kernel when its memory passes the limit;
+* a memory cap and a cap on processes and threads, held by the kernel's cgroup where the
+  machine has one and watched by the grader always (see ``grader.pipeline.limits``);
 * a cap on captured output per cell (in the kernel and again here);
 * a training budget (see ``grader/kernel/prelude.py``): cut-offs are not the student's error.
 
@@ -53,6 +54,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from grader.kernel import loader, wire
+from grader.pipeline import limits
 from grader.pipeline.sandbox import Layout, NoSandbox, Sandbox
 from grader.result import CellResult
 from grader.untrusted import OUTPUT_LIMIT, clean_name, clean_text
@@ -133,66 +135,6 @@ class _BoundedClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
-class _ResourceWatcher(threading.Thread):
-    """Kill a kernel process (and its children) whose memory, number of tasks (processes
-    and threads) or files in the folders it shares with the grader pass their limits."""
-
-    def __init__(self, pid: int, limit: int, tasks: int | None = None,
-                 exchange: tuple[Path, ...] = (), exchange_bytes: int | None = None):
-        super().__init__(daemon=True, name="hw4grade-watcher")
-        self.pid, self.limit = pid, limit
-        self.tasks, self.exchange, self.exchange_bytes = tasks, exchange, exchange_bytes
-        self.exceeded: str | None = None  # memory | tasks | disk
-        self.peak = 0
-        self._stop = threading.Event()
-
-    def run(self) -> None:
-        try:
-            process = psutil.Process(self.pid)
-        except psutil.Error:
-            return
-        polls = 0
-        while not self._stop.wait(0.1):
-            polls += 1
-            try:
-                tree = [process, *process.children(recursive=True)]
-                rss = sum(proc.memory_info().rss for proc in tree)
-                tasks = sum(proc.num_threads() for proc in tree) if self.tasks else 0
-            except psutil.Error:
-                return
-            self.peak = max(self.peak, rss)
-            if rss > self.limit:
-                self.exceeded = "memory"
-            elif self.tasks and tasks > self.tasks:
-                self.exceeded = "tasks"
-            elif self.exchange_bytes and polls % 5 == 0 \
-                    and sum(map(_folder_bytes, self.exchange)) > self.exchange_bytes:
-                self.exceeded = "disk"
-            if self.exceeded:
-                for proc in [process, *tree[1:]]:  # the sandbox's init first: it ends them all
-                    try:
-                        proc.kill()
-                    except psutil.Error:
-                        pass
-                return
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
-def _folder_bytes(folder: Path) -> int:
-    """Bytes of the regular files directly in ``folder`` (0 when it is gone)."""
-    total = 0
-    try:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.is_file(follow_symlinks=False):
-                    total += entry.stat(follow_symlinks=False).st_size
-    except OSError:
-        return total
-    return total
-
-
 class _StderrTail(threading.Thread):
     """Read a kernel's stderr from a pipe, keeping only its last few KiB."""
 
@@ -220,6 +162,7 @@ class _SandboxedKernelManager(AsyncKernelManager):
     layout: Layout | None = None
     kernel_env: dict[str, str] = {}
     stderr_tail: _StderrTail | None = None
+    group: limits.KernelGroup = limits.NoGroup()
 
     @property
     def kernel_spec(self):
@@ -229,7 +172,8 @@ class _SandboxedKernelManager(AsyncKernelManager):
         return spec
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        command = self.sandbox.wrap(kernel_cmd, self.kernel_env, self.layout)
+        command = self.group.join_command(self.sandbox.wrap(kernel_cmd, self.kernel_env,
+                                                            self.layout))
         kw["stdout"] = subprocess.DEVNULL
         kw["stdin"] = subprocess.DEVNULL
         kw["stderr"] = self.stderr_tail.write_fd if self.stderr_tail else subprocess.DEVNULL
@@ -381,12 +325,13 @@ class KernelSession:
     def __init__(self, notebook: nbformat.NotebookNode, workdir: Path, bounds: Bounds,
                  env: dict[str, str], config: dict[str, Any], setup_code: tuple[str, ...] = (),
                  after_cell: str | None = None, sandbox: Sandbox | None = None,
-                 layout: Layout | None = None):
+                 layout: Layout | None = None, cgroups: limits.Cgroups | None = None):
         """``setup_code`` runs silently after the prelude in every kernel started;
         ``after_cell`` (formatted with ``index``) after every notebook cell that ran.
         The kernel runs in ``sandbox`` (default: none) over the folders of ``layout``
         (default: ``workdir`` with its files already in place); the layout's ``exchange``
-        is replaced by each kernel's own folders."""
+        is replaced by each kernel's own folders. Each kernel runs in a group of ``cgroups``
+        (default: this machine's, ``limits.choose_cgroups``)."""
         self.notebook = notebook
         self.sandbox = sandbox or NoSandbox()
         workdir = Path(workdir)
@@ -404,7 +349,11 @@ class KernelSession:
         self.config = {**config, "training_steps": bounds.training_steps,
                        "output_limit": bounds.output_limit}
         self.client: _BoundedClient | None = None
-        self.watcher: _ResourceWatcher | None = None
+        self.watcher: limits.ResourceWatcher | None = None
+        self.cgroups = cgroups if cgroups is not None else limits.choose_cgroups()
+        self.group: limits.KernelGroup = limits.NoGroup()
+        self.mounts: tuple[Path, ...] = ()  # exchange folders with a tmpfs of their own
+        self.enforcement: dict[str, str] = {}  # how the bounds were held, every kernel
         self.restarts = 0
         self.lost = False  # the kernel died or was killed: it is replaced before code runs
         self.completed: list[int] = []  # cells run so far that did not kill the kernel
@@ -447,6 +396,8 @@ class KernelSession:
         km = client.km = client.create_kernel_manager()
         layout = replace(self.layout, exchange=(self.ipc_dir, self.probe_dir))
         km.sandbox, km.layout, km.kernel_env = self.sandbox, layout, dict(self.env)
+        self._hold_bounds(layout)
+        km.group = self.group
         km.stderr_tail = _StderrTail()
         km.stderr_tail.start()
         # Local sockets instead of TCP: nothing else on the machine can reach the kernel.
@@ -463,11 +414,12 @@ class KernelSession:
                                + (f": {detail}" if detail else "")) from error
         if deadline.fired.is_set():
             raise RuntimeError(f"the kernel did not start within {STARTUP_TIMEOUT} s")
-        limits = self.sandbox.limits
-        self.watcher = _ResourceWatcher(
+        caps = self.sandbox.limits
+        self.watcher = limits.ResourceWatcher(
             self._kernel_pid(), self.bounds.memory_limit,
-            tasks=limits.tasks if self.sandbox.name != "none" else None,
-            exchange=layout.exchange, exchange_bytes=limits.exchange_bytes)
+            tasks=caps.tasks if self.sandbox.name != "none" else None,
+            exchange=layout.exchange, exchange_bytes=caps.exchange_bytes,
+            group=self.group, mounted=self.mounts)
         self.watcher.start()
         # The set-up runs before any notebook code, in this order: the prelude, the
         # profile's code, then ``extra_setup`` (what only this kernel gets, e.g. the
@@ -484,6 +436,23 @@ class KernelSession:
         # started in its empty HOME, not among the submission's files (see sandbox.LAUNCHER)
         await client.async_start_new_kernel(cwd=str(self.layout.home), env=self.env)
         await client.async_start_new_kernel_client()
+
+    def _hold_bounds(self, layout: Layout) -> None:
+        """Put the next kernel's bounds in the kernel's hands where the machine allows: its
+        own cgroup, a size-capped tmpfs on each exchange folder; record what was held."""
+        caps = self.sandbox.limits
+        self.mounts = limits.mount_exchange(layout.exchange, caps.exchange_bytes)
+        self.group = limits.open_group(self.cgroups, self.bounds.memory_limit, caps.tasks)
+        held = self.group.held | ({limits.DISK} if self.mounts else frozenset())
+        kind = self.cgroups.kind if self.group.held else limits.NONE
+        self.enforcement = limits.weakest(self.enforcement, limits.enforcement(kind, held))
+
+    def _release_bounds(self) -> None:
+        """Empty and remove the kernel's group, unmount its exchange tmpfs."""
+        self.group.close()
+        self.group = limits.NoGroup()
+        limits.unmount(self.mounts)
+        self.mounts = ()
 
     def _kernel_pid(self) -> int:
         provisioner = self.client.km.provisioner
@@ -512,6 +481,7 @@ class KernelSession:
                 print(f"hw4grade: kernel shutdown: {error}", file=sys.stderr)
             self.client = None
         self.sandbox.end()  # whatever the kernel started and left behind
+        self._release_bounds()
         for folder in (self.ipc_dir, self.probe_dir):
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -557,6 +527,9 @@ class KernelSession:
         killed = deadline.fired.is_set()
         if killed:
             status = "timeout"
+        elif status == "ok" and self.watcher and self.watcher.poll():  # a bound the cell hit
+            self.lost = True
+            status = "memory" if self.watcher.exceeded == limits.MEMORY else "died"
         run = CellResult(index=index, status=status, seconds=time.monotonic() - started,
                       output_truncated=index in client.truncated)
         error = next((out for out in cell.get("outputs", []) if out.output_type == "error"), None)

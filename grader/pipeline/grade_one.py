@@ -215,6 +215,8 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
             result.cells = execution.cells
             _probe_and_score(prober, replace(options, seed=result.seed), oracle, profile,
                              execution, result, setup.ungraded_cells)
+    for result in results:  # what held the bounds of every kernel the notebook had
+        result.enforcement = dict(session.enforcement)
 
 
 def _probe_and_score(prober: Prober, options: Options, oracle, profile: NotebookProfile,

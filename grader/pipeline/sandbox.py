@@ -11,7 +11,8 @@ A sandbox turns the kernel's launch command into one that starts the kernel isol
   nor the installed ``grader`` (found on any of the kernel's import paths);
 * writable: a size-capped tmpfs holding its own copy of the submission's folder and its
   HOME, another for ``/tmp``, and the exchange folders it shares with the grader (IPC
-  sockets, probe requests), whose size the grader's watcher bounds;
+  sockets, probe requests), whose size is capped by a tmpfs of their own when the grader
+  is root and watched by the grader always (``grader.pipeline.limits``);
 * limits on open files and file size, core dumps off, and an environment made only of
   the allow-list the grader passes.
 
@@ -78,8 +79,10 @@ class Limits:
     file_size: int = 1 * 2**30
     disk: int = 2 * 2**30  # each writable tmpfs: the kernel's folder + HOME, and /tmp
     shared_memory: int = 256 * 2**20  # /dev/shm (multiprocessing's semaphores and buffers)
-    tasks: int = 2048  # processes and threads, enforced by the grader's watcher
-    exchange_bytes: int = 1 * 2**30  # the folders shared with the grader, also watched
+    # processes and threads: the kernel's cgroup (pids.max) where there is one, and watched
+    tasks: int = 2048
+    # each folder shared with the grader: its tmpfs size (as root), and watched (in all)
+    exchange_bytes: int = 1 * 2**30
 
 
 @dataclass(frozen=True)

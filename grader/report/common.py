@@ -159,7 +159,9 @@ def summary_lines(result: SubmissionResult, with_error: bool = True) -> list[str
 
 def footer_fields(result: SubmissionResult) -> list[tuple[str, str]]:
     """``(name, value)`` pairs saying how the result was made: grader, mode, seed, device,
-    profile, and the start of the rubric's and notebook's SHA-256."""
+    profile, the start of the rubric's and notebook's SHA-256, and how the kernel's resource
+    bounds were held (when recorded)."""
+    bounds = [("bounds", result.enforcement_text())] if result.enforcement else []
     return [
         ("grader", result.grader_version),
         ("mode", result.mode),
@@ -169,6 +171,7 @@ def footer_fields(result: SubmissionResult) -> list[tuple[str, str]]:
         ("rubric", result.rubric_sha256[:12]),
         ("notebook", (result.notebook_sha256 or "unreadable")[:12]),
         *provenance_fields(result),
+        *bounds,
     ]
 
 
