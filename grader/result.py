@@ -249,7 +249,7 @@ RESULT_FIELDS = {"submission": "text", "notebook_sha256": "optional text",
                  "max_score": "number", "pending_max": "number", "items": "list",
                  "cells": "list", "timing": "numbers", "error": "optional text",
                  "warnings": "texts", "retry": "flag", "sandbox": "text",
-                 "provenance": "optional mapping"}
+                 "provenance": "optional mapping", "enforcement": "labels"}
 PROVENANCE_FIELDS = {"student": "text", "repository": "text", "status": "text", "reason": "text",
                      "commit": "optional text", "commit_date": "optional text",
                      "branch": "optional text", "notebook": "optional text",
@@ -271,6 +271,8 @@ def _of_kind(value: object, kind: str) -> bool:
         "list": lambda: isinstance(value, list),
         "mapping": lambda: isinstance(value, dict),
         "optional mapping": lambda: value is None or isinstance(value, dict),
+        "labels": lambda: isinstance(value, dict) and all(
+            isinstance(key, str) and isinstance(label, str) for key, label in value.items()),
         "numbers": lambda: isinstance(value, dict) and all(
             isinstance(key, str) and _is_number(number) for key, number in value.items()),
         "texts": lambda: isinstance(value, list) and all(isinstance(v, str) for v in value),
@@ -408,6 +410,7 @@ def clean_result(result: SubmissionResult) -> SubmissionResult:
     """
     timing = result.timing if isinstance(result.timing, dict) else {}
     warnings = result.warnings if isinstance(result.warnings, list | tuple) else []
+    enforcement = result.enforcement if isinstance(result.enforcement, dict) else {}
     clean = SubmissionResult(
         submission=clean_path(result.submission),
         notebook_sha256=_optional(_label, result.notebook_sha256),
@@ -427,6 +430,7 @@ def clean_result(result: SubmissionResult) -> SubmissionResult:
         retry=result.retry is True,
         sandbox=_label(result.sandbox),
         provenance=_clean_provenance(result.provenance),
+        enforcement={_label(bound): _label(how) for bound, how in enforcement.items()},
     )
     clean.total()
     return clean

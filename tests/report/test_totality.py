@@ -281,3 +281,20 @@ def test_non_finite_points_count_as_zero_and_never_reach_a_payload():
     assert clean_result(result).score == 0.0
     assert gradescope_json(result)["execution_time"] == 0
     assert json.loads(base64.b64decode(classroom_base64(result)))["tests"][0]["score"] == 0.0
+
+
+def test_provenance_and_enforcement_survive_the_round_trip_and_cleaning():
+    """A result written by one run is read back whole by the next (resume, gradebook)."""
+    from grader.result import Provenance
+
+    result = SubmissionResult.from_dict(a_result_dict())
+    result.provenance = Provenance("alice", "https://example.edu/alice.git", "collected",
+                                   commit="c" * 40, commit_date="2026-03-01T12:00:00+00:00",
+                                   flags=["dated in the future \x1b[2J"])
+    result.enforcement = {"cgroup": "v1", "memory": "kernel"}
+    again = SubmissionResult.from_dict(json.loads(result.to_json()))
+    assert again.provenance == result.provenance and again.enforcement == result.enforcement
+    clean = clean_result(again)
+    assert clean.enforcement == result.enforcement
+    assert clean.provenance.commit == "c" * 40
+    assert "\x1b" not in clean.provenance.flags[0]
