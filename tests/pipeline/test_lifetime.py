@@ -41,7 +41,7 @@ def _kernels(processes: list[psutil.Process]) -> list[psutil.Process]:
     found = []
     for process in processes:
         try:
-            if "ipykernel_launcher" in " ".join(process.cmdline()):
+            if process.cmdline()[1:3] == ["-m", "ipykernel_launcher"]:  # not its sandbox
                 found.append(process)
         except psutil.Error:
             continue
@@ -70,6 +70,19 @@ def _describe(processes: list[psutil.Process]) -> str:
     return "\n".join(lines)
 
 
+def _wait_for_kernels(parent: psutil.Process, driver: subprocess.Popen,
+                      seconds: float = 300) -> list[psutil.Process]:
+    """The driver's descendants once two kernels run among them (or when time is up)."""
+    deadline = time.monotonic() + seconds
+    descendants: list[psutil.Process] = []
+    while time.monotonic() < deadline and driver.poll() is None:
+        descendants = parent.children(recursive=True)
+        if len(_kernels(descendants)) >= 2:
+            break
+        time.sleep(0.2)
+    return descendants
+
+
 def _kill_while_grading(command: list[str], cwd: Path) -> tuple[list[psutil.Process], str]:
     """Start the batch, wait until two kernels run, SIGKILL the driver; return every process
     the batch had started and the driver's output."""
@@ -79,16 +92,12 @@ def _kill_while_grading(command: list[str], cwd: Path) -> tuple[list[psutil.Proc
                                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
     try:
         parent = psutil.Process(driver.pid)
-        deadline = time.monotonic() + 300
-        descendants: list[psutil.Process] = []
-        while time.monotonic() < deadline and driver.poll() is None:
-            descendants = parent.children(recursive=True)
-            if len(_kernels(descendants)) >= 2:
-                break
-            time.sleep(0.5)
-        assert len(_kernels(descendants)) >= 2, log.read_text()
+        descendants = _wait_for_kernels(parent, driver)
         time.sleep(2)  # the kernels are well into the notebooks
-        descendants = parent.children(recursive=True)
+        # a kernel may be between two lives then (a cell that kills it is replayed in a new
+        # one): wait for two running kernels again, and kill the driver while they run
+        descendants = _wait_for_kernels(parent, driver)
+        assert len(_kernels(descendants)) >= 2, log.read_text()
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=30)
     finally:
