@@ -24,7 +24,9 @@ A cell that kills the kernel (or has it killed) is skipped: the kernel is restar
 cells before it are replayed silently, and execution goes on, so every unit the notebook
 defines can still be graded. Every kernel gets fresh folders: a new working copy of the
 submission, HOME, and exchange folders (IPC sockets, probe files) that no earlier kernel
-saw, so nothing one kernel wrote reaches the next.
+saw, so nothing one kernel wrote reaches the next. A kernel starts in its empty HOME and
+enters the notebook's working folder only when the grader's set-up is done, so no file of
+the submission is on its import path before then.
 
 Whether a cell ran cleanly is read from the kernel's reply to it as well as from its
 outputs: a reply ``error`` without an error output (a notebook hiding its exceptions with
