@@ -26,7 +26,7 @@ from grader.report.classroom import classroom_base64
 from grader.report.gradescope import gradescope_json
 from grader.report.markdown import render_markdown
 from grader.report.text import render_text
-from grader.result import SubmissionResult
+from grader.result import SubmissionResult, clean_result
 
 if TYPE_CHECKING:
     from grader.pipeline.grade_one import Options
@@ -58,7 +58,7 @@ def exit_code(result: SubmissionResult) -> int:
 def render(result: SubmissionResult, fmt: str) -> str:
     """The result in the requested format."""
     if fmt == "json":
-        return result.to_json()
+        return clean_result(result).to_json()
     if fmt == "classroom":
         return classroom_base64(result)
     if fmt == "gradescope":
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         result.submission = args.notebook  # named as the user named it
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(result.to_json() + "\n", encoding="utf-8")
+        args.json.write_text(render(result, "json") + "\n", encoding="utf-8")
     print(render(result, args.format))
     write_github_outputs(result)
     return exit_code(result)
