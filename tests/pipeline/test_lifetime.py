@@ -139,7 +139,6 @@ def test_a_killed_driver_leaves_no_process_behind_and_a_rerun_completes(tmp_path
     folder = _class(tmp_path / "class")
     out = tmp_path / "out"
     descendants, output = _kill_while_grading(_grade(folder, out, *backend), tmp_path)
-    assert len(_kernels(descendants)) >= 2
     _assert_all_gone(descendants, output)
     rerun = subprocess.run(_grade(folder, out, *backend), cwd=tmp_path, capture_output=True,
                            text=True, timeout=900, env=dict(os.environ, PYTHONPATH=str(ROOT)))
