@@ -10,7 +10,6 @@ nothing), and applied to every result, feedback page and the gradebook.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from grader.commands import paths
@@ -83,13 +82,7 @@ def run(args: argparse.Namespace) -> int:
                if export is not None]
     manual_csv = paths.input_file(args.manual, "--manual") if args.manual else None
     rubric = paths.rubric_file(args.rubric)
-    problems: list[str] = []
-    results = store.read_results(out, problems=problems)
-    for problem in problems:
-        print(f"hw4grade gradebook: {problem}", file=sys.stderr)
-    if not results:
-        raise UsageError(f"OUT {args.out}: no results in {args.out / store.RESULTS_DIR} "
-                         "(run hw4grade grade with --out there first)")
+    results = paths.graded_folder(args.out, "gradebook")
     new_scores = None
     if manual_csv:
         try:

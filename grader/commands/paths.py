@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from grader.exceptions import RubricError, UsageError
 
 if TYPE_CHECKING:
+    from grader.result import SubmissionResult
     from grader.rubric import Rubric
 
 READ = os.R_OK
@@ -136,3 +137,20 @@ def rubric_file(path: str | os.PathLike[str] | None, argument: str = "--rubric")
         return load_rubric(full)
     except RubricError as error:
         raise UsageError(f"{argument} {error}") from None
+
+
+def graded_folder(path: str | os.PathLike[str], command: str) -> list[SubmissionResult]:
+    """The results an ``OUT`` folder of ``hw4grade grade`` holds (the unreadable ones said on
+    stderr, for ``command``); UsageError when it holds none."""
+    import sys
+
+    from grader.report import store
+
+    problems: list[str] = []
+    results = store.read_results(_absolute(path), problems=problems)
+    for problem in problems:
+        print(f"hw4grade {command}: {problem}", file=sys.stderr)
+    if not results:
+        raise wrong("OUT", path, f"no results in {Path(path) / store.RESULTS_DIR} (run hw4grade "
+                                 "grade with --out there first)")
+    return results

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from grader.commands import paths
-from grader.exceptions import UsageError
-from grader.report import store
 from grader.report.classpage import CLASS_PAGE, write_class_page
 
 
@@ -24,13 +21,7 @@ def run(args: argparse.Namespace) -> int:
     out = paths.input_folder(args.out, "OUT")
     paths.output_folder(out, "OUT")
     rubric = paths.rubric_file(args.rubric)
-    problems: list[str] = []
-    results = store.read_results(out, problems=problems)
-    for problem in problems:
-        print(f"hw4grade report: {problem}", file=sys.stderr)
-    if not results:
-        raise UsageError(f"OUT {args.out}: no results in {args.out / store.RESULTS_DIR} "
-                         "(run hw4grade grade with --out there first)")
+    results = paths.graded_folder(args.out, "report")
     write_class_page(results, out, rubric)
     print(f"class page: {args.out / CLASS_PAGE} ({len(results)} result(s))")
     return 0
