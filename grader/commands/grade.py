@@ -21,6 +21,7 @@ from grader.pipeline.grade_many import choose_backend, grade_batch
 from grader.pipeline.grade_one import prepare_mnist
 from grader.pipeline.load import find_notebooks
 from grader.quiet import LOG_NAME, native_stderr_to, quiet_tensorflow
+from grader.report.classpage import CLASS_PAGE
 from grader.report.manual import MANUAL_TEMPLATE
 from grader.report.store import FEEDBACK_DIR, submission_name
 from grader.report.text import verdict
@@ -114,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     for result in results:
         name = submission_name(result.submission)
         print(f"{name:<40} {verdict(result)}")
-    print(f"gradebook: {args.out / 'gradebook.csv'}")
+    print(f"gradebook: {args.out / 'gradebook.csv'}; the class at a glance: "
+          f"{args.out / CLASS_PAGE}")
     print(f"feedback pages: {args.out / FEEDBACK_DIR}/; hand-graded items: fill in "
           f"{args.out / MANUAL_TEMPLATE}, then run "
           f"hw4grade gradebook {args.out} --manual FILE")
