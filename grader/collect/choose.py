@@ -124,16 +124,24 @@ def notebook_candidates(entries: Sequence[TreeEntry], targets: dict[str, str],
                                 or fnmatch.fnmatchcase(posixpath.basename(entry.path), pattern)
                                 for pattern in patterns):
             continue
-        resolved = resolve_in_tree(entry.path, by_path, targets)
+        resolved = followed(entry, by_path, targets, flags)
         if resolved is None:
-            if entry.symlink:
-                flags.append(f"{entry.path}: a symbolic link to {targets.get(entry.path, '?')!r}"
-                             ", outside the repository or to no file: not followed")
             continue
         found[entry.path] = resolved
     # a link to another candidate is that candidate: keep the file itself
     return NotebookChoice({path: entry for path, entry in found.items()
                            if entry.path == path or entry.path not in found}, flags)
+
+
+def followed(entry: TreeEntry, by_path: dict[str, TreeEntry], targets: dict[str, str],
+             flags: list[str]) -> TreeEntry | None:
+    """The file ``entry`` stands for in the tree (itself, or what its link leads to inside
+    the repository); None, with a flag for a link, when there is none."""
+    resolved = resolve_in_tree(entry.path, by_path, targets)
+    if resolved is None and entry.symlink:
+        flags.append(f"{entry.path}: a symbolic link to {targets.get(entry.path, '?')!r}, "
+                     "outside the repository or to no file: not followed")
+    return resolved
 
 
 def modules_beside(notebook: str, entries: Sequence[TreeEntry], targets: dict[str, str],
@@ -151,11 +159,8 @@ def modules_beside(notebook: str, entries: Sequence[TreeEntry], targets: dict[st
         relative = entry.path[len(prefix):]
         if len(relative.split("/")) > MODULE_DEPTH or hidden_or_checkpoint(relative):
             continue
-        resolved = resolve_in_tree(entry.path, by_path, targets)
+        resolved = followed(entry, by_path, targets, flags)
         if resolved is None:
-            if entry.symlink:
-                flags.append(f"{entry.path}: a symbolic link leading out of the repository: "
-                             "not followed")
             continue
         if used + resolved.size > budget or len(chosen) >= MAX_MODULES:
             flags.append(f"{entry.path}: not copied, over the limit of {MAX_MODULES} modules "
