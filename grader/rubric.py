@@ -68,6 +68,14 @@ class Convergence:
     attribution_runs: int = 3
     max_seconds: float = 600.0
     min_class_entropy: float = 0.2  # below this (nats) credit is capped at half: mode collapse
+    # steps before the budget at which a run is judged and may stop, per device and model
+    checkpoints: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
+    samples: int = 2000  # samples the grader draws and judges at each checkpoint
+
+    def schedule(self, device: str, model: str) -> list[int]:
+        """The steps at which ``model`` is judged on ``device``, ending with its budget."""
+        budget = self.budgets[device][model]
+        return [*self.checkpoints.get(device, {}).get(model, ()), budget]
 
 
 @dataclass(frozen=True)
@@ -281,4 +289,23 @@ def _parse_convergence(raw: dict, source: str) -> Convergence:
     runs = int(_number(raw.get("attribution_runs", 3), f"{where}.attribution_runs"))
     seconds = _number(raw.get("max_seconds", 600), f"{where}.max_seconds", strict=True)
     entropy = _number(raw.get("min_class_entropy", 0.2), f"{where}.min_class_entropy")
-    return Convergence(budgets, thresholds, runs, seconds, entropy)
+    checkpoints = {}
+    if "checkpoints" in raw:
+        checkpoints = _per_device_model(_require(raw, "checkpoints", where, dict),
+                                        f"{where}.checkpoints", _step_list)
+        for device, models in checkpoints.items():
+            for model, steps in models.items():
+                if steps and steps[-1] >= budgets[device][model]:
+                    raise RubricError(f"{where}.checkpoints.{device}.{model}: every checkpoint "
+                                      f"must come before the budget of "
+                                      f"{budgets[device][model]} steps, got {list(steps)}")
+    samples = int(_number(raw.get("samples", 2000), f"{where}.samples", minimum=100))
+    return Convergence(budgets, thresholds, runs, seconds, entropy, checkpoints, samples)
+
+
+def _step_list(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value) \
+            or sorted(set(value)) != value:
+        raise RubricError(f"{where}: expected a rising list of step counts, got {value!r}")
+    return tuple(value)

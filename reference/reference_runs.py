@@ -39,7 +39,8 @@ def main() -> None:
     from grader.kernel import train as kernel_train
     from grader.mnist import evaluator
     from grader.mnist.data import load_mnist
-    from grader.pipeline.convergence import REFERENCE_RUNS_DIR, draw_plan, reference_run_path
+    from grader.convergence.figures import REFERENCE_RUNS_DIR, reference_run_path
+    from grader.convergence.judge import draw_plan
     from grader.rubric import load_rubric
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

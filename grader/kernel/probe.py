@@ -183,26 +183,58 @@ def _part(source: str):
     return lookup(name)
 
 
-def _train(spec: dict, inputs) -> dict:
+_sessions: dict = {}
+_images: dict = {}
+
+
+def _training_images(path: str) -> np.ndarray:
+    """The MNIST training images the grader named, as [N, 784] floats in [-1, 1] (read once)."""
+    if path not in _images:
+        load = _original("numpy.load", np.load)
+        with load(path) as data:
+            images = data["x_train"].reshape(len(data["x_train"]), -1).astype(np.float32)
+        _images.clear()
+        _images[path] = images / 127.5 - 1.0
+    return _images[path]
+
+
+def _describe_variables(variables: list) -> list:
+    return [{"shape": [int(d) for d in shape], "name": str(name)[:_wire.NAME_LIMIT],
+             "trainable": True} for shape, name in variables]
+
+
+def _train_start(spec: dict, inputs) -> dict:
     trainer = sys.modules[MODULES["train"]]
-    load = _original("numpy.load", np.load)
-    with load(spec["mnist_npz"]) as data:
-        images = data["x_train"].reshape(len(data["x_train"]), -1).astype(np.float32)
-    images = images / 127.5 - 1.0
     parts = {role: _part(source) for role, source in spec["parts"].items()}
-    order, eval_noise = (inputs[key] for key in _wire.TRAIN_INPUTS)
-    outcome = trainer.train(parts, images, order, eval_noise,
-                            seed=spec["seed"], noise_dim=spec["noise_dim"],
-                            max_seconds=spec["max_seconds"], jit=spec.get("jit", False))
-    return {"kind": Kind.TRAINING, "steps": outcome["steps"], "seconds": outcome["seconds"],
-            "mode": outcome["mode"],
-            "items": [{"kind": Kind.ARRAY, "array": outcome["losses"]},
-                      {"kind": Kind.ARRAY, "array": outcome["samples"]}]}
+    session = trainer.TrainingSession(parts, spec["seed"], spec["noise_dim"], spec["batch"])
+    session.images_path = spec["mnist_npz"]
+    _sessions[spec["slot"]] = session
+    variables = session.variables()
+    return {"kind": Kind.SESSION,
+            "variables": {role: _describe_variables(variables[role])
+                          for role in _wire.TRAINING_ROLES}}
+
+
+def _train_steps(spec: dict, inputs) -> dict:
+    session = _sessions[spec["slot"]]
+    for role, pairs in spec.get("assign", {}).items():
+        session.assign(role, {int(position): inputs[key] for position, key in pairs})
+    chunk = session.run(_training_images(session.images_path), inputs["order"],
+                        spec["max_seconds"])
+    samples = (to_numpy(session.sample(inputs["eval_noise"])) if spec.get("sample")
+               else {"kind": Kind.NONE})
+    return {"kind": Kind.TRAINING, "steps": chunk["steps"], "seconds": chunk["seconds"],
+            "mode": session.mode,
+            "items": [{"kind": Kind.ARRAY, "array": chunk["losses"]},
+                      *[{"kind": Kind.SEQUENCE,
+                         "items": [to_numpy(value) for value in session.values(role)]}
+                        for role in _wire.TRAINING_ROLES],
+                      samples]}
 
 
 _DEFAULT_ACTIONS = {Action.CALL: _call, Action.SOLVERS: _solvers,
                     Action.BUILD_MODEL: _build_model, Action.RUN_MODEL: _run_model,
-                    Action.TRAIN: _train}
+                    Action.TRAIN_START: _train_start, Action.TRAIN_STEPS: _train_steps}
 _actions = dict(_DEFAULT_ACTIONS)
 # what a profile may replace (see register); resolve: graded name -> function or None
 _profile = {"resolve": None, "describe_optimizer": _describe_optimizer}

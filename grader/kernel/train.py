@@ -123,7 +123,8 @@ class TrainingSession:
             if time.monotonic() - started > max_seconds:
                 break
         self.steps += len(losses)
-        return {"losses": np.array([[float(d), float(g)] for d, g in losses], dtype=np.float64),
+        return {"losses": np.array([[float(d), float(g)] for d, g in losses],
+                                   dtype=np.float64).reshape(-1, 2),
                 "steps": len(losses), "seconds": time.monotonic() - started}
 
     def sample(self, noise: np.ndarray) -> np.ndarray:

@@ -35,9 +35,14 @@ A call spec is a JSON object whose ``action`` is one of :data:`ACTIONS` (see the
   ``input`` (not training) and kept in the kernel under the name ``slot``;
 * ``run_model``: the model in ``slot``, its variables set from ``assign`` (pairs of
   variable position and input key), run on ``input`` with ``training``;
-* ``train``: the grader's training loop on ``parts`` (role -> ``"student:NAME"`` or
-  ``"reference:NAME"``) with ``seed``, ``noise_dim``, ``mnist_npz``, ``max_seconds`` and
-  ``jit``, over the input arrays ``order`` and ``eval_noise``.
+* ``train_start``: a session of the grader's training loop (``TrainingSession`` of the
+  kernel's ``train`` module) on ``parts`` (role -> ``"student:NAME"`` or
+  ``"reference:NAME"``) with ``seed``, ``noise_dim``, ``batch`` and ``mnist_npz``, kept in
+  the kernel under the name ``slot``;
+* ``train_steps``: the session in ``slot`` takes the weights of ``assign`` (role -> pairs
+  of variable position and input key), trains one step per row of the input array
+  ``order`` within ``max_seconds``, and hands back its weights; with ``sample`` it also
+  draws samples for the input array ``eval_noise``.
 
 An outcome is a JSON object whose ``kind`` is one of :data:`KINDS`:
 
@@ -54,8 +59,12 @@ An outcome is a JSON object whose ``kind`` is one of :data:`KINDS`:
   ``learning_rate``, ``beta_1``, ``beta_2``, ``epsilon``);
 * ``model``: ``type``, ``variables`` (``shape``, ``name``, ``trainable`` of each) and
   ``output``, the outcome of the first run;
-* ``training``: ``steps``, ``seconds``, ``mode`` and ``items``: the losses (an array of
-  [steps, 2]) and the samples drawn from ``eval_noise``.
+* ``session``: ``variables``, for each role of :data:`TRAINING_ROLES` the description
+  (``shape``, ``name``, ``trainable``) of every weight of that network, in order;
+* ``training``: ``steps``, ``seconds``, ``mode`` and ``items``: the chunk's losses (an
+  array of [steps, 2]), the generator's weights and the discriminator's weights (two
+  sequences of arrays, in the order of ``variables``) and the samples drawn from
+  ``eval_noise`` (an array, or ``none`` when not asked for).
 
 Outcomes nest only under ``items`` and ``output`` (:func:`nested`).
 """
@@ -72,7 +81,8 @@ class Action:
     SOLVERS = "solvers"
     BUILD_MODEL = "build_model"
     RUN_MODEL = "run_model"
-    TRAIN = "train"
+    TRAIN_START = "train_start"
+    TRAIN_STEPS = "train_steps"
 
 
 class Kind:
@@ -85,13 +95,16 @@ class Kind:
     ERROR = "error"
     OPTIMIZERS = "optimizers"
     MODEL = "model"
+    SESSION = "session"
     TRAINING = "training"
 
 
-ACTIONS = (Action.CALL, Action.SOLVERS, Action.BUILD_MODEL, Action.RUN_MODEL, Action.TRAIN)
+ACTIONS = (Action.CALL, Action.SOLVERS, Action.BUILD_MODEL, Action.RUN_MODEL,
+           Action.TRAIN_START, Action.TRAIN_STEPS)
 KINDS = (Kind.ARRAY, Kind.NONE, Kind.SEQUENCE, Kind.OTHER, Kind.ERROR, Kind.OPTIMIZERS,
-         Kind.MODEL, Kind.TRAINING)
-TRAIN_INPUTS = ("order", "eval_noise")  # the input arrays of a ``train`` call
+         Kind.MODEL, Kind.SESSION, Kind.TRAINING)
+TRAINING_ROLES = ("generator", "discriminator")  # the networks of a training session
+TRAIN_INPUTS = ("order", "eval_noise")  # the input arrays of a ``train_steps`` call
 
 # The library functions the grader relies on whose replacement a kernel reports (the
 # prelude records them by these names, given in its CONFIG as ``watched``; the grader
@@ -194,11 +207,19 @@ def run_model_spec(slot: str, assign: list[list[Any]], input_key: str,
             "training": training}
 
 
-def train_spec(parts: dict[str, str], seed: int, noise_dim: int, mnist_npz: str,
-               max_seconds: float) -> dict[str, Any]:
-    """Run the grader's training loop on ``parts`` (inputs: :data:`TRAIN_INPUTS`)."""
-    return {"action": Action.TRAIN, "parts": parts, "seed": seed, "noise_dim": noise_dim,
-            "mnist_npz": mnist_npz, "max_seconds": max_seconds}
+def train_start_spec(parts: dict[str, str], seed: int, noise_dim: int, batch: int,
+                     mnist_npz: str, slot: str) -> dict[str, Any]:
+    """Start a training session of the grader's loop on ``parts``, kept as ``slot``."""
+    return {"action": Action.TRAIN_START, "parts": parts, "seed": seed,
+            "noise_dim": noise_dim, "batch": batch, "mnist_npz": mnist_npz, "slot": slot}
+
+
+def train_steps_spec(slot: str, assign: dict[str, list[list[Any]]], max_seconds: float,
+                     sample: bool = False) -> dict[str, Any]:
+    """Train the session ``slot`` one step per row of the input ``order`` (after setting
+    the weights of ``assign``); with ``sample``, draw samples for the input ``eval_noise``."""
+    return {"action": Action.TRAIN_STEPS, "slot": slot, "assign": assign,
+            "max_seconds": max_seconds, "sample": sample}
 
 
 # -- responses ---------------------------------------------------------------------------------

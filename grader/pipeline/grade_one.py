@@ -263,12 +263,14 @@ def _probe_and_score(prober: Prober, options: Options, oracle, profile: Notebook
 def _grade_convergence(prober: Prober, rng: np.random.Generator, options: Options,
                        graded: dict[str, ItemResult]) -> dict[str, ItemResult]:
     """Train and judge each GAN (``--mode full``)."""
-    from grader.pipeline import convergence
+    from grader.convergence.grade import grade_convergence
+    from grader.convergence.judge import Settings, Thresholds
+    from grader.convergence.lines import load_lines
 
     settings = options.rubric.convergence
+    lines = load_lines()
     with np.load(options.mnist_npz) as data:
         n_images = len(data["y_train"])
-    unit_failures = [item_id for item_id, item in graded.items() if item.status != "passed"]
     results = {}
     for spec in items.CATALOGUE:
         if spec.check != items.CONVERGENCE:
@@ -279,14 +281,15 @@ def _grade_convergence(prober: Prober, rng: np.random.Generator, options: Option
             continue
         item_rng = np.random.default_rng([rng.integers(2**32), len(item_id)])
         pass_fcd, fail_fcd = settings.thresholds[options.device][model]
+        judged = Settings(options.device, Thresholds(pass_fcd, fail_fcd,
+                                                     settings.min_class_entropy),
+                          lines, settings.max_seconds)
         try:
-            results[item_id] = convergence.grade_convergence(
-                item, prober, item_rng, steps=settings.budgets[options.device][model],
-                thresholds=convergence.Thresholds(pass_fcd, fail_fcd,
-                                                  settings.min_class_entropy),
-                mnist_npz=str(options.mnist_npz), n_images=n_images,
-                unit_failures=unit_failures, max_attribution_runs=settings.attribution_runs,
-                max_seconds=settings.max_seconds, device=options.device)
+            results[item_id] = grade_convergence(
+                item, prober, item_rng, checkpoints=settings.schedule(options.device, model),
+                samples=settings.samples, settings=judged, mnist_npz=str(options.mnist_npz),
+                n_images=n_images, units=graded,
+                max_attribution_runs=settings.attribution_runs)
         except Exception as error:
             print(f"hw4grade: training {model} failed: {traceback.format_exc(limit=-3)}",
                   file=sys.stderr)

@@ -331,10 +331,22 @@ def _model(raw: dict, state: _State, depth: int) -> dict[str, Any]:
             "output": _outcome(raw.get("output"), state, depth + 1)}
 
 
+def _session(raw: dict, state: _State, depth: int) -> dict[str, Any]:
+    variables = raw.get("variables")
+    if not isinstance(variables, dict) or set(variables) != set(wire.TRAINING_ROLES):
+        raise unreadable("a training session does not describe its two networks")
+    return {"kind": Kind.SESSION,
+            "variables": {role: [_variable(item) for item in _list(variables, role)]
+                          for role in wire.TRAINING_ROLES}}
+
+
 def _training(raw: dict, state: _State, depth: int) -> dict[str, Any]:
-    items = [_outcome(item, state, depth + 1) for item in _list(raw, "items", 2)]
-    if len(items) != 2 or any(item["kind"] != Kind.ARRAY for item in items):
-        raise unreadable("a training's result does not hold its losses and samples")
+    items = [_outcome(item, state, depth + 1) for item in _list(raw, "items", 4)]
+    kinds = [item["kind"] for item in items]
+    if len(items) != 4 or kinds[0] != Kind.ARRAY or kinds[1:3] != [Kind.SEQUENCE] * 2 \
+            or kinds[3] not in (Kind.ARRAY, Kind.NONE):
+        raise unreadable("a training's result does not hold its losses, the weights of its "
+                         "two networks and its samples")
     return {"kind": Kind.TRAINING, "steps": _integer(raw, "steps"),
             "seconds": _number(raw, "seconds"), "mode": _text(raw, "mode", 40), "items": items}
 
@@ -342,7 +354,7 @@ def _training(raw: dict, state: _State, depth: int) -> dict[str, Any]:
 _READERS: dict[str, Callable[[dict, _State, int], dict[str, Any]]] = {
     Kind.ARRAY: _array, Kind.NONE: _none, Kind.SEQUENCE: _sequence, Kind.OTHER: _other,
     Kind.ERROR: _error, Kind.OPTIMIZERS: _optimizers, Kind.MODEL: _model,
-    Kind.TRAINING: _training}
+    Kind.SESSION: _session, Kind.TRAINING: _training}
 assert set(_READERS) == set(wire.KINDS)
 
 

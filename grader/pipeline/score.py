@@ -388,7 +388,8 @@ def deduct_for_shape(result: ItemResult, item: Item, found: tuple[int, ...],
     points = round(max(0.0, result.points - item.shape_deduction), 2)
     status = "passed" if points >= item.points else "failed"
     details = {**result.details, "output_shape": list(found),
-               "shape_deduction": item.shape_deduction}
+               "shape_deduction": item.shape_deduction,
+               "values_match": bool(values_match and result.status == "passed")}
     return ItemResult(item.id, points, item.points, status,
                       "all checks passed" if status == "passed" else shape + values + rest,
                       details)

@@ -1,0 +1,112 @@
+"""Grade one convergence item: draw the run, train and judge it, attribute a failure.
+
+For each model the grader draws, from the item's hidden seed, the data order, the
+evaluation noise and the networks' start weights; the kernel trains the student's parts
+with the grader's loop (``judge.run_training``); the samples that are judged are drawn by
+the grader from the trained generator's weights, unless the student's generator is not the
+specified network. A model that clearly fails is retrained with one reference part at a
+time (``attribution``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from grader import items
+from grader.convergence.attribution import attribute
+from grader.convergence.figures import load_reference_run, loss_plot, sample_grid
+from grader.convergence.judge import (
+    Plan,
+    Sampler,
+    Settings,
+    TrainingRun,
+    credit,
+    describe,
+    draw_run,
+    run_training,
+)
+from grader.pipeline.prober import Prober
+from grader.result import ItemResult
+from grader.rubric import Item
+
+
+def as_specified(unit: ItemResult | None) -> bool:
+    """True when a network item shows the student's network computes the specified function
+    (it passed, or lost points only for the shape of its output)."""
+    return unit is not None and (unit.status == "passed" or bool(unit.details.get("values_match")))
+
+
+def _details(run: TrainingRun, plan: Plan) -> dict[str, Any]:
+    details: dict[str, Any] = {"steps": run.steps, "steps_budget": plan.checkpoints[-1],
+                               "checkpoint": run.settled_at, "seconds": round(run.seconds, 1),
+                               "sampled_by": run.sampled_by, "checkpoints": run.checkpoints}
+    if run.scores is not None:
+        scores = run.scores
+        details.update(fcd=round(scores.fcd, 3), class_entropy=round(scores.class_entropy, 3),
+                       min_class_fraction=round(scores.min_class_fraction, 4),
+                       confident_fraction=round(scores.confident_fraction, 4))
+    return details
+
+
+def _images(run: TrainingRun, model: str, reference: dict | None) -> dict[str, str]:
+    images = {}
+    if run.samples is not None and np.isfinite(run.samples).all() and run.samples.ndim == 2 \
+            and run.samples.shape[1] == 784:
+        who = ("drawn by the grader from your trained generator"
+               if run.sampled_by == Sampler.GRADER else "drawn in your kernel")
+        images[f"your generator's samples ({who})"] = sample_grid(
+            run.samples, f"{model}: step {run.steps}, {who}")
+    if reference is not None:
+        images["the reference's samples at the full budget"] = sample_grid(
+            reference["samples"].astype(np.float32), f"{model}: reference, {run.budget} steps")
+    if len(run.losses) and np.isfinite(run.losses).all():
+        images["loss curves, yours beside the reference's"] = loss_plot(
+            run.losses, f"{model}: losses in the grader's training",
+            None if reference is None else reference["losses"][: max(run.steps, 1)])
+    return images
+
+
+def grade_convergence(item: Item, prober: Prober, rng: np.random.Generator, *,
+                      checkpoints: list[int], samples: int, settings: Settings,
+                      mnist_npz: str, n_images: int, units: dict[str, ItemResult],
+                      max_attribution_runs: int) -> ItemResult:
+    """Train, judge and (on a clear failure) attribute one convergence item."""
+    model = items.spec(item.id).model
+    parts = items.convergence_item(model).parts
+    seed = int(rng.integers(2**31))
+    plan = draw_run(rng, model, checkpoints, n_images, samples)
+    generator_ok = as_specified(units.get(parts[items.GENERATOR_ROLE]))
+    loss_ok = as_specified(units.get(parts[items.LOSS_ROLE]))
+    run = run_training(prober, model, plan, seed, mnist_npz, settings,
+                       generator_as_specified=generator_ok, losses_comparable=loss_ok)
+    fraction = credit(run, settings.thresholds)
+    details = _details(run, plan)
+    reference = load_reference_run(settings.device, model, plan.checkpoints[-1])
+    if reference is not None:
+        details["reference_fcd"] = round(float(reference["fcd"]), 3)
+    details["images"] = _images(run, model, reference)
+    message = describe(run, settings.thresholds)
+    if run.sampled_by == Sampler.KERNEL and not run.error:
+        message += (". Your generator is not the specified network, so the samples judged "
+                    "were drawn in your kernel")
+    if fraction == 0.0 and not run.flags:
+        suspects = [role for role, name in parts.items()
+                    if name in units and units[name].status != "passed"]
+        role, runs = attribute(prober, model, plan, seed, mnist_npz, settings, suspects,
+                               max_attribution_runs, generator_ok)
+        details["attribution"] = [{"swapped": r.swapped, "steps": r.steps,
+                                   "fcd": None if r.scores is None else round(r.scores.fcd, 2),
+                                   "error": r.error} for r in runs]
+        if role:
+            message += (f". With the reference {parts[role]} in place of yours it converges, "
+                        f"so look at {parts[role]}")
+        elif runs:
+            message += (". Swapping in the reference's parts one at a time ("
+                        + ", ".join(parts[r.swapped] for r in runs)
+                        + ") did not make it converge on its own")
+    status = "passed" if fraction >= 1.0 else ("error" if run.error else "failed")
+    return ItemResult(item.id, round(item.points * fraction, 2), item.points, status,
+                      "all checks passed: " + message if fraction >= 1.0 else message, details,
+                      flags=list(run.flags))
