@@ -287,7 +287,7 @@ def run(architecture: str, role: str, weights: Sequence[np.ndarray], inputs: np.
     """A network's float32 outputs for ``inputs`` [N, width], ``batch`` rows at a time."""
     w = checked(architecture, role, weights)
     inputs = np.asarray(inputs, dtype=np.float32)
-    inputs = inputs.reshape(len(inputs), -1)
+    inputs = inputs.reshape(len(inputs), math.prod(inputs.shape[1:]))
     forward = FORWARD[(architecture, role)]
     outputs = [forward(w, inputs[start: start + batch])
                for start in range(0, len(inputs), batch)]
