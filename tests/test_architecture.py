@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "grader"
 TOP_LEVEL = {"__init__", "__main__", "cli", "exceptions", "items", "quiet", "result",
              "rubric", "untrusted"}
 SUB_PACKAGES = {"commands", "pipeline", "kernel", "profiles", "oracles", "report", "release",
-                "mnist", "collect"}
+                "mnist", "collect", "convergence"}
 
 
 def module_name(path: Path) -> str:
