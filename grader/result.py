@@ -15,6 +15,12 @@ The score rule, in one place (``SubmissionResult.total`` and ``score_text``):
 * ``score`` is the autograded score plus the merged hand-graded points, out of
   ``max_score``, the maximum of everything graded so far; ``pending_max`` is what is still
   to be graded by hand. ``score_text`` says all of it in the words every report uses.
+
+Integrity flags: an item's ``flags`` are what the grader saw that an instructor should
+review (each a sentence, e.g. that a model's samples copy training digits). A flagged item
+has earned 0; the code that grades it sees to that, the reports only show the flags
+(``SubmissionResult.integrity``: the gradebook's ``integrity`` column, the feedback pages,
+the class page, the end of ``hw4grade grade``).
 """
 
 from __future__ import annotations
@@ -42,6 +48,22 @@ HELD_BY_KERNEL, WATCHED = "kernel", "watched"
 CGROUP_KEY = "cgroup"  # the enforcement record's entry naming the cgroup version: v1, v2, none
 
 
+class ConvergenceDetail:
+    """Keys of a convergence item's ``details`` that the reports explain to the student."""
+
+    CHECKPOINT = "checkpoint"  # int: the training step at which the verdict was settled
+    STEPS_BUDGET = "steps_budget"  # int: the training steps the run had at most
+    SAMPLED_BY = "sampled_by"  # one of SampledBy: who drew the judged samples
+
+
+class SampledBy:
+    """Who drew the samples a convergence item was judged on."""
+
+    GRADER = "grader"  # the grader, from the trained weights, with the specified generator
+    KERNEL = "kernel"  # the student's kernel: the generator is not the specified architecture
+    ALL = (GRADER, KERNEL)
+
+
 @dataclass
 class ItemResult:
     """The grade of one rubric item."""
@@ -52,6 +74,9 @@ class ItemResult:
     status: str  # one of STATUSES
     message: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    # integrity findings for the instructor to review, each a sentence of what was seen;
+    # a flagged item has earned 0
+    flags: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -129,6 +154,12 @@ class SubmissionResult:
     # how each of BOUNDS was held (HELD_BY_KERNEL or WATCHED) and the cgroup version
     # (CGROUP_KEY); empty in results made before it was recorded
     enforcement: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def integrity(self) -> list[str]:
+        """Every item's integrity flags as ``"<item id>: <flag>"``, in item order; empty
+        when nothing was flagged."""
+        return [f"{item.id}: {flag}" for item in self.items for flag in item.flags]
 
     def item(self, item_id: str) -> ItemResult:
         """The result of item ``item_id``."""
@@ -239,7 +270,7 @@ def format_points(value: float) -> str:
 
 # The JSON type of each field, as ``from_dict`` checks it.
 ITEM_FIELDS = {"id": "text", "points": "number", "max_points": "number", "status": "text",
-               "message": "text", "details": "mapping"}
+               "message": "text", "details": "mapping", "flags": "texts"}
 CELL_FIELDS = {"index": "integer", "status": "text", "seconds": "number",
                "error_name": "optional text", "error_message": "optional text",
                "output_truncated": "flag"}
@@ -301,6 +332,8 @@ DETAIL_DEPTH = 32
 CUT_NOTE_ROOM = 64  # what clean_text adds to a text it cuts
 NUMBER_LIMIT = 1e12  # points and seconds; nothing graded comes near it
 DETAIL_VALUES = 100_000  # values kept in one item's details
+FLAG_LIMIT = 300  # characters of one integrity flag
+FLAG_COUNT = 10  # integrity flags kept per item; the last one kept says how many more there were
 
 
 def _number(value: object) -> float:
@@ -365,6 +398,16 @@ def _clean_detail(value: object, budget: list[int], depth: int = 0) -> Any:
     return _bounded(value, DETAIL_TEXT_LIMIT)
 
 
+def _flags(value: object) -> list[str]:
+    """An item's flags as clean text: each like a message, at most ``FLAG_LIMIT``
+    characters, at most ``FLAG_COUNT`` of them (the last saying how many were cut)."""
+    flags = _listed(value)
+    if len(flags) > FLAG_COUNT:
+        cut = len(flags) - (FLAG_COUNT - 1)
+        flags = [*flags[:FLAG_COUNT - 1], f"\u2026 and {cut} more flag(s)"]
+    return [_bounded(flag, FLAG_LIMIT) for flag in flags]
+
+
 def _clean_item(item: ItemResult) -> ItemResult:
     status = item.status if isinstance(item.status, str) and item.status in STATUSES \
         else "error"
@@ -372,7 +415,8 @@ def _clean_item(item: ItemResult) -> ItemResult:
     return ItemResult(id=_label(item.id), points=_number(item.points),
                       max_points=_number(item.max_points), status=status,
                       message=_text(item.message),
-                      details=details if isinstance(details, dict) else {})
+                      details=details if isinstance(details, dict) else {},
+                      flags=_flags(item.flags))
 
 
 def _clean_cell(cell: CellResult) -> CellResult:

@@ -24,7 +24,8 @@ from grader.quiet import LOG_NAME, native_stderr_to, quiet_tensorflow
 from grader.report.classpage import CLASS_PAGE
 from grader.report.manual import MANUAL_TEMPLATE
 from grader.report.store import FEEDBACK_DIR, submission_name
-from grader.report.text import verdict
+from grader.report.text import flagged_line, verdict
+from grader.result import SubmissionResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,15 +113,22 @@ def run(args: argparse.Namespace) -> int:
                                       uncollected=collected.uncollected)
     except KeyboardInterrupt:
         return 130
-    for result in results:
-        name = submission_name(result.submission)
-        print(f"{name:<40} {verdict(result)}")
-    print(f"gradebook: {args.out / 'gradebook.csv'}; the class at a glance: "
-          f"{args.out / CLASS_PAGE}")
-    print(f"feedback pages: {args.out / FEEDBACK_DIR}/; hand-graded items: fill in "
-          f"{args.out / MANUAL_TEMPLATE}, then run "
-          f"hw4grade gradebook {args.out} --manual FILE")
+    print("\n".join(closing_lines(results, args.out)))
     return 0
+
+
+def closing_lines(results: list[SubmissionResult], out: Path) -> list[str]:
+    """What ``grade`` prints at the end: a line per submission, where the gradebook, the
+    class page and the feedback pages are, and, when any, the submissions flagged for
+    review."""
+    lines = [f"{submission_name(result.submission):<40} {verdict(result)}"
+             for result in results]
+    lines.append(f"gradebook: {out / 'gradebook.csv'}; the class at a glance: "
+                 f"{out / CLASS_PAGE}")
+    lines.append(f"feedback pages: {out / FEEDBACK_DIR}/; hand-graded items: fill in "
+                 f"{out / MANUAL_TEMPLATE}, then run hw4grade gradebook {out} --manual FILE")
+    flagged = flagged_line(results, str(out / "gradebook.csv"))
+    return lines + ([flagged] if flagged else [])
 
 
 def collected_folders(folders: list[Path], notebooks: dict[Path, str]) -> Handoff:

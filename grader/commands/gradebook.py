@@ -18,7 +18,7 @@ from grader.report import lms, manual, store
 from grader.report.classpage import write_class_page
 from grader.report.feedback import write_feedback
 from grader.report.gradebook import write_gradebook
-from grader.report.text import verdict
+from grader.report.text import flagged_line, verdict
 from grader.result import SubmissionResult
 from grader.rubric import Rubric
 
@@ -99,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     for result in merged:
         print(f"{store.submission_name(result.submission):<40} {verdict(result)}")
     print(f"gradebook: {args.out / 'gradebook.csv'}")
+    flagged = flagged_line(merged, str(args.out / "gradebook.csv"))
+    if flagged:
+        print(flagged)
     for kind, export in exports:
         export_to(kind, export, args, merged)
     return 0

@@ -6,10 +6,12 @@ Content-Security-Policy as the feedback pages); ``render_class_page`` fills the 
 template (autoescaped). ``ClassPageWriter`` keeps the page current while ``grade`` runs,
 at most every few seconds, and always at the end.
 
-The page shows: the distribution of totals; per item, the pass rate and the mean points;
-the most frequent diagnosed mistakes with the students concerned; in full mode each
-model's FCD across the class against its pass and fail lines; the integrity flags and the
-ungradable submissions with their reasons; a link to every feedback page.
+The page shows: first, the submissions flagged for review (each item's integrity flags,
+``ItemResult.flags``), then the distribution of totals; per item, the pass rate and the
+mean points; the most frequent diagnosed mistakes with the students concerned; in full
+mode each model's FCD across the class against its pass and fail lines; the warnings and
+collection flags and the ungradable submissions with their reasons; a link to every
+feedback page (a flagged submission's row marked).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Link:
     label: str
     href: str
     score: str
+    flagged: bool = False  # some item of it is flagged for review
 
 
 @dataclass
@@ -80,6 +83,15 @@ class Flag:
 
 
 @dataclass
+class Flagged:
+    """One integrity flag of one item, for the instructor to review."""
+
+    student: Link
+    item: str
+    flag: str
+
+
+@dataclass
 class ClassSummary:
     """The figures of the class page."""
 
@@ -94,13 +106,19 @@ class ClassSummary:
     ungradable: list[Flag]
     pages: list[Link]
     modes: list[str] = field(default_factory=list)
+    flagged: list[Flagged] = field(default_factory=list)  # in submission, then item order
+
+    @property
+    def flagged_count(self) -> int:
+        """How many submissions have at least one item flagged for review."""
+        return len({entry.student.label for entry in self.flagged})
 
 
 def link(result: SubmissionResult) -> Link:
     """The class page's link to a result's feedback page (relative to OUT)."""
     name = submission_name(result.submission)
     return Link(one_line(result.submission, 200), f"{FEEDBACK_DIR}/{quote(name)}.html",
-                result.score_text())
+                result.score_text(), flagged=any(item.flags for item in result.items))
 
 
 def diagnosed(message: str, form: str) -> list[str]:
@@ -145,6 +163,8 @@ def summarise(results: Sequence[SubmissionResult], rubric: Rubric) -> ClassSumma
                           *(["graded without a sandbox"] if result.sandbox == "none" else [])]]
     ungradable = [Flag(link(result), one_line(result.error, 500)) for result in results
                   if result.error is not None]
+    flagged = [Flagged(link(result), one_line(item.id), one_line(flag, 500))
+               for result in results for item in result.items for flag in item.flags]
     maxima = Counter(result.max_score for result in results)
     return ClassSummary(
         count=len(results), totals=[result.score for result in results],
@@ -152,7 +172,7 @@ def summarise(results: Sequence[SubmissionResult], rubric: Rubric) -> ClassSumma
         mistakes=mistakes, fcd=fcd, fcd_lines={model: lines[model] for model in fcd
                                                if model in lines},
         flags=flags, ungradable=ungradable, pages=[link(result) for result in results],
-        modes=sorted({result.mode for result in results}))
+        modes=sorted({result.mode for result in results}), flagged=flagged)
 
 
 def _svg(figure) -> str:

@@ -9,7 +9,7 @@ import base64
 import json
 from typing import Any
 
-from grader.report.common import execution_seconds, full_marks, graded_items
+from grader.report.common import execution_seconds, full_marks, graded_items, item_text
 from grader.result import ItemResult, SubmissionResult, clean_result
 
 
@@ -18,7 +18,7 @@ def _classroom_test(result: SubmissionResult, item: ItemResult) -> dict[str, Any
         status = "error"
     else:
         status = "pass" if full_marks(item) else "fail"
-    message = f"not graded: {result.error}" if result.error is not None else item.message
+    message = f"not graded: {result.error}" if result.error is not None else item_text(item)
     return {
         "name": item.id,
         "status": status,
@@ -34,6 +34,8 @@ def _classroom_test(result: SubmissionResult, item: ItemResult) -> dict[str, Any
 def classroom_payload(result: SubmissionResult) -> dict[str, Any]:
     """GitHub Classroom's runner result (``autograding-grading-reporter``), autograded items only.
 
+    Each test's message is its item's message, integrity flags and how a convergence item
+    was judged (``item_text``).
     The reporter records the sum of the tests' ``score`` against ``max_score``; its
     console summary counts passed tests. A result with an error has status ``error``
     and every test scores 0; with no items at all, one ``notebook`` test carries the error.

@@ -16,9 +16,25 @@ import base64
 import unicodedata
 from dataclasses import dataclass, replace
 
-from grader.result import CellResult, ItemResult, SubmissionResult, format_points
+from grader.result import (
+    CellResult,
+    ConvergenceDetail,
+    ItemResult,
+    SampledBy,
+    SubmissionResult,
+    format_points,
+)
 
 PENDING = "pending (graded by hand)"
+FLAGGED = "flagged for review"
+FLAG_TITLE = "Flagged for review"
+FLAG_NOTE = ("The grader records what it saw while checking this item; a flagged item earns "
+             "no points, and your instructor reviews every flag.")
+SAMPLED_BY_WORDS = {
+    SampledBy.GRADER: "Samples drawn by the grader from your trained weights.",
+    SampledBy.KERNEL: "Samples drawn in your kernel: your generator is not the specified "
+                      "architecture.",
+}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BUDGET_TITLE = "Training cells stopped by the grader's step budget"
 BUDGET_NOTE = ("The grader stops the notebook's own training after a fixed number of steps "
@@ -63,10 +79,47 @@ def full_marks(item: ItemResult) -> bool:
 
 
 def status_label(item: ItemResult) -> str:
-    """An item's status in words: ``PENDING``, ``graded by hand`` or the status itself."""
+    """An item's status in words: ``PENDING``, ``graded by hand`` or the status itself,
+    followed by ``, flagged for review`` when the item has integrity flags."""
     if item.pending:
-        return PENDING
-    return "graded by hand" if item.status == "hand_graded" else item.status
+        label = PENDING
+    else:
+        label = "graded by hand" if item.status == "hand_graded" else item.status
+    return f"{label}, {FLAGGED}" if item.flags else label
+
+
+def flag_lines(item: ItemResult) -> list[str]:
+    """``Flagged for review: <flag>`` for each of the item's integrity flags."""
+    return [f"{FLAG_TITLE}: {flag}" for flag in item.flags]
+
+
+def _whole(value: object) -> int | None:
+    """A detail that is a whole number of steps (not a flag, not negative), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
+        else None
+
+
+def convergence_notes(item: ItemResult) -> list[str]:
+    """How a convergence item was judged, from its details: the training step at which the
+    verdict was settled (of the run's budget, when known) and who drew the samples."""
+    details = item.details if isinstance(item.details, dict) else {}
+    notes = []
+    checkpoint = _whole(details.get(ConvergenceDetail.CHECKPOINT))
+    if checkpoint is not None:
+        budget = _whole(details.get(ConvergenceDetail.STEPS_BUDGET))
+        of = f" of {budget}" if budget is not None else ""
+        notes.append(f"Judged at training step {checkpoint}{of}.")
+    sampled_by = details.get(ConvergenceDetail.SAMPLED_BY)
+    if isinstance(sampled_by, str) and sampled_by in SAMPLED_BY_WORDS:
+        notes.append(SAMPLED_BY_WORDS[sampled_by])
+    return notes
+
+
+def item_text(item: ItemResult) -> str:
+    """An item's message followed by its flags and how it was judged, as one text (the
+    output of a Gradescope test, the message of a Classroom test)."""
+    return "\n".join(part for part in (item.message, *flag_lines(item),
+                                        *convergence_notes(item)) if part)
 
 
 def points_label(item: ItemResult, pending: str = "\u2013") -> str:
@@ -96,13 +149,15 @@ def item_images(item: ItemResult) -> list[tuple[str, str | None]]:
 
 
 def detail_items(result: SubmissionResult) -> list[ItemResult]:
-    """Items that get their own section: graded but not at full marks, or with images."""
+    """Items that get their own section: graded but not at full marks, flagged, or with
+    images or notes on how they were judged."""
     if result.error is not None:
         return []  # the error says it all
     return [
         item
         for item in graded_items(result)
         if not full_marks(item) or item.status in ("failed", "error") or item_images(item)
+        or item.flags or convergence_notes(item)
     ]
 
 
@@ -214,6 +269,8 @@ class ItemView:
     label: str
     message: str
     images: list[tuple[str, str | None]]
+    flags: list[str]  # integrity flags, each shown as FLAG_TITLE: flag
+    notes: list[str]  # how a convergence item was judged (convergence_notes)
 
 
 @dataclass
@@ -238,6 +295,8 @@ class FeedbackPage:
     failed: list[CellView]
     budget_title: str
     budget_note: str
+    flag_title: str
+    flag_note: str
     skipped: int
     warnings: list[str]
     footer: list[tuple[str, str]]
@@ -245,12 +304,14 @@ class FeedbackPage:
 
 def _item_view(item: ItemResult) -> ItemView:
     return ItemView(item.id, points_label(item), item.status, status_label(item),
-                    item.message if item.message.strip() else "", item_images(item))
+                    item.message if item.message.strip() else "", item_images(item),
+                    list(item.flags), convergence_notes(item))
 
 
 def feedback_page(result: SubmissionResult) -> FeedbackPage:
     """What the student's feedback pages (HTML and Markdown) show of ``result``: the
-    total, the items, details of those below full marks, failed and cut-off cells,
+    total, the items, details of those below full marks or flagged for review (with how
+    a convergence item was judged), failed and cut-off cells,
     warnings (with what ``hw4grade collect`` flagged) and how the result was made."""
     budget = budget_cells(result)
     return FeedbackPage(
@@ -260,7 +321,7 @@ def feedback_page(result: SubmissionResult) -> FeedbackPage:
         failed=[CellView(cell_number(cell), cell.status, cell.error_name or "",
                          cell.error_message or "") for cell in failed_cells(result)],
         budget_title=BUDGET_TITLE, budget_note=budget_note(budget) if budget else "",
-        skipped=skipped_cells(result),
+        flag_title=FLAG_TITLE, flag_note=FLAG_NOTE, skipped=skipped_cells(result),
         warnings=[*result.warnings,
                   *(f"collection: {flag}" for flag in collection_flags(result))],
         footer=footer_fields(result))

@@ -2,7 +2,8 @@
 
 Totals are the score rule's (``SubmissionResult.totals``); items graded by hand stay empty
 until their scores are merged (see ``grader.report.manual``). Points are written as numbers;
-every text cell is neutralised by ``grader.report.store.csv_text`` (no formula).
+every text cell is neutralised by ``grader.report.store.csv_text`` (no formula). The
+``integrity`` column holds what the grader flagged for review (``integrity_cell``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from grader.report.store import atomic_write_text, csv_text
 from grader.result import ItemResult, SubmissionResult, clean_result
 from grader.rubric import Rubric
 
-INFO_COLUMNS = ("status", "error", "seed", "mode", "profile", "notebook_sha256")
+INTEGRITY_COLUMN = "integrity"
+INFO_COLUMNS = ("status", "error", INTEGRITY_COLUMN, "seed", "mode", "profile",
+                "notebook_sha256")
+FLAG_SEPARATOR = " | "
+INTEGRITY_LIMIT = 8000  # characters of the integrity cell (10 flags per item at most)
 # where a collected submission came from (hw4grade collect); empty otherwise
 PROVENANCE_COLUMNS = ("student", "repository", "commit", "commit_date", "collect_flags")
 TOTAL_COLUMNS = ("score", "max_score", "pending_max")
@@ -44,12 +49,20 @@ def _gradebook_row(result: SubmissionResult, rubric: Rubric) -> list[str | float
         *values,
         status,
         error,
+        integrity_cell(result),
         result.seed,
         result.mode,
         result.profile,
         result.notebook_sha256 or "",
         *provenance_cells(result),
     ]
+
+
+def integrity_cell(result: SubmissionResult) -> str:
+    """The ``integrity`` cell: empty for a clean result, else every ``"<item id>: <flag>"``
+    of ``SubmissionResult.integrity``, each on one line, joined by ``FLAG_SEPARATOR``."""
+    return one_line(FLAG_SEPARATOR.join(one_line(flag, INTEGRITY_LIMIT)
+                                        for flag in result.integrity), INTEGRITY_LIMIT)
 
 
 def provenance_cells(result: SubmissionResult) -> list[str]:
@@ -74,7 +87,8 @@ def write_gradebook(results: Iterable[SubmissionResult], path: str | Path, rubri
     Item columns hold the points of graded items; they are empty for items graded by
     hand that are still pending and for every item of a submission that could not be
     graded (its error is in the ``error`` column). ``status`` is ``graded``, ``pending``
-    (hand-graded items missing) or ``error``.
+    (hand-graded items missing) or ``error``; ``integrity`` is empty unless something was
+    flagged for review (``integrity_cell``).
     """
     rows = [gradebook_columns(rubric), *(_gradebook_row(result, rubric) for result in results)]
     return atomic_write_text(Path(path), csv_text(rows))

@@ -12,6 +12,7 @@ from grader.report.common import (
     footer_fields,
     full_marks,
     graded_items,
+    item_text,
     summary_lines,
 )
 from grader.result import SubmissionResult, clean_result, format_points
@@ -25,7 +26,8 @@ def _by_hand_max(result: SubmissionResult) -> float:
 def gradescope_json(result: SubmissionResult) -> dict[str, Any]:
     """Gradescope's ``results.json`` for one submission.
 
-    One test per autograded item (visible to the student, message as output). Items
+    One test per autograded item (visible to the student; its output is the message, any
+    integrity flags and how a convergence item was judged, ``item_text``). Items
     graded by hand are left out: Gradescope grades them in its own interface, and
     ``output`` says so. With ``result.error`` the score is 0, every test scores 0 and
     the error is in ``output``. Total: it shows ``clean_result`` of ``result``.
@@ -34,7 +36,8 @@ def gradescope_json(result: SubmissionResult) -> dict[str, Any]:
     tests = []
     for item in graded_items(result):
         score = 0.0 if result.error is not None else item.points
-        output = "Not graded: see the error above." if result.error is not None else item.message
+        output = "Not graded: see the error above." if result.error is not None \
+            else item_text(item)
         tests.append({
             "name": item.id,
             "score": score,

@@ -23,6 +23,8 @@ pre { background: #f4f4f4; padding: .6rem; white-space: pre-wrap; overflow-wrap:
 .passed { color: #1a7f37; } .failed, .error { color: #b3261e; }
 .skipped, .manual { color: #7a5d00; }
 .banner { border: 2px solid #b3261e; padding: .2rem 1rem; }
+.flag { border-left: 4px solid #7a5d00; background: #fff8e1; padding: .1rem .8rem; }
+.note { color: #555; }
 figure { display: inline-block; margin: .5rem; }
 img { max-width: 100%; image-rendering: pixelated; }
 footer { margin-top: 2rem; padding-top: .5rem; border-top: 1px solid #c8c8c8; color: #555; }

@@ -158,3 +158,28 @@ def test_hw4grade_report_rebuilds_the_page(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "class page: out/index.html (5 result(s))" in done.stdout
     assert "5 submission(s)" in (tmp_path / "out" / CLASS_PAGE).read_text()
+
+
+def test_a_flagged_student_is_listed_first_and_marked_in_chromium(browser, tmp_path):
+    copies = "its samples copy training digits: 38% lie within 0.5 of a training image"
+    results = class_results()
+    flagged = results[1].item("gan_convergence")  # bob's
+    flagged.points, flagged.status, flagged.flags = 0.0, "failed", [copies]
+    results[1].total()
+    for result in results:
+        write_feedback(result, tmp_path)
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(write_class_page(results, tmp_path, RUBRIC).as_uri())
+    review = page.inner_text("section.review")
+    assert "1 submission(s) flagged for review" in review
+    assert page.locator("#flagged tr").count() == 2  # the header and bob's one flag
+    assert page.inner_text("#flagged tr >> nth=1").split("\t") == [
+        "bob/HW4.ipynb", "gan_convergence", copies]
+    marked = page.eval_on_selector_all("#pages ~ div tr.flagged a", "a => a.map(x => x.text)")
+    assert marked == ["bob/HW4.ipynb"]
+    top = page.locator("section.review").bounding_box()["y"]
+    assert top < page.locator("#totals").bounding_box()["y"]  # above everything else
+    page.click("#flagged a")  # the student's page shows the flag under the item
+    assert page.url.endswith("feedback/bob__HW4.html")
+    assert f"Flagged for review: {copies}" in page.inner_text(".flag")
+    page.close()

@@ -226,8 +226,9 @@ def test_gradebook_columns_and_values(tmp_path, rubric):
 
     item_ids = [item.id for item in rubric.items]
     assert header == ["submission", "score", "max_score", "pending_max", *item_ids,
-                      "status", "error", "seed", "mode", "profile", "notebook_sha256",
-                      "student", "repository", "commit", "commit_date", "collect_flags"]
+                      "status", "error", "integrity", "seed", "mode", "profile",
+                      "notebook_sha256", "student", "repository", "commit", "commit_date",
+                      "collect_flags"]
     alice, bob, carol = rows
     assert [row["submission"] for row in rows] == ["alice/HW4.ipynb", "bob/HW4.ipynb",
                                                    "carol/HW4.ipynb"]
@@ -238,7 +239,7 @@ def test_gradebook_columns_and_values(tmp_path, rubric):
     for row in rows:
         assert row["problem1_derivation"] == row["problem2_derivation"] == ""  # pending
         assert (row["seed"], row["mode"], row["profile"]) == ("1234", "quick", "tf2")
-    assert alice["status"] == "pending" and alice["error"] == ""
+    assert alice["status"] == "pending" and alice["error"] == "" and alice["integrity"] == ""
     assert alice["notebook_sha256"] == "a" * 64
     # an ungraded notebook: no item points, score 0, the error on one line, no formula
     assert carol["status"] == "error" and carol["score"] == "0"
