@@ -68,9 +68,12 @@ def findings(evidence: Evidence, checkpoint: CheckpointLines,
         found.append(f"FCD {evidence.fcd:.1f} at step {evidence.step} is far better than any "
                      f"reference run reaches at that step (line {checkpoint.too_good:g})")
     losses = evidence.chunk_losses
-    if len(losses) > 1 and evidence.weights_moved and np.isfinite(losses).all() \
+    if len(losses) > 1 and np.isfinite(losses).all() \
             and float(np.ptp(losses, axis=0).max()) < FLAT_LOSS:
-        found.append("the reported losses never change while the networks' weights do")
+        moved = (" while the generator's weights do" if evidence.weights_moved
+                 else ", so no gradient reached the networks")
+        found.append(f"the reported D and G losses did not change over {len(losses)} training "
+                     f"steps before step {evidence.step}{moved}")
     tolerance = lines.loss_tolerance.get(evidence.model)
     if evidence.losses_comparable and tolerance and evidence.reported_tail is not None \
             and evidence.recomputed is not None:
