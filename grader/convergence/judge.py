@@ -100,6 +100,7 @@ def draw_plan(rng: np.random.Generator, steps: int, n_images: int,
 def draw_run(rng: np.random.Generator, model: str, checkpoints: list[int], n_images: int,
              n_samples: int) -> Plan:
     """Everything one run needs from the hidden seed: order, noise, start weights."""
+    checkpoints = sorted(set(checkpoints))
     drawn = draw_plan(rng, checkpoints[-1], n_images, n_samples)
     architecture = networks.architecture_of(model)
     start = {role: networks.start_weights(networks.layout(architecture, role, NOISE_DIM), rng)
@@ -107,7 +108,7 @@ def draw_run(rng: np.random.Generator, model: str, checkpoints: list[int], n_ima
     loss_images = rng.choice(n_images, LOSS_BATCH, replace=False)
     loss_noise = rng.uniform(-1, 1, size=(LOSS_BATCH, NOISE_DIM)).astype(np.float32)
     return Plan(drawn["order"], drawn["eval_noise"], start, loss_images, loss_noise,
-                sorted(set(checkpoints)))
+                checkpoints)
 
 
 @functools.lru_cache(maxsize=1)
