@@ -19,7 +19,6 @@ from grader.convergence.attribution import attribute
 from grader.convergence.figures import load_reference_run, loss_plot, sample_grid
 from grader.convergence.judge import (
     Plan,
-    Sampler,
     Settings,
     TrainingRun,
     credit,
@@ -28,7 +27,7 @@ from grader.convergence.judge import (
     run_training,
 )
 from grader.pipeline.prober import Prober
-from grader.result import ItemResult
+from grader.result import ConvergenceDetail, ItemResult, SampledBy
 from grader.rubric import Item
 
 
@@ -39,9 +38,10 @@ def as_specified(unit: ItemResult | None) -> bool:
 
 
 def _details(run: TrainingRun, plan: Plan) -> dict[str, Any]:
-    details: dict[str, Any] = {"steps": run.steps, "steps_budget": plan.checkpoints[-1],
-                               "checkpoint": run.settled_at, "seconds": round(run.seconds, 1),
-                               "sampled_by": run.sampled_by, "checkpoints": run.checkpoints}
+    details: dict[str, Any] = {"steps": run.steps, ConvergenceDetail.STEPS_BUDGET: run.budget,
+                               ConvergenceDetail.CHECKPOINT: run.settled_at,
+                               ConvergenceDetail.SAMPLED_BY: run.sampled_by,
+                               "seconds": round(run.seconds, 1), "checkpoints": run.checkpoints}
     if run.scores is not None:
         scores = run.scores
         details.update(fcd=round(scores.fcd, 3), class_entropy=round(scores.class_entropy, 3),
@@ -55,7 +55,7 @@ def _images(run: TrainingRun, model: str, reference: dict | None) -> dict[str, s
     if run.samples is not None and np.isfinite(run.samples).all() and run.samples.ndim == 2 \
             and run.samples.shape[1] == 784:
         who = ("drawn by the grader from your trained generator"
-               if run.sampled_by == Sampler.GRADER else "drawn in your kernel")
+               if run.sampled_by == SampledBy.GRADER else "drawn in your kernel")
         images[f"your generator's samples ({who})"] = sample_grid(
             run.samples, f"{model}: step {run.steps}, {who}")
     if reference is not None:
@@ -88,7 +88,7 @@ def grade_convergence(item: Item, prober: Prober, rng: np.random.Generator, *,
         details["reference_fcd"] = round(float(reference["fcd"]), 3)
     details["images"] = _images(run, model, reference)
     message = describe(run, settings.thresholds)
-    if run.sampled_by == Sampler.KERNEL and not run.error:
+    if run.sampled_by == SampledBy.KERNEL and not run.error:
         message += (". Your generator is not the specified network, so the samples judged "
                     "were drawn in your kernel")
     if fraction == 0.0 and not run.flags:

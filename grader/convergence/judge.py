@@ -22,17 +22,11 @@ from grader.convergence.networks import Role
 from grader.convergence.training import BATCH, NOISE_DIM, KernelTraining, parts_of
 from grader.mnist import evaluator
 from grader.pipeline.prober import Prober
+from grader.result import SampledBy
 
 D_COLLAPSE = 1e-3  # a discriminator loss below this at the end of training has collapsed
 COPY_PROBES = 500  # samples whose nearest training image is looked up
 LOSS_BATCH = 1024  # real images and noise rows the grader computes the losses on
-
-
-class Sampler:
-    """Who drew the samples that were judged."""
-
-    GRADER = "grader"
-    KERNEL = "kernel"
 
 
 @dataclass
@@ -78,7 +72,7 @@ class TrainingRun:
     losses: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     samples: np.ndarray | None = None
     scores: evaluator.SampleScores | None = None
-    sampled_by: str = Sampler.GRADER
+    sampled_by: str = SampledBy.GRADER
     settled_at: int | None = None
     error: str | None = None
     problems: list[str] = field(default_factory=list)
@@ -161,7 +155,7 @@ def run_training(prober: Prober, model: str, plan: Plan, seed: int, mnist_npz: s
         run.error = training
         return run
     grader_samples = generator_as_specified and training.matched(Role.GENERATOR)
-    run.sampled_by = Sampler.GRADER if grader_samples else Sampler.KERNEL
+    run.sampled_by = SampledBy.GRADER if grader_samples else SampledBy.KERNEL
     for role, weights in plan.start.items():
         training.give_start(role, weights)
     images = training_images(mnist_npz)

@@ -246,7 +246,7 @@ def test_the_2017_reader_and_argument_names_work(graded):
 def test_tf1_convergence_trains_the_graph_mode_parts(tmp_path, mnist_dir):
     """Full mode on a TF1 notebook with tiny budgets: the grader's graph-mode loop trains
     the MLP and the DCGAN definitions, and attribution swaps in the TF1 reference."""
-    from tests.pipeline.test_convergence import _full_grade
+    from tests.fixtures.full_mode import full_grade as _full_grade
 
     notebook = tf1_notebooks.write("averaged_once", tmp_path)
     result = _full_grade(tmp_path, mnist_dir, notebook, budgets={"gan": 15, "lsgan": 15,
@@ -264,7 +264,7 @@ def test_tf1_convergence_trains_the_graph_mode_parts(tmp_path, mnist_dir):
 
 @pytest.mark.slow
 def test_correct_tf1_notebook_converges_at_full_budget(tmp_path, mnist_dir):
-    from tests.pipeline.test_convergence import _full_grade
+    from tests.fixtures.full_mode import full_grade as _full_grade
 
     result = _full_grade(tmp_path, mnist_dir, tf1_notebooks.write("correct_2018", tmp_path))
     for item_id in ("gan_convergence", "lsgan_convergence", "dcgan_convergence"):
