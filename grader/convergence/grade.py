@@ -79,8 +79,10 @@ def grade_convergence(item: Item, prober: Prober, rng: np.random.Generator, *,
     plan = draw_run(rng, model, checkpoints, n_images, samples)
     generator_ok = as_specified(units.get(parts[items.GENERATOR_ROLE]))
     loss_ok = as_specified(units.get(parts[items.LOSS_ROLE]))
+    optimizer_ok = as_specified(units.get(parts["get_solvers"]))
     run = run_training(prober, model, plan, seed, mnist_npz, settings,
-                       generator_as_specified=generator_ok, losses_comparable=loss_ok)
+                       generator_as_specified=generator_ok, losses_comparable=loss_ok,
+                       optimizer_as_specified=optimizer_ok)
     fraction = credit(run, settings.thresholds)
     details = _details(run, plan)
     reference = load_reference_run(settings.device, model, plan.checkpoints[-1])

@@ -145,7 +145,8 @@ def _least(values: list[float]) -> float | None:
 def run_training(prober: Prober, model: str, plan: Plan, seed: int, mnist_npz: str,
                  settings: Settings, *, swapped: str | None = None,
                  generator_as_specified: bool = True, losses_comparable: bool = False,
-                 check_integrity: bool = True) -> TrainingRun:
+                 optimizer_as_specified: bool = False, check_integrity: bool = True
+                 ) -> TrainingRun:
     """Train ``model`` from the notebook's parts (one maybe swapped for the reference's) and
     judge it checkpoint by checkpoint until its verdict is settled."""
     run = TrainingRun(model, swapped, budget=plan.checkpoints[-1])
@@ -192,17 +193,15 @@ def run_training(prober: Prober, model: str, plan: Plan, seed: int, mnist_npz: s
         evidence = integrity.Evidence(
             model, done, chunk.requested, chunk.reported, out_of_time, chunk.losses,
             run.scores.fcd, losses_comparable=losses_comparable,
+            optimizer_as_specified=optimizer_as_specified,
             reported_tail=integrity.tail_mean(chunk.losses))
         probe = np.asarray(run.samples[:COPY_PROBES], dtype=np.float32)
         if probe.ndim == 2 and probe.shape[1] == 784 and np.isfinite(probe).all():
             distances = networks.nearest_distances(probe, images)
             evidence.copy_share = integrity.copy_share(distances, settings.lines.integrity)
         if generator is not None:
-            kernels = networks.kernel_positions(g_layout)
             evidence.descent_z = _least(networks.descent_z(plan.start[Role.GENERATOR],
                                                            generator, g_layout))
-            evidence.chain_corr = _least([networks.correlation(previous_g[i], generator[i])
-                                          for i in kernels])
             evidence.weights_moved = any(not np.array_equal(a, b)
                                          for a, b in zip(previous_g, generator, strict=True))
             previous_g = generator

@@ -13,24 +13,25 @@ from grader.convergence.integrity import Evidence, findings
 from grader.convergence.lines import CheckpointLines, IntegrityLines
 from grader.exceptions import RubricError
 
-FLOORS = IntegrityLines(copy_distance=2.0, copy_fraction=0.05, descent_z_floor=8.0,
-                        chain_corr_floor=0.3, loss_tolerance={"gan": (0.3, 0.6)})
+FLOORS = IntegrityLines(copy_distance=1.0, copy_fraction=0.05, descent_z_floor=5.0,
+                        loss_tolerance={"gan": (0.3, 0.6)})
+LINES = CheckpointLines(stop=500, too_good=150, descent_ceiling=200)
 MOVING = np.column_stack([np.linspace(1.4, 1.2, 250), np.linspace(0.7, 1.1, 250)])
 
 
 def honest(**changes) -> Evidence:
     """What an honest checkpoint looks like; ``changes`` make it dishonest."""
     evidence = Evidence("gan", 500, 250, 250, False, MOVING, 400.0, copy_share=0.0,
-                        descent_z=150.0, chain_corr=0.9, weights_moved=True,
+                        descent_z=150.0, weights_moved=True,
                         reported_tail=(1.2, 1.1), recomputed=(1.25, 0.95),
-                        losses_comparable=True)
+                        losses_comparable=True, optimizer_as_specified=True)
     for name, value in changes.items():
         setattr(evidence, name, value)
     return evidence
 
 
 def test_an_honest_checkpoint_shows_nothing():
-    assert findings(honest(), CheckpointLines(stop=500, too_good=150), FLOORS) == []
+    assert findings(honest(), LINES, FLOORS) == []
 
 
 @pytest.mark.parametrize(("changes", "phrase"), [
@@ -38,14 +39,14 @@ def test_an_honest_checkpoint_shows_nothing():
     ({"chunk_losses": MOVING[:10]}, "but 10 losses"),
     ({"copy_share": 0.4}, "copy training digits"),
     ({"descent_z": 1.3}, "do not descend from the start"),
-    ({"chain_corr": 0.05}, "jumped"),
+    ({"descent_z": 290.0}, "trained fewer steps than reported"),
     ({"fcd": 20.0}, "far better than any reference run"),
     ({"chunk_losses": np.ones((250, 2))}, "did not change over 250 training steps"),
     ({"recomputed": (1.2, 4.0)}, "are not what the returned networks give"),
     ({"recomputed": (float("nan"), 1.0)}, "are not what the returned networks give"),
 ])
 def test_each_implausibility_is_found_and_said(changes, phrase):
-    found = findings(honest(**changes), CheckpointLines(too_good=150), FLOORS)
+    found = findings(honest(**changes), LINES, FLOORS)
     assert found and any(phrase in text for text in found), found
 
 
@@ -64,13 +65,14 @@ def test_losses_are_compared_only_when_they_mean_the_same_as_the_reference():
 
 
 def test_measures_not_taken_are_not_held_against_a_run():
-    evidence = honest(copy_share=None, descent_z=None, chain_corr=None, recomputed=None,
-                      fcd=None)
-    assert findings(evidence, CheckpointLines(too_good=150), FLOORS) == []
+    evidence = honest(copy_share=None, descent_z=None, recomputed=None, fcd=None)
+    assert findings(evidence, LINES, FLOORS) == []
+    # moving less than Adam moves is held only against the course's optimizer settings
+    assert findings(honest(descent_z=290.0, optimizer_as_specified=False), LINES, FLOORS) == []
 
 
 def test_copy_share_and_tail():
-    assert integrity.copy_share(np.array([0.0, 1.0, 3.0, 9.0]), FLOORS) == 0.5
+    assert integrity.copy_share(np.array([0.0, 0.5, 3.0, 9.0]), FLOORS) == 0.5
     assert integrity.copy_share(np.array([]), FLOORS) == 0.0
     assert integrity.tail_mean(np.array([[1.0, 2.0]] * 30 + [[3.0, 4.0]] * 20)) == (3.0, 4.0)
     assert integrity.tail_mean(np.zeros((0, 2))) is None
@@ -78,12 +80,13 @@ def test_copy_share_and_tail():
 
 def test_calibrated_lines_are_read_and_bad_ones_named(tmp_path):
     raw = {"samples": 2000, "devices": {"cpu": {"gan": {
-        "checkpoints": [500, 1000], "stop": [470, 430], "too_good": [150, 120]}}},
+        "checkpoints": [500, 1000], "stop": [470, 430], "too_good": [150, 120],
+        "descent_ceiling": [160, 80]}}},
         "integrity": {"copy_distance": 1.5, "loss_tolerance": {"gan": [0.2, 0.5]}}}
     path = tmp_path / "lines.json"
     path.write_text(json.dumps(raw))
     read = lines.load_lines(path)
-    assert read.at("cpu", "gan", 1000) == CheckpointLines(430.0, 120.0)
+    assert read.at("cpu", "gan", 1000) == CheckpointLines(430.0, 120.0, 80.0)
     assert read.at("cpu", "gan", 750) == CheckpointLines() == read.at("gpu", "gan", 500)
     assert read.integrity.copy_distance == 1.5
     assert read.integrity.loss_tolerance == {"gan": (0.2, 0.5)}
