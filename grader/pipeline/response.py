@@ -48,8 +48,8 @@ MAX_DEPTH = 12  # outcomes within outcomes (a model's output, a returned tuple o
 MAX_OUTCOMES = 4096  # outcomes in one response, nested ones included
 MAX_ITEMS = 1024  # elements of one list in an outcome (items, variables, mro, shape)
 MAX_NDIM = 16  # dimensions of an array
-# what all the arrays of one response may add up to: a training's samples (31 MB) and
-# losses, or the largest array twice over
+# what all the arrays of one response may add up to: a training chunk's weights (the DCGAN's
+# two networks, 31 MB), losses and samples, or the largest array twice over
 MAX_RESPONSE_BYTES = 96 * 2**20
 MAX_DTYPE_TEXT = 32  # characters of a declared dtype ("float32", "<f4")
 # the archive's directory: np.savez writes about 60 bytes per member

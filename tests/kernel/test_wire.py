@@ -39,7 +39,8 @@ def test_specs_and_references():
     assert wire.call_spec("f", args=[1]) == {"action": "call", "function": "f", "args": [1]}
     for spec in (wire.call_spec("f"), wire.solvers_spec("g", {}),
                  wire.build_model_spec("h", {}, "x", "s"), wire.run_model_spec("s", [], "x"),
-                 wire.train_spec({}, 0, 96, "m.npz", 1.0)):
+                 wire.train_start_spec({}, 0, 96, 128, "m.npz", "t"),
+                 wire.train_steps_spec("t", {}, 1.0)):
         assert spec["action"] in wire.ACTIONS
     assert wire.error_outcome("E: m") == {"kind": "error", "error": "E: m"}
     assert wire.read_request(wire.request("in.npz", [{}])) == ("in.npz", [{}])

@@ -167,7 +167,36 @@ FORGED = {
     "a training without samples": (json.dumps({"results": [
         {"kind": "training", "steps": 1, "seconds": 1.0, "mode": "eager",
          "items": [{"kind": "none"}, {"kind": "none"}]}, {"kind": "none"}]}).encode(), _npz()),
+    "a training without its networks' weights": (json.dumps({"results": [
+        {"kind": "training", "steps": 1, "seconds": 1.0, "mode": "eager",
+         "items": [{"kind": "none"}] * 4}, {"kind": "none"}]}).encode(), _npz()),
+    "a session of one network": (json.dumps({"results": [
+        {"kind": "session", "variables": {"generator": []}}, {"kind": "none"}]}).encode(),
+        _npz()),
+    "a session of three networks": (json.dumps({"results": [
+        {"kind": "session", "variables": {"generator": [], "discriminator": [], "critic": []}},
+        {"kind": "none"}]}).encode(), _npz()),
 }
+
+
+def test_a_training_chunk_comes_back_with_its_weights():
+    """What the probe's train_steps sends: losses, both networks' weights, no samples."""
+    arrays: dict = {}
+    outcome = wire.split_arrays({"kind": "training", "steps": 3, "seconds": 0.5,
+                                 "mode": "compiled", "items": [
+                                     {"kind": "array", "array": np.ones((3, 2))},
+                                     {"kind": "sequence", "items": [
+                                         {"kind": "array", "array": np.zeros((4, 5), "f4")}]},
+                                     {"kind": "sequence", "items": []},
+                                     {"kind": "none"}]}, arrays)
+    stream = io.BytesIO()
+    np.savez(stream, **arrays)
+    meta = json.dumps(wire.response([outcome], [])).encode()
+    parsed = parse_response(meta, stream.getvalue(), 1).outcomes[0]
+    losses, generator, discriminator, samples = parsed["items"]
+    assert parsed["steps"] == 3 and losses["array"].shape == (3, 2)
+    assert generator["items"][0]["array"].shape == (4, 5) and discriminator["items"] == []
+    assert samples == {"kind": "none"}
 
 
 @pytest.mark.parametrize("case", FORGED)
