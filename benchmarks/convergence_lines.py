@@ -13,9 +13,13 @@ and sets, per model and checkpoint:
   every reference seed, and its verdict is settled (by the rubric's lines) there;
 * ``too_good``: ``TOO_GOOD_SHARE`` of the best reference seed's FCD: a run below it is
   implausibly better than the reference at the same step;
-* ``descent_ceiling``: ``CEILING_MARGIN`` times the largest z of correlation between the
-  generator's weights and its start over the reference seeds: a run that is still nearer
-  its start after as many steps with the course's optimizer trained fewer steps;
+* ``start_corr_ceiling``: the correlation with its start above which the generator's
+  smallest kernel has moved less than ``1 / MOVE_SHARE`` of the least any reference seed
+  moved (1 - correlation) after as many steps: with the course's optimizer such a run
+  trained fewer steps than it reported. The runs record the least z (correlation times the
+  square root of the size) over the generator's kernels, which is its smallest kernel's
+  (checked on a reference run: the 96 x 1024 dense kernel of the MLP, the 4 x 4 x 1 x 64
+  last kernel of the DCGAN), so the correlation is z over that root;
 
 and, for every model, the tolerance between the losses a kernel reports and those the
 grader computes from the returned networks (the largest gap over seeds and checkpoints from
@@ -30,10 +34,12 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 STOP_MARGIN = 1.10
 TOO_GOOD_SHARE = 0.5
-CEILING_MARGIN = 1.5
+MOVE_SHARE = 3.0
 LOSS_MARGIN = 1.5
 SAMPLES = "2000"  # the sample count whose FCD the lines are set on
 COPY_DISTANCE = 1.0
@@ -53,17 +59,26 @@ def read_runs(path: Path) -> dict[str, list[dict]]:
     return by_model
 
 
+def smallest_kernel_root(model: str) -> float:
+    """The square root of the size of the generator's smallest kernel."""
+    from grader.convergence import networks
+
+    layout = networks.layout(networks.architecture_of(model), networks.Role.GENERATOR)
+    return min(float(np.prod(layout[i][0])) for i in networks.kernel_positions(layout)) ** 0.5
+
+
 def model_lines(runs: list[dict]) -> dict:
     """The lines of one model from its runs (every checkpoint all runs reached)."""
     steps = sorted(set.intersection(*[{c["step"] for c in run["checkpoints"]} for run in runs]))
-    table: dict = {"checkpoints": steps, "stop": [], "too_good": [], "descent_ceiling": []}
+    root = smallest_kernel_root(runs[0]["model"])
+    table: dict = {"checkpoints": steps, "stop": [], "too_good": [], "start_corr_ceiling": []}
     for step in steps:
         points = [next(c for c in run["checkpoints"] if c["step"] == step) for run in runs]
         fcds = [point["fcd"][SAMPLES] for point in points]
         table["stop"].append(round(max(fcds) * STOP_MARGIN, 1))
         table["too_good"].append(round(min(fcds) * TOO_GOOD_SHARE, 1))
-        table["descent_ceiling"].append(round(max(p["descent_G"]["z"] for p in points)
-                                              * CEILING_MARGIN, 1))
+        least_move = 1.0 - min(1.0, max(p["descent_G"]["z"] for p in points) / root)
+        table["start_corr_ceiling"].append(round(1.0 - least_move / MOVE_SHARE, 4))
     return table
 
 
@@ -85,8 +100,9 @@ def judged_step(run: dict, lines: dict, schedule: list[int], pass_fcd: float,
         point = at[step]
         fcd, z = point["fcd"][SAMPLES], point["descent_G"]["z"]
         index = lines["checkpoints"].index(step) if step in lines["checkpoints"] else None
+        corr = z / smallest_kernel_root(run["model"])
         if z < DESCENT_Z_FLOOR or index is not None and (
-                fcd < lines["too_good"][index] or z > lines["descent_ceiling"][index]):
+                fcd < lines["too_good"][index] or corr > lines["start_corr_ceiling"][index]):
             return "flagged", step
         if fcd <= pass_fcd:
             return "passed", step
@@ -118,8 +134,8 @@ def main() -> None:
            "per model)", "",
            f"`python benchmarks/convergence_lines.py` on `{Path(args.runs).name}`; FCD of "
            f"{SAMPLES} samples drawn by the grader. Stop line: worst seed x {STOP_MARGIN}; "
-           f"too-good line: best seed x {TOO_GOOD_SHARE}; descent ceiling: largest z x "
-           f"{CEILING_MARGIN}. Measured on this machine's CPU; the GPU budgets' lines are not "
+           f"too-good line: best seed x {TOO_GOOD_SHARE}; start-correlation ceiling: a third of "
+           f"the least movement. Measured on this machine's CPU; the GPU budgets' lines are not "
            "calibrated (see the note below).", ""]
     for model, runs in by_model.items():
         lines = shipped["devices"]["cpu"][model]
@@ -127,7 +143,8 @@ def main() -> None:
         pass_fcd, fail_fcd = rubric.thresholds["cpu"][model]
         out += [f"## {model} (rubric checkpoints {schedule}, pass {pass_fcd:g}, "
                 f"fail {fail_fcd:g})", "",
-                "| step | FCD min | median | max | stop | too good | z min | z max | ceiling |",
+                "| step | FCD min | median | max | stop | too good | z min | z max "
+                "| corr ceiling |",
                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for index, step in enumerate(lines["checkpoints"]):
             points = [next(c for c in run["checkpoints"] if c["step"] == step) for run in runs]
@@ -136,7 +153,7 @@ def main() -> None:
             out.append(f"| {step} | {fcds[0]:.0f} | {fcds[len(fcds) // 2]:.0f} | "
                        f"{fcds[-1]:.0f} | {lines['stop'][index]:g} | "
                        f"{lines['too_good'][index]:g} | {min(zs):.0f} | {max(zs):.0f} | "
-                       f"{lines['descent_ceiling'][index]:g} |")
+                       f"{lines['start_corr_ceiling'][index]:g} |")
         verdicts = [judged_step(run, lines, schedule, pass_fcd, fail_fcd) for run in runs]
         held_out = [judged_step(run, model_lines([r for r in runs if r is not run]), schedule,
                                 pass_fcd, fail_fcd) for run in runs]

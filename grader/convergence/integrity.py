@@ -32,6 +32,7 @@ class Evidence:
     fcd: float | None
     copy_share: float | None = None  # samples within the copy distance of a training image
     descent_z: float | None = None  # the generator's least z against the run's start
+    start_corr: float | None = None  # its smallest kernel's correlation with the start
     weights_moved: bool | None = None
     optimizer_as_specified: bool = False  # get_solvers passed: steps move weights as Adam's
     reported_tail: tuple[float, float] | None = None  # mean reported D, G losses at the end
@@ -59,13 +60,14 @@ def findings(evidence: Evidence, checkpoint: CheckpointLines,
                      f"start weights the grader gave it (correlation z {evidence.descent_z:.1f}; "
                      f"a network trained from that start stays above {lines.descent_z_floor:g}, "
                      "one trained elsewhere is near 0)")
-    if evidence.optimizer_as_specified and evidence.descent_z is not None \
-            and checkpoint.descent_ceiling is not None \
-            and evidence.descent_z > checkpoint.descent_ceiling:
-        found.append(f"after {evidence.step} reported steps the generator's weights are closer "
-                     f"to their start than any reference run's after as many steps "
-                     f"(correlation z {evidence.descent_z:.0f}, reference runs at most "
-                     f"{checkpoint.descent_ceiling:g}): it trained fewer steps than reported")
+    if evidence.optimizer_as_specified and evidence.start_corr is not None \
+            and checkpoint.start_corr_ceiling is not None \
+            and evidence.start_corr > checkpoint.start_corr_ceiling:
+        found.append(f"after {evidence.step} reported steps the generator's weights have moved "
+                     f"less than a third as far from their start as any reference run's after "
+                     f"as many steps (correlation with the start {evidence.start_corr:.3f}, "
+                     f"line {checkpoint.start_corr_ceiling:g}): it trained fewer steps than "
+                     "reported")
     if checkpoint.too_good is not None and evidence.fcd is not None \
             and np.isfinite(evidence.fcd) and evidence.fcd < checkpoint.too_good:
         found.append(f"FCD {evidence.fcd:.1f} at step {evidence.step} is far better than any "

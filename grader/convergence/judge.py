@@ -202,6 +202,10 @@ def run_training(prober: Prober, model: str, plan: Plan, seed: int, mnist_npz: s
         if generator is not None:
             evidence.descent_z = _least(networks.descent_z(plan.start[Role.GENERATOR],
                                                            generator, g_layout))
+            smallest = min(networks.kernel_positions(g_layout),
+                           key=lambda i: plan.start[Role.GENERATOR][i].size)
+            evidence.start_corr = networks.correlation(plan.start[Role.GENERATOR][smallest],
+                                                       generator[smallest])
             evidence.weights_moved = any(not np.array_equal(a, b)
                                          for a, b in zip(previous_g, generator, strict=True))
             previous_g = generator

@@ -3,8 +3,10 @@
 ``benchmarks/calibrate_convergence.py`` trains the reference with the grader's loop on many
 seeds and writes ``grader/data/convergence_lines.json``: per device and model, for each
 checkpoint, the FCD above which a run is clearly behind every reference seed (``stop``: the
-run ends there, judged by the rubric's lines) and the FCD below which a run is implausibly
-better than every reference seed (``too_good``), and the floors of the integrity checks.
+run ends there, judged by the rubric's lines), the FCD below which a run is implausibly
+better than every reference seed (``too_good``) and the correlation with its start above
+which a generator has moved too little for the steps reported (``start_corr_ceiling``), and
+the floors of the integrity checks.
 The rubric's own pass and fail lines decide the credit; these lines only decide when a
 verdict is settled early and what is implausible. A checkpoint without calibration gets no
 early stop and no ``too_good`` check.
@@ -28,7 +30,9 @@ class CheckpointLines:
 
     stop: float | None = None
     too_good: float | None = None
-    descent_ceiling: float | None = None  # the generator's z stays below this after as many steps
+    # the correlation of the generator's smallest kernel with its start stays below this
+    # after as many steps with the course's optimizer (it moves at least so far)
+    start_corr_ceiling: float | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def parse_lines(raw: dict, source: str) -> CalibratedLines:
                 steps = [int(step) for step in table["checkpoints"]]
                 columns = [[None if value is None else float(value)
                             for value in table.get(name, [None] * len(steps))]
-                           for name in ("stop", "too_good", "descent_ceiling")]
+                           for name in ("stop", "too_good", "start_corr_ceiling")]
                 checkpoints.setdefault(device, {})[model] = {
                     step: CheckpointLines(*values)
                     for step, *values in zip(steps, *columns, strict=True)}

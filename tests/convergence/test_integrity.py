@@ -15,14 +15,14 @@ from grader.exceptions import RubricError
 
 FLOORS = IntegrityLines(copy_distance=1.0, copy_fraction=0.05, descent_z_floor=5.0,
                         loss_tolerance={"gan": (0.3, 0.6)})
-LINES = CheckpointLines(stop=500, too_good=150, descent_ceiling=200)
+LINES = CheckpointLines(stop=500, too_good=150, start_corr_ceiling=0.8)
 MOVING = np.column_stack([np.linspace(1.4, 1.2, 250), np.linspace(0.7, 1.1, 250)])
 
 
 def honest(**changes) -> Evidence:
     """What an honest checkpoint looks like; ``changes`` make it dishonest."""
     evidence = Evidence("gan", 500, 250, 250, False, MOVING, 400.0, copy_share=0.0,
-                        descent_z=150.0, weights_moved=True,
+                        descent_z=150.0, start_corr=0.4, weights_moved=True,
                         reported_tail=(1.2, 1.1), recomputed=(1.25, 0.95),
                         losses_comparable=True, optimizer_as_specified=True)
     for name, value in changes.items():
@@ -39,7 +39,7 @@ def test_an_honest_checkpoint_shows_nothing():
     ({"chunk_losses": MOVING[:10]}, "but 10 losses"),
     ({"copy_share": 0.4}, "copy training digits"),
     ({"descent_z": 1.3}, "do not descend from the start"),
-    ({"descent_z": 290.0}, "trained fewer steps than reported"),
+    ({"start_corr": 0.99}, "trained fewer steps than reported"),
     ({"fcd": 20.0}, "far better than any reference run"),
     ({"chunk_losses": np.ones((250, 2))}, "did not change over 250 training steps"),
     ({"recomputed": (1.2, 4.0)}, "are not what the returned networks give"),
@@ -68,7 +68,8 @@ def test_measures_not_taken_are_not_held_against_a_run():
     evidence = honest(copy_share=None, descent_z=None, recomputed=None, fcd=None)
     assert findings(evidence, LINES, FLOORS) == []
     # moving less than Adam moves is held only against the course's optimizer settings
-    assert findings(honest(descent_z=290.0, optimizer_as_specified=False), LINES, FLOORS) == []
+    assert findings(honest(start_corr=0.99, optimizer_as_specified=False), LINES,
+                    FLOORS) == []
 
 
 def test_copy_share_and_tail():
@@ -81,12 +82,12 @@ def test_copy_share_and_tail():
 def test_calibrated_lines_are_read_and_bad_ones_named(tmp_path):
     raw = {"samples": 2000, "devices": {"cpu": {"gan": {
         "checkpoints": [500, 1000], "stop": [470, 430], "too_good": [150, 120],
-        "descent_ceiling": [160, 80]}}},
+        "start_corr_ceiling": [0.9, 0.7]}}},
         "integrity": {"copy_distance": 1.5, "loss_tolerance": {"gan": [0.2, 0.5]}}}
     path = tmp_path / "lines.json"
     path.write_text(json.dumps(raw))
     read = lines.load_lines(path)
-    assert read.at("cpu", "gan", 1000) == CheckpointLines(430.0, 120.0, 80.0)
+    assert read.at("cpu", "gan", 1000) == CheckpointLines(430.0, 120.0, 0.7)
     assert read.at("cpu", "gan", 750) == CheckpointLines() == read.at("gpu", "gan", 500)
     assert read.integrity.copy_distance == 1.5
     assert read.integrity.loss_tolerance == {"gan": (0.2, 0.5)}
