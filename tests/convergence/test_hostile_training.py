@@ -3,11 +3,13 @@ the honest solution in the same batch keeps its marks (issue #20).
 
 One batch, graded as a user grades (``hw4grade grade`` in a process of its own, real
 kernels in the real sandbox, ``--mode full``), with a test rubric that trains only the
-vanilla GAN for at most 300 steps, judged at steps 100 and 200. Its FCD lines are lenient
+vanilla GAN for at most 400 steps, judged at steps 100 and 250. Its FCD lines are lenient
 (full credit at 470, none at 520) and it caps nothing for few classes, so that the
-solution passes at these budgets: an untrained generator scores about 458 there, so the
-cheats below that train nothing would earn full credit too if the integrity flags did not
-zero them. The cheats are in ``tests/fixtures/hostile_training.py``.
+solution passes at this budget (measured on the grader's loop from its start weights, 4
+seeds: FCD 376-431 at step 400, every sample set varied enough; before step 400 some seeds'
+samples are still all alike). An untrained generator scores FCD about 458, so the cheats
+below that train nothing reach the FCD pass line: the integrity flags are what must zero
+them. The cheats are in ``tests/fixtures/hostile_training.py``.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from tests.fixtures.hostile_training import (
 )
 
 ITEM = "gan_convergence"
-BUDGET, CHECKPOINTS, LINES = 300, [100, 200], [470.0, 520.0]
+BUDGET, CHECKPOINTS, LINES = 400, [100, 250], [470.0, 520.0]
 
 # Cheats the grader does not catch yet, with what it saw (reported to the lead).
 UNCAUGHT = {
@@ -119,7 +121,7 @@ def _expectation(notebook: Hostile):
 def test_a_forged_training_earns_nothing_and_is_flagged(batch, notebook):
     item = _results(batch)[notebook.name].item(ITEM)
     assert item.points == 0, _seen(item)
-    # its samples reach the pass line: the flag, not the FCD, is what must zero it
+    # its samples reach the FCD pass line: the flag is what must zero it
     assert item.details["fcd"] <= LINES[0], _seen(item)
     assert any(notebook.flag_phrase in flag for flag in item.flags), _seen(item)
     cell = _integrity_cells(batch)[notebook.name]
