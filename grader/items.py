@@ -28,7 +28,8 @@ CHECKS = (RUNS_CLEAN, ACTIVATION, NOISE, NETWORK, LOSS, SOLVERS, THEORY, CONVERG
 
 # The roles of a GAN's parts, for the convergence items (see ``ItemSpec.parts``).
 LOSS_ROLE, DISCRIMINATOR_ROLE, GENERATOR_ROLE = "loss", "discriminator", "generator"
-ROLES = (LOSS_ROLE, DISCRIMINATOR_ROLE, GENERATOR_ROLE, "sample_noise", "get_solvers")
+NOISE_ROLE, SOLVERS_ROLE = "sample_noise", "get_solvers"
+ROLES = (LOSS_ROLE, DISCRIMINATOR_ROLE, GENERATOR_ROLE, NOISE_ROLE, SOLVERS_ROLE)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Which part of a failing model is at fault: retrain with one reference part at a time.
 
 The runs take place in a kernel of their own that got the reference in its set-up
-(``install_reference``), before any notebook code. Only what the grader computes itself
-comes out of them (steps, the scores of the samples it draws): an error text is replaced by
-a fixed one, and that kernel is discarded afterwards (``remove_reference``), never reused.
+(``install_reference``), before any notebook code: one such kernel for every failing model
+of a grade, after all the student's own runs. Only what the grader computes itself comes
+out of them (steps, the scores of the samples it draws): an error text is replaced by a
+fixed one, and that kernel is discarded (``remove_reference``) before the kernel is used
+for anything else.
 """
 
 from __future__ import annotations
@@ -48,23 +50,19 @@ def remove_reference(prober: Prober) -> None:
 def attribute(prober: Prober, model: str, plan: Plan, seed: int, mnist_npz: str,
               settings: Settings, suspects: list[str], max_runs: int,
               generator_as_specified: bool) -> tuple[str | None, list[TrainingRun]]:
-    """Retrain with one reference part at a time, suspects first; return the first role
-    whose swap earns full credit, and the runs."""
+    """Retrain in the kernel that holds the reference (``install_reference``) with one
+    reference part at a time, suspects first; return the first role whose swap earns full
+    credit, and the runs."""
     runs: list[TrainingRun] = []
-    try:
-        if not install_reference(prober):
-            return None, runs
-        ordered = suspects + [role for role in items.ROLES if role not in suspects]
-        for role in ordered[:max_runs]:
-            run = run_training(prober, model, plan, seed, mnist_npz, settings, swapped=role,
-                               generator_as_specified=(generator_as_specified
-                                                       or role == items.GENERATOR_ROLE),
-                               check_integrity=False)
-            if run.error:
-                run.error = "the training with this reference part did not finish"
-            runs.append(run)
-            if credit(run, settings.thresholds) >= 1.0:
-                return role, runs
-        return None, runs
-    finally:
-        remove_reference(prober)
+    ordered = suspects + [role for role in items.ROLES if role not in suspects]
+    for role in ordered[:max_runs]:
+        run = run_training(prober, model, plan, seed, mnist_npz, settings, swapped=role,
+                           generator_as_specified=(generator_as_specified
+                                                   or role == items.GENERATOR_ROLE),
+                           check_integrity=False)
+        if run.error:
+            run.error = "the training with this reference part did not finish"
+        runs.append(run)
+        if credit(run, settings.thresholds) >= 1.0:
+            return role, runs
+    return None, runs

@@ -10,16 +10,16 @@ time (``attribution``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from grader import items
-from grader.convergence.attribution import attribute
+from grader.convergence.attribution import attribute, install_reference
 from grader.convergence.figures import load_reference_run, loss_plot, sample_grid
 from grader.convergence.judge import (
     Plan,
-    Sampler,
     Settings,
     TrainingRun,
     credit,
@@ -28,7 +28,7 @@ from grader.convergence.judge import (
     run_training,
 )
 from grader.pipeline.prober import Prober
-from grader.result import ItemResult
+from grader.result import ConvergenceDetail, ItemResult, SampledBy
 from grader.rubric import Item
 
 
@@ -38,10 +38,11 @@ def as_specified(unit: ItemResult | None) -> bool:
     return unit is not None and (unit.status == "passed" or bool(unit.details.get("values_match")))
 
 
-def _details(run: TrainingRun, plan: Plan) -> dict[str, Any]:
-    details: dict[str, Any] = {"steps": run.steps, "steps_budget": plan.checkpoints[-1],
-                               "checkpoint": run.settled_at, "seconds": round(run.seconds, 1),
-                               "sampled_by": run.sampled_by, "checkpoints": run.checkpoints}
+def _details(run: TrainingRun) -> dict[str, Any]:
+    details: dict[str, Any] = {"steps": run.steps, ConvergenceDetail.STEPS_BUDGET: run.budget,
+                               ConvergenceDetail.CHECKPOINT: run.settled_at,
+                               ConvergenceDetail.SAMPLED_BY: run.sampled_by,
+                               "seconds": round(run.seconds, 1), "checkpoints": run.checkpoints}
     if run.scores is not None:
         scores = run.scores
         details.update(fcd=round(scores.fcd, 3), class_entropy=round(scores.class_entropy, 3),
@@ -55,7 +56,7 @@ def _images(run: TrainingRun, model: str, reference: dict | None) -> dict[str, s
     if run.samples is not None and np.isfinite(run.samples).all() and run.samples.ndim == 2 \
             and run.samples.shape[1] == 784:
         who = ("drawn by the grader from your trained generator"
-               if run.sampled_by == Sampler.GRADER else "drawn in your kernel")
+               if run.sampled_by == SampledBy.GRADER else "drawn in your kernel")
         images[f"your generator's samples ({who})"] = sample_grid(
             run.samples, f"{model}: step {run.steps}, {who}")
     if reference is not None:
@@ -68,45 +69,86 @@ def _images(run: TrainingRun, model: str, reference: dict | None) -> dict[str, s
     return images
 
 
-def grade_convergence(item: Item, prober: Prober, rng: np.random.Generator, *,
-                      checkpoints: list[int], samples: int, settings: Settings,
-                      mnist_npz: str, n_images: int, units: dict[str, ItemResult],
-                      max_attribution_runs: int) -> ItemResult:
-    """Train, judge and (on a clear failure) attribute one convergence item."""
+@dataclass
+class Judged:
+    """A convergence item trained and judged, waiting for attribution if it clearly failed."""
+
+    item: Item
+    model: str
+    seed: int
+    plan: Plan
+    settings: Settings
+    run: TrainingRun
+    fraction: float
+    generator_ok: bool
+    suspects: list[str]
+    details: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def needs_attribution(self) -> bool:
+        """A clear failure (no credit at all) that is not flagged."""
+        return self.fraction == 0.0 and not self.run.flags
+
+
+def judge_item(item: Item, prober: Prober, rng: np.random.Generator, *,
+               checkpoints: list[int], samples: int, settings: Settings, mnist_npz: str,
+               n_images: int, units: dict[str, ItemResult]) -> Judged:
+    """Draw the run of one convergence item, train it in the kernel and judge it."""
     model = items.spec(item.id).model
     parts = items.convergence_item(model).parts
     seed = int(rng.integers(2**31))
     plan = draw_run(rng, model, checkpoints, n_images, samples)
     generator_ok = as_specified(units.get(parts[items.GENERATOR_ROLE]))
-    loss_ok = as_specified(units.get(parts[items.LOSS_ROLE]))
     run = run_training(prober, model, plan, seed, mnist_npz, settings,
-                       generator_as_specified=generator_ok, losses_comparable=loss_ok)
-    fraction = credit(run, settings.thresholds)
-    details = _details(run, plan)
+                       generator_as_specified=generator_ok,
+                       losses_comparable=as_specified(units.get(parts[items.LOSS_ROLE])),
+                       optimizer_as_specified=as_specified(units.get(parts[items.SOLVERS_ROLE])))
+    details = _details(run)
     reference = load_reference_run(settings.device, model, plan.checkpoints[-1])
     if reference is not None:
         details["reference_fcd"] = round(float(reference["fcd"]), 3)
     details["images"] = _images(run, model, reference)
     message = describe(run, settings.thresholds)
-    if run.sampled_by == Sampler.KERNEL and not run.error:
+    if run.sampled_by == SampledBy.KERNEL and not run.error:
         message += (". Your generator is not the specified network, so the samples judged "
                     "were drawn in your kernel")
-    if fraction == 0.0 and not run.flags:
-        suspects = [role for role, name in parts.items()
-                    if name in units and units[name].status != "passed"]
-        role, runs = attribute(prober, model, plan, seed, mnist_npz, settings, suspects,
-                               max_attribution_runs, generator_ok)
-        details["attribution"] = [{"swapped": r.swapped, "steps": r.steps,
-                                   "fcd": None if r.scores is None else round(r.scores.fcd, 2),
-                                   "error": r.error} for r in runs]
+    suspects = [role for role, name in parts.items()
+                if name in units and units[name].status != "passed"]
+    return Judged(item, model, seed, plan, settings, run, credit(run, settings.thresholds),
+                  generator_ok, suspects, details, message)
+
+
+def attribute_failures(prober: Prober, judged: list[Judged], mnist_npz: str,
+                       max_runs: int) -> None:
+    """Retrain every clear failure with one reference part at a time, all in one kernel that
+    got the reference in its set-up; say in each item's message what was found. The kernel
+    is left holding the reference: ``attribution.remove_reference`` must come before any
+    further use of it."""
+    failing = [one for one in judged if one.needs_attribution]
+    if not failing or max_runs <= 0 or not install_reference(prober):
+        return
+    for one in failing:
+        parts = items.convergence_item(one.model).parts
+        role, runs = attribute(prober, one.model, one.plan, one.seed, mnist_npz, one.settings,
+                               one.suspects, max_runs, one.generator_ok)
+        one.details["attribution"] = [
+            {"swapped": r.swapped, "steps": r.steps,
+             "fcd": None if r.scores is None else round(r.scores.fcd, 2), "error": r.error}
+            for r in runs]
         if role:
-            message += (f". With the reference {parts[role]} in place of yours it converges, "
-                        f"so look at {parts[role]}")
+            one.message += (f". With the reference {parts[role]} in place of yours it "
+                            f"converges, so look at {parts[role]}")
         elif runs:
-            message += (". Swapping in the reference's parts one at a time ("
-                        + ", ".join(parts[r.swapped] for r in runs)
-                        + ") did not make it converge on its own")
-    status = "passed" if fraction >= 1.0 else ("error" if run.error else "failed")
-    return ItemResult(item.id, round(item.points * fraction, 2), item.points, status,
-                      "all checks passed: " + message if fraction >= 1.0 else message, details,
-                      flags=list(run.flags))
+            one.message += (". Swapping in the reference's parts one at a time ("
+                            + ", ".join(parts[r.swapped] for r in runs)
+                            + ") did not make it converge on its own")
+
+
+def item_result(one: Judged) -> ItemResult:
+    """The item's result from its judged run (and attribution, if any)."""
+    fraction, item = one.fraction, one.item
+    status = "passed" if fraction >= 1.0 else ("error" if one.run.error else "failed")
+    message = "all checks passed: " + one.message if fraction >= 1.0 else one.message
+    return ItemResult(item.id, round(item.points * fraction, 2), item.points, status, message,
+                      one.details, flags=list(one.run.flags))

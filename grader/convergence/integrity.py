@@ -32,8 +32,8 @@ class Evidence:
     fcd: float | None
     copy_share: float | None = None  # samples within the copy distance of a training image
     descent_z: float | None = None  # the generator's least z against the run's start
-    chain_corr: float | None = None  # the generator's least correlation with the last checkpoint
     weights_moved: bool | None = None
+    optimizer_as_specified: bool = False  # get_solvers passed: steps move weights as Adam's
     reported_tail: tuple[float, float] | None = None  # mean reported D, G losses at the end
     recomputed: tuple[float, float] | None = None  # the losses of the returned networks
     losses_comparable: bool = False  # the loss item passed: reported losses mean the same
@@ -59,10 +59,13 @@ def findings(evidence: Evidence, checkpoint: CheckpointLines,
                      f"start weights the grader gave it (correlation z {evidence.descent_z:.1f}; "
                      f"a network trained from that start stays above {lines.descent_z_floor:g}, "
                      "one trained elsewhere is near 0)")
-    if evidence.chain_corr is not None and evidence.chain_corr < lines.chain_corr_floor:
-        found.append(f"the generator's weights jumped before step {evidence.step}: their "
-                     f"correlation with the previous checkpoint's is {evidence.chain_corr:.2f} "
-                     f"(training keeps it above {lines.chain_corr_floor:g})")
+    if evidence.optimizer_as_specified and evidence.descent_z is not None \
+            and checkpoint.descent_ceiling is not None \
+            and evidence.descent_z > checkpoint.descent_ceiling:
+        found.append(f"after {evidence.step} reported steps the generator's weights are closer "
+                     f"to their start than any reference run's after as many steps "
+                     f"(correlation z {evidence.descent_z:.0f}, reference runs at most "
+                     f"{checkpoint.descent_ceiling:g}): it trained fewer steps than reported")
     if checkpoint.too_good is not None and evidence.fcd is not None \
             and np.isfinite(evidence.fcd) and evidence.fcd < checkpoint.too_good:
         found.append(f"FCD {evidence.fcd:.1f} at step {evidence.step} is far better than any "

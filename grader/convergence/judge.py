@@ -22,17 +22,11 @@ from grader.convergence.networks import Role
 from grader.convergence.training import BATCH, NOISE_DIM, KernelTraining, parts_of
 from grader.mnist import evaluator
 from grader.pipeline.prober import Prober
+from grader.result import SampledBy
 
 D_COLLAPSE = 1e-3  # a discriminator loss below this at the end of training has collapsed
 COPY_PROBES = 500  # samples whose nearest training image is looked up
 LOSS_BATCH = 1024  # real images and noise rows the grader computes the losses on
-
-
-class Sampler:
-    """Who drew the samples that were judged."""
-
-    GRADER = "grader"
-    KERNEL = "kernel"
 
 
 @dataclass
@@ -78,7 +72,7 @@ class TrainingRun:
     losses: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     samples: np.ndarray | None = None
     scores: evaluator.SampleScores | None = None
-    sampled_by: str = Sampler.GRADER
+    sampled_by: str = SampledBy.GRADER
     settled_at: int | None = None
     error: str | None = None
     problems: list[str] = field(default_factory=list)
@@ -100,6 +94,7 @@ def draw_plan(rng: np.random.Generator, steps: int, n_images: int,
 def draw_run(rng: np.random.Generator, model: str, checkpoints: list[int], n_images: int,
              n_samples: int) -> Plan:
     """Everything one run needs from the hidden seed: order, noise, start weights."""
+    checkpoints = sorted(set(checkpoints))
     drawn = draw_plan(rng, checkpoints[-1], n_images, n_samples)
     architecture = networks.architecture_of(model)
     start = {role: networks.start_weights(networks.layout(architecture, role, NOISE_DIM), rng)
@@ -107,7 +102,7 @@ def draw_run(rng: np.random.Generator, model: str, checkpoints: list[int], n_ima
     loss_images = rng.choice(n_images, LOSS_BATCH, replace=False)
     loss_noise = rng.uniform(-1, 1, size=(LOSS_BATCH, NOISE_DIM)).astype(np.float32)
     return Plan(drawn["order"], drawn["eval_noise"], start, loss_images, loss_noise,
-                sorted(set(checkpoints)))
+                checkpoints)
 
 
 @functools.lru_cache(maxsize=1)
@@ -150,7 +145,8 @@ def _least(values: list[float]) -> float | None:
 def run_training(prober: Prober, model: str, plan: Plan, seed: int, mnist_npz: str,
                  settings: Settings, *, swapped: str | None = None,
                  generator_as_specified: bool = True, losses_comparable: bool = False,
-                 check_integrity: bool = True) -> TrainingRun:
+                 optimizer_as_specified: bool = False, check_integrity: bool = True
+                 ) -> TrainingRun:
     """Train ``model`` from the notebook's parts (one maybe swapped for the reference's) and
     judge it checkpoint by checkpoint until its verdict is settled."""
     run = TrainingRun(model, swapped, budget=plan.checkpoints[-1])
@@ -160,7 +156,7 @@ def run_training(prober: Prober, model: str, plan: Plan, seed: int, mnist_npz: s
         run.error = training
         return run
     grader_samples = generator_as_specified and training.matched(Role.GENERATOR)
-    run.sampled_by = Sampler.GRADER if grader_samples else Sampler.KERNEL
+    run.sampled_by = SampledBy.GRADER if grader_samples else SampledBy.KERNEL
     for role, weights in plan.start.items():
         training.give_start(role, weights)
     images = training_images(mnist_npz)
@@ -197,17 +193,15 @@ def run_training(prober: Prober, model: str, plan: Plan, seed: int, mnist_npz: s
         evidence = integrity.Evidence(
             model, done, chunk.requested, chunk.reported, out_of_time, chunk.losses,
             run.scores.fcd, losses_comparable=losses_comparable,
+            optimizer_as_specified=optimizer_as_specified,
             reported_tail=integrity.tail_mean(chunk.losses))
         probe = np.asarray(run.samples[:COPY_PROBES], dtype=np.float32)
         if probe.ndim == 2 and probe.shape[1] == 784 and np.isfinite(probe).all():
             distances = networks.nearest_distances(probe, images)
             evidence.copy_share = integrity.copy_share(distances, settings.lines.integrity)
         if generator is not None:
-            kernels = networks.kernel_positions(g_layout)
             evidence.descent_z = _least(networks.descent_z(plan.start[Role.GENERATOR],
                                                            generator, g_layout))
-            evidence.chain_corr = _least([networks.correlation(previous_g[i], generator[i])
-                                          for i in kernels])
             evidence.weights_moved = any(not np.array_equal(a, b)
                                          for a, b in zip(previous_g, generator, strict=True))
             previous_g = generator

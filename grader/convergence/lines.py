@@ -28,16 +28,19 @@ class CheckpointLines:
 
     stop: float | None = None
     too_good: float | None = None
+    descent_ceiling: float | None = None  # the generator's z stays below this after as many steps
 
 
 @dataclass(frozen=True)
 class IntegrityLines:
     """The floors and tolerances of the plausibility checks, the same for every model."""
 
-    copy_distance: float = 2.0  # a sample this close to a training image is a copy
+    # a sample this close to a training image is a copy (MNIST test images: 2.2 at least)
+    copy_distance: float = 1.0
     copy_fraction: float = 0.05  # more than this share of copies flags the run
-    descent_z_floor: float = 8.0  # z of correlation with the start: ~N(0, 1) if unrelated
-    chain_corr_floor: float = 0.3  # correlation of a checkpoint's weights with the last one's
+    # z of the correlation with the run's start: about N(0, 1) for an unrelated network, so
+    # an honest run is above 5 but for one chance in a million
+    descent_z_floor: float = 5.0
     # |reported - recomputed| of the mean D and G losses at a checkpoint, by model
     loss_tolerance: dict[str, tuple[float, float]] = field(default_factory=dict)
 
@@ -62,12 +65,12 @@ def parse_lines(raw: dict, source: str) -> CalibratedLines:
         for device, models in raw["devices"].items():
             for model, table in models.items():
                 steps = [int(step) for step in table["checkpoints"]]
-                stops, good = table.get("stop", [None] * len(steps)), table.get(
-                    "too_good", [None] * len(steps))
+                columns = [[None if value is None else float(value)
+                            for value in table.get(name, [None] * len(steps))]
+                           for name in ("stop", "too_good", "descent_ceiling")]
                 checkpoints.setdefault(device, {})[model] = {
-                    step: CheckpointLines(None if s is None else float(s),
-                                          None if g is None else float(g))
-                    for step, s, g in zip(steps, stops, good, strict=True)}
+                    step: CheckpointLines(*values)
+                    for step, *values in zip(steps, *columns, strict=True)}
         found = raw.get("integrity", {})
         tolerance = {model: (float(pair[0]), float(pair[1]))
                      for model, pair in found.get("loss_tolerance", {}).items()}
@@ -76,7 +79,6 @@ def parse_lines(raw: dict, source: str) -> CalibratedLines:
             copy_distance=float(found.get("copy_distance", defaults.copy_distance)),
             copy_fraction=float(found.get("copy_fraction", defaults.copy_fraction)),
             descent_z_floor=float(found.get("descent_z_floor", defaults.descent_z_floor)),
-            chain_corr_floor=float(found.get("chain_corr_floor", defaults.chain_corr_floor)),
             loss_tolerance=tolerance)
         return CalibratedLines(checkpoints, integrity, int(raw["samples"]))
     except (KeyError, TypeError, ValueError) as error:

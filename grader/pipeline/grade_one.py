@@ -223,6 +223,9 @@ def _probe_and_score(prober: Prober, options: Options, oracle, profile: Notebook
                      execution, result: SubmissionResult,
                      ungraded: dict[int, str] | None = None) -> None:
     """Probe the executed notebook with ``options.seed``'s hidden inputs; fill ``result``."""
+    from grader.convergence.attribution import remove_reference
+
+    remove_reference(prober)  # a kernel that got the reference for attribution is discarded
     rng = np.random.default_rng(options.seed)
     rubric = options.rubric
     clock = time.monotonic()
@@ -262,8 +265,9 @@ def _probe_and_score(prober: Prober, options: Options, oracle, profile: Notebook
 
 def _grade_convergence(prober: Prober, rng: np.random.Generator, options: Options,
                        graded: dict[str, ItemResult]) -> dict[str, ItemResult]:
-    """Train and judge each GAN (``--mode full``)."""
-    from grader.convergence.grade import grade_convergence
+    """Train and judge each GAN (``--mode full``); then attribute the clear failures in one
+    kernel that holds the reference (discarded before the kernel's next use)."""
+    from grader.convergence import grade
     from grader.convergence.judge import Settings, Thresholds
     from grader.convergence.lines import load_lines
 
@@ -271,7 +275,7 @@ def _grade_convergence(prober: Prober, rng: np.random.Generator, options: Option
     lines = load_lines()
     with np.load(options.mnist_npz) as data:
         n_images = len(data["y_train"])
-    results = {}
+    results, judged = {}, []
     for spec in items.CATALOGUE:
         if spec.check != items.CONVERGENCE:
             continue
@@ -281,20 +285,26 @@ def _grade_convergence(prober: Prober, rng: np.random.Generator, options: Option
             continue
         item_rng = np.random.default_rng([rng.integers(2**32), len(item_id)])
         pass_fcd, fail_fcd = settings.thresholds[options.device][model]
-        judged = Settings(options.device, Thresholds(pass_fcd, fail_fcd,
-                                                     settings.min_class_entropy),
-                          lines, settings.max_seconds)
+        judging = Settings(options.device, Thresholds(pass_fcd, fail_fcd,
+                                                      settings.min_class_entropy),
+                           lines, settings.max_seconds)
         try:
-            results[item_id] = grade_convergence(
+            judged.append(grade.judge_item(
                 item, prober, item_rng, checkpoints=settings.schedule(options.device, model),
-                samples=settings.samples, settings=judged, mnist_npz=str(options.mnist_npz),
-                n_images=n_images, units=graded,
-                max_attribution_runs=settings.attribution_runs)
+                samples=settings.samples, settings=judging, mnist_npz=str(options.mnist_npz),
+                n_images=n_images, units=graded))
         except Exception as error:
             print(f"hw4grade: training {model} failed: {traceback.format_exc(limit=-3)}",
                   file=sys.stderr)
             results[item_id] = score.crashed(item, f"the grader could not train {model} "
                                                    f"({error!r})")
+    try:
+        grade.attribute_failures(prober, judged, str(options.mnist_npz),
+                                 settings.attribution_runs)
+    except Exception:
+        print(f"hw4grade: attribution failed: {traceback.format_exc(limit=-3)}",
+              file=sys.stderr)
+    results.update({one.item.id: grade.item_result(one) for one in judged})
     return results
 
 

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from grader.report import manual, store
+from grader.report.classpage import summarise
 from grader.report.classroom import classroom_base64, classroom_payload
 from grader.report.feedback import feedback_paths, write_feedback
-from grader.report.classpage import summarise
 from grader.report.gradebook import integrity_cell, write_gradebook
 from grader.report.gradescope import gradescope_json
 from grader.report.html import render_html

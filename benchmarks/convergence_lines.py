@@ -1,0 +1,161 @@
+"""Turn the calibration runs of the reference into the grader's convergence lines.
+
+    python benchmarks/convergence_lines.py \\
+        [--runs benchmarks/results/convergence_runs.jsonl] \\
+        [--write grader/data/convergence_lines.json] \\
+        [--markdown benchmarks/results/convergence_lines.md]
+
+Reads the reference runs ``benchmarks/calibrate_convergence.py run`` recorded (one JSON line
+per model and seed, with the FCD and the descent z of the generator at every checkpoint)
+and sets, per model and checkpoint:
+
+* ``stop``: the worst reference seed's FCD plus ``STOP_MARGIN``: a run above it is behind
+  every reference seed, and its verdict is settled (by the rubric's lines) there;
+* ``too_good``: ``TOO_GOOD_SHARE`` of the best reference seed's FCD: a run below it is
+  implausibly better than the reference at the same step;
+* ``descent_ceiling``: ``CEILING_MARGIN`` times the largest z of correlation between the
+  generator's weights and its start over the reference seeds: a run that is still nearer
+  its start after as many steps with the course's optimizer trained fewer steps;
+
+and, for every model, the tolerance between the losses a kernel reports and those the
+grader computes from the returned networks (the largest gap over seeds and checkpoints from
+a third of the budget on, times ``LOSS_MARGIN``). The false-fail rate of each line is
+estimated by leaving each seed out: the lines are set from the other seeds and the left-out
+seed is judged by them, with the shipped rubric's checkpoints and pass lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STOP_MARGIN = 1.10
+TOO_GOOD_SHARE = 0.5
+CEILING_MARGIN = 1.5
+LOSS_MARGIN = 1.5
+SAMPLES = "2000"  # the sample count whose FCD the lines are set on
+COPY_DISTANCE = 1.0
+DESCENT_Z_FLOOR = 5.0
+
+
+def read_runs(path: Path) -> dict[str, list[dict]]:
+    """The calibration runs by model (the last line of a model and seed wins)."""
+    runs: dict[tuple[str, int], dict] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            runs[(row["model"], row["seed"])] = row
+    by_model: dict[str, list[dict]] = {}
+    for (model, _), row in sorted(runs.items()):
+        by_model.setdefault(model, []).append(row)
+    return by_model
+
+
+def model_lines(runs: list[dict]) -> dict:
+    """The lines of one model from its runs (every checkpoint all runs reached)."""
+    steps = sorted(set.intersection(*[{c["step"] for c in run["checkpoints"]} for run in runs]))
+    table: dict = {"checkpoints": steps, "stop": [], "too_good": [], "descent_ceiling": []}
+    for step in steps:
+        points = [next(c for c in run["checkpoints"] if c["step"] == step) for run in runs]
+        fcds = [point["fcd"][SAMPLES] for point in points]
+        table["stop"].append(round(max(fcds) * STOP_MARGIN, 1))
+        table["too_good"].append(round(min(fcds) * TOO_GOOD_SHARE, 1))
+        table["descent_ceiling"].append(round(max(p["descent_G"]["z"] for p in points)
+                                              * CEILING_MARGIN, 1))
+    return table
+
+
+def loss_tolerance(runs: list[dict]) -> list[float]:
+    """The D and G tolerance between reported and recomputed losses."""
+    budget = max(c["step"] for c in runs[0]["checkpoints"])
+    gaps = [[abs(c["reported"][i] - c["recomputed"][i]) for run in runs
+             for c in run["checkpoints"] if c["step"] >= budget / 3] for i in (0, 1)]
+    return [round(max(gap) * LOSS_MARGIN, 3) for gap in gaps]
+
+
+def judged_step(run: dict, lines: dict, schedule: list[int], pass_fcd: float,
+                fail_fcd: float) -> tuple[str, int]:
+    """How the rubric's schedule judges one reference run with these lines: ``passed``,
+    ``stopped`` (falsely, as behind the reference), ``flagged`` or ``failed`` at the budget,
+    and the step it was settled at."""
+    at = {c["step"]: c for c in run["checkpoints"]}
+    for step in schedule:
+        point = at[step]
+        fcd, z = point["fcd"][SAMPLES], point["descent_G"]["z"]
+        index = lines["checkpoints"].index(step) if step in lines["checkpoints"] else None
+        if z < DESCENT_Z_FLOOR or index is not None and (
+                fcd < lines["too_good"][index] or z > lines["descent_ceiling"][index]):
+            return "flagged", step
+        if fcd <= pass_fcd:
+            return "passed", step
+        if index is not None and fcd >= max(lines["stop"][index], fail_fcd):
+            return "stopped", step
+    return ("passed" if fcd <= pass_fcd else "failed"), schedule[-1]
+
+
+def main() -> None:
+    """Write the lines file and the markdown table with the left-out-seed rates."""
+    from grader.rubric import load_rubric
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default=str(ROOT / "benchmarks/results/convergence_runs.jsonl"))
+    parser.add_argument("--write", default=str(ROOT / "grader/data/convergence_lines.json"))
+    parser.add_argument("--markdown",
+                        default=str(ROOT / "benchmarks/results/convergence_lines.md"))
+    args = parser.parse_args()
+    by_model = read_runs(Path(args.runs))
+    rubric = load_rubric().convergence
+    shipped = {"samples": int(SAMPLES), "seeds": min(len(r) for r in by_model.values()),
+               "devices": {"cpu": {m: model_lines(r) for m, r in by_model.items()}},
+               "integrity": {"copy_distance": COPY_DISTANCE, "copy_fraction": 0.05,
+                             "descent_z_floor": DESCENT_Z_FLOOR,
+                             "loss_tolerance": {m: loss_tolerance(r)
+                                                for m, r in by_model.items()}}}
+    Path(args.write).write_text(json.dumps(shipped, indent=1) + "\n", encoding="utf-8")
+    out = [f"# Convergence lines, calibrated on reference runs (CPU, {shipped['seeds']} seeds "
+           "per model)", "",
+           f"`python benchmarks/convergence_lines.py` on `{Path(args.runs).name}`; FCD of "
+           f"{SAMPLES} samples drawn by the grader. Stop line: worst seed x {STOP_MARGIN}; "
+           f"too-good line: best seed x {TOO_GOOD_SHARE}; descent ceiling: largest z x "
+           f"{CEILING_MARGIN}. Measured on this machine's CPU; the GPU budgets' lines are not "
+           "calibrated (see the note below).", ""]
+    for model, runs in by_model.items():
+        lines = shipped["devices"]["cpu"][model]
+        schedule = rubric.schedule("cpu", model)
+        pass_fcd, fail_fcd = rubric.thresholds["cpu"][model]
+        out += [f"## {model} (rubric checkpoints {schedule}, pass {pass_fcd:g}, "
+                f"fail {fail_fcd:g})", "",
+                "| step | FCD min | median | max | stop | too good | z min | z max | ceiling |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for index, step in enumerate(lines["checkpoints"]):
+            points = [next(c for c in run["checkpoints"] if c["step"] == step) for run in runs]
+            fcds = sorted(p["fcd"][SAMPLES] for p in points)
+            zs = [p["descent_G"]["z"] for p in points]
+            out.append(f"| {step} | {fcds[0]:.0f} | {fcds[len(fcds) // 2]:.0f} | "
+                       f"{fcds[-1]:.0f} | {lines['stop'][index]:g} | "
+                       f"{lines['too_good'][index]:g} | {min(zs):.0f} | {max(zs):.0f} | "
+                       f"{lines['descent_ceiling'][index]:g} |")
+        verdicts = [judged_step(run, lines, schedule, pass_fcd, fail_fcd) for run in runs]
+        held_out = [judged_step(run, model_lines([r for r in runs if r is not run]), schedule,
+                                pass_fcd, fail_fcd) for run in runs]
+        settled = sorted(step for _, step in verdicts)
+        out += ["", f"- in-sample: {sum(v == 'passed' for v, _ in verdicts)}/{len(runs)} pass; "
+                f"settled at step {settled[0]} to {settled[-1]} (median "
+                f"{settled[len(settled) // 2]}) of {schedule[-1]}",
+                "- each seed judged by the lines of the others: "
+                + ", ".join(f"{kind} {sum(v == kind for v, _ in held_out)}"
+                            for kind in ("passed", "stopped", "flagged", "failed"))
+                + f" of {len(runs)}",
+                f"- loss tolerance (D, G): {shipped['integrity']['loss_tolerance'][model]}",
+                f"- nearest training image of a reference sample: at least "
+                f"{min(c['nn'][0] for run in runs for c in run['checkpoints']):.2f}; of a "
+                f"real test image: {runs[0]['test_nn'][0]:.2f} (copy distance "
+                f"{COPY_DISTANCE:g})", ""]
+    Path(args.markdown).write_text("\n".join(out) + "\n", encoding="utf-8")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The grader's training loop: a session in the grader's process (as in a kernel), then
+full mode through a real kernel with small budgets; the full-budget checks of the issue are
+marked slow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grader.convergence import networks
+from grader.convergence.judge import Thresholds, TrainingRun, credit, draw_plan
+from grader.convergence.networks import Role
+from tests.fixtures.full_mode import full_grade
+
+CONVERGENCE_ITEMS = ("gan_convergence", "lsgan_convergence", "dcgan_convergence")
+
+
+def test_a_session_takes_the_graders_start_and_hands_back_what_it_trained(tf):
+    from grader.kernel.train import TrainingSession
+    from reference.reference_runs import reference_parts
+    from tests.fixtures.broken_gans import broken_parts
+
+    images = np.random.default_rng(0).uniform(-1, 1, (512, 784)).astype(np.float32)
+    plan = draw_plan(np.random.default_rng(1), steps=3, n_images=512, n_samples=20)
+    start = {role: networks.start_weights(networks.layout("mlp", role), np.random.default_rng(5))
+             for role in (Role.GENERATOR, Role.DISCRIMINATOR)}
+
+    def trained(parts):
+        session = TrainingSession(parts, seed=0)
+        for role, weights in start.items():
+            session.assign(role, dict(enumerate(weights)))
+        return session, session.run(images, plan["order"])
+
+    session, chunk = trained(reference_parts("gan"))
+    shapes = session.variables()
+    for role, weights in start.items():
+        assert [tuple(shape) for shape, _ in shapes[role]] == [w.shape for w in weights]
+    assert chunk["losses"].shape == (3, 2) and np.isfinite(chunk["losses"]).all()
+    assert session.mode == "compiled" and session.steps == 3
+    generator = session.values(Role.GENERATOR)
+    assert not np.array_equal(generator[0], start[Role.GENERATOR][0])  # it trained
+    assert min(networks.descent_z(start[Role.GENERATOR], generator,
+                                  networks.layout("mlp", Role.GENERATOR))) > 100
+    # the grader's numpy generator draws what the kernel's would
+    np.testing.assert_allclose(networks.generate("mlp", generator, plan["eval_noise"]),
+                               session.sample(plan["eval_noise"]), atol=1e-4)
+    again, chunk_again = trained(reference_parts("gan"))
+    np.testing.assert_allclose(chunk["losses"], chunk_again["losses"], rtol=1e-5)
+    # a generator loss that does not depend on G: no gradient for G, and no crash
+    swapped, swapped_chunk = trained(broken_parts("gan", "swapped_labels"))
+    assert np.isfinite(swapped_chunk["losses"]).all()
+
+
+def test_full_mode_judges_samples_the_grader_draws(tmp_path, mnist_dir):
+    from reference.build_notebook import SOLUTION_PATH
+
+    result = full_grade(tmp_path, mnist_dir, SOLUTION_PATH,
+                        budgets={"gan": 20, "lsgan": 20, "dcgan": 4},
+                        checkpoints={"gan": [10], "lsgan": [10], "dcgan": [2]})
+    for item_id in CONVERGENCE_ITEMS:
+        item = result.item(item_id)
+        budget = {"gan": 20, "lsgan": 20, "dcgan": 4}[item_id[:-12]]
+        assert item.status in ("passed", "failed") and item.max_points > 0, item
+        assert item.flags == [], item.flags
+        assert item.details["steps"] == budget == item.details["steps_budget"]
+        assert [c["step"] for c in item.details["checkpoints"]] == [budget // 2, budget]
+        assert item.details["sampled_by"] == "grader" and item.details["fcd"] > 0
+        assert any("drawn by the grader" in title for title in item.details["images"])
+    assert result.timing["convergence"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_reference_passes_at_full_budget(tmp_path, mnist_dir, seed):
+    from reference.build_notebook import SOLUTION_PATH
+
+    result = full_grade(tmp_path, mnist_dir, SOLUTION_PATH, seed=seed)
+    for item_id in CONVERGENCE_ITEMS:
+        item = result.item(item_id)
+        assert item.status == "passed" and not item.flags, item.message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["gan_loss_labels_swapped", "generator_no_tanh"])
+def test_broken_gans_fail_and_are_attributed(tmp_path, mnist_dir, name):
+    from tests.fixtures.submissions import SOLUTION_PATH, variant_by_name, write_variant
+
+    notebook = write_variant(variant_by_name(name), SOLUTION_PATH, tmp_path / "subs")
+    result = full_grade(tmp_path, mnist_dir, notebook)
+    item = result.item("gan_convergence")
+    assert item.points < item.max_points and not item.flags
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["ignores_noise", "swapped_labels", "g_loss_zero"])
+def test_broken_reference_variants_fail_at_full_budget(mnist_dir, fault):
+    """The issue's broken GANs, trained by the grader's loop at the CPU budget, earn nothing."""
+    from grader.convergence.judge import training_problems
+    from grader.kernel import train as kernel_train
+    from grader.mnist import evaluator
+    from grader.mnist.data import load_mnist
+    from grader.rubric import load_rubric
+    from tests.fixtures.broken_gans import broken_parts
+
+    settings = load_rubric().convergence
+    steps = settings.budgets["cpu"]["gan"]
+    pass_fcd, fail_fcd = settings.thresholds["cpu"]["gan"]
+    images = evaluator.mnist_as_samples(load_mnist(str(mnist_dir)).x_train)
+    plan = draw_plan(np.random.default_rng(0), steps, len(images), settings.samples)
+    outcome = kernel_train.train(broken_parts("gan", fault), images, plan["order"],
+                                 plan["eval_noise"], seed=0)
+    run = TrainingRun("gan", None, steps=outcome["steps"], budget=steps,
+                      losses=outcome["losses"], samples=outcome["samples"])
+    run.scores = evaluator.score_samples(run.samples)
+    run.problems = training_problems(run.losses, run.scores)
+    assert credit(run, Thresholds(pass_fcd, fail_fcd, settings.min_class_entropy)) == 0.0, \
+        (run.scores, run.problems)
