@@ -3,13 +3,13 @@ the honest solution in the same batch keeps its marks (issue #20).
 
 One batch, graded as a user grades (``hw4grade grade`` in a process of its own, real
 kernels in the real sandbox, ``--mode full``), with a test rubric that trains only the
-vanilla GAN for at most 400 steps, judged at steps 100 and 250. Its FCD lines are lenient
-(full credit at 470, none at 520) and it caps nothing for few classes, so that the
-solution passes at this budget (measured on the grader's loop from its start weights, 4
-seeds: FCD 376-431 at step 400, every sample set varied enough; before step 400 some seeds'
-samples are still all alike). An untrained generator scores FCD about 458, so the cheats
-below that train nothing reach the FCD pass line: the integrity flags are what must zero
-them. The cheats are in ``tests/fixtures/hostile_training.py``.
+vanilla GAN for at most 400 steps, judged at the calibrated checkpoints 100, 200 and 300.
+Its FCD lines are lenient (full credit at 470, none at 520) and it caps nothing for few
+classes, so that the solution passes at this budget (measured on the grader's loop from its
+start weights, 4 seeds: FCD 376-431 at step 400, every sample set varied enough; before
+step 400 some seeds' samples are still all alike). An untrained generator scores FCD about
+458, so the cheats below that train nothing reach the FCD pass line: the integrity flags
+are what must zero them. The cheats are in ``tests/fixtures/hostile_training.py``.
 """
 
 from __future__ import annotations
@@ -38,15 +38,16 @@ from tests.fixtures.hostile_training import (
 )
 
 ITEM = "gan_convergence"
-BUDGET, CHECKPOINTS, LINES = 400, [100, 250], [470.0, 520.0]
+BUDGET, CHECKPOINTS, LINES = 400, [100, 200, 300], [470.0, 520.0]
 
 # Cheats the grader does not catch yet, with what it saw (reported to the lead).
 UNCAUGHT = {
-    "short_training": "a chunk that trains a tenth of the steps and reports the asked count "
-                      "with invented losses shows nothing the uncalibrated checks read: the "
-                      "counts agree, the weights descend from the start, the losses move, "
-                      "and the reported-versus-recomputed loss check needs a calibrated "
-                      "tolerance (grader/data/convergence_lines.json has none)",
+    "short_training": "trained 10 of 100 steps, reported 100 with invented losses: settled at "
+                      "step 100 with full credit (FCD 460.5) and no flag. The counts agree, the "
+                      "losses move, the loss gap is within the calibrated tolerance, and the "
+                      "descent ceiling at steps 100-300 (445.7, 390, 334.2 = 1.5 x the largest "
+                      "reference z) is above the largest z any run can have (about 313.5, the "
+                      "96x1024 kernel unchanged), so it cannot fire there",
 }
 
 
