@@ -32,24 +32,12 @@ from tests.fixtures.hostile_training import (
     HONEST,
     HOSTILE,
     TRAINING_MODULE,
-    Hostile,
     render_hostile,
     write_hostile,
 )
 
 ITEM = "gan_convergence"
 BUDGET, CHECKPOINTS, LINES = 400, [100, 200, 300], [470.0, 520.0]
-
-# Cheats the grader does not catch yet, with what it saw (reported to the lead).
-UNCAUGHT = {
-    "short_training": "trained 10 of 100 steps, reported 100 with invented losses: settled at "
-                      "step 100 with full credit (FCD 460.5) and no flag. The counts agree, the "
-                      "losses move, the loss gap is within the calibrated tolerance, and the "
-                      "descent ceiling at steps 100-300 (445.7, 390, 334.2 = 1.5 x the largest "
-                      "reference z) is above the largest z any run can have (about 313.5, the "
-                      "96x1024 kernel unchanged), so it cannot fire there",
-}
-
 
 def _test_rubric(path: Path) -> Path:
     """The shipped rubric with only the GAN trained, on the small budget and lenient lines."""
@@ -111,14 +99,7 @@ def test_the_honest_solution_keeps_its_convergence_marks(batch):
     assert _integrity_cells(batch)[HONEST.name] == ""
 
 
-def _expectation(notebook: Hostile):
-    if notebook.name in UNCAUGHT:
-        return pytest.param(notebook, id=notebook.name, marks=pytest.mark.xfail(
-            strict=True, reason=UNCAUGHT[notebook.name]))
-    return pytest.param(notebook, id=notebook.name)
-
-
-@pytest.mark.parametrize("notebook", [_expectation(n) for n in HOSTILE])
+@pytest.mark.parametrize("notebook", HOSTILE, ids=lambda notebook: notebook.name)
 def test_a_forged_training_earns_nothing_and_is_flagged(batch, notebook):
     item = _results(batch)[notebook.name].item(ITEM)
     assert item.points == 0, _seen(item)
