@@ -42,7 +42,10 @@ def _details(run: TrainingRun) -> dict[str, Any]:
     details: dict[str, Any] = {"steps": run.steps, ConvergenceDetail.STEPS_BUDGET: run.budget,
                                ConvergenceDetail.CHECKPOINT: run.settled_at,
                                ConvergenceDetail.SAMPLED_BY: run.sampled_by,
-                               "seconds": round(run.seconds, 1), "checkpoints": run.checkpoints}
+                               "seconds": round(run.seconds, 1), "checkpoints": run.checkpoints,
+                               # the losses of the returned networks on the grader's batch
+                               "grader_losses": [[step, round(d, 4), round(g, 4)]
+                                                 for step, d, g in run.curve]}
     if run.scores is not None:
         scores = run.scores
         details.update(fcd=round(scores.fcd, 3), class_entropy=round(scores.class_entropy, 3),

@@ -79,7 +79,7 @@ def findings(evidence: Evidence, checkpoint: CheckpointLines,
                  else ", so no gradient reached the networks")
         found.append(f"the reported D and G losses did not change over {len(losses)} training "
                      f"steps before step {evidence.step}{moved}")
-    tolerance = lines.loss_tolerance.get(evidence.model)
+    tolerance = checkpoint.loss_gap
     if evidence.losses_comparable and tolerance and evidence.reported_tail is not None \
             and evidence.recomputed is not None:
         gaps = [abs(a - b) for a, b in zip(evidence.reported_tail, evidence.recomputed,

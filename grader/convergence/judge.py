@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from grader.convergence import integrity, networks
-from grader.convergence.lines import CalibratedLines
+from grader.convergence.lines import CalibratedLines, IntegrityLines
 from grader.convergence.networks import Role
-from grader.convergence.training import BATCH, NOISE_DIM, KernelTraining, parts_of
+from grader.convergence.training import BATCH, NOISE_DIM, Chunk, KernelTraining, parts_of
 from grader.mnist import evaluator
 from grader.pipeline.prober import Prober
 from grader.result import SampledBy
@@ -142,6 +142,50 @@ def _least(values: list[float]) -> float | None:
     return float(min(values)) if values else None
 
 
+@dataclass
+class _Context:
+    """What every checkpoint of one run is measured against."""
+
+    model: str
+    plan: Plan
+    images: np.ndarray
+    layout: list
+    losses_comparable: bool
+    optimizer_as_specified: bool
+
+
+def _measure(run: TrainingRun, chunk: Chunk, generator: list[np.ndarray] | None,
+             previous: list[np.ndarray], context: _Context, out_of_time: bool,
+             lines: IntegrityLines) -> integrity.Evidence:
+    """Everything the plausibility checks read at this checkpoint, computed by the grader."""
+    plan = context.plan
+    evidence = integrity.Evidence(
+        context.model, run.steps, chunk.requested, chunk.reported, out_of_time, chunk.losses,
+        run.scores.fcd if run.scores else None, losses_comparable=context.losses_comparable,
+        optimizer_as_specified=context.optimizer_as_specified,
+        reported_tail=integrity.tail_mean(chunk.losses))
+    probe = np.asarray(run.samples[:COPY_PROBES], dtype=np.float32)
+    if probe.ndim == 2 and probe.shape[1] == 784 and np.isfinite(probe).all():
+        distances = networks.nearest_distances(probe, context.images)
+        evidence.copy_share = integrity.copy_share(distances, lines)
+    if generator is None:
+        return evidence
+    start = plan.start[Role.GENERATOR]
+    evidence.descent_z = _least(networks.descent_z(start, generator, context.layout))
+    smallest = min(networks.kernel_positions(context.layout), key=lambda i: start[i].size)
+    evidence.start_corr = networks.correlation(start[smallest], generator[smallest])
+    evidence.weights_moved = any(not np.array_equal(a, b)
+                                 for a, b in zip(previous, generator, strict=True))
+    discriminator = chunk.weights.get(Role.DISCRIMINATOR)
+    if discriminator is not None:
+        with np.errstate(all="ignore"):
+            evidence.recomputed = networks.reference_losses(
+                context.model, discriminator, generator, context.images[plan.loss_images],
+                plan.loss_noise)
+        run.curve.append((run.steps, *evidence.recomputed))
+    return evidence
+
+
 def run_training(prober: Prober, model: str, plan: Plan, seed: int, mnist_npz: str,
                  settings: Settings, *, swapped: str | None = None,
                  generator_as_specified: bool = True, losses_comparable: bool = False,
@@ -159,74 +203,50 @@ def run_training(prober: Prober, model: str, plan: Plan, seed: int, mnist_npz: s
     run.sampled_by = SampledBy.GRADER if grader_samples else SampledBy.KERNEL
     for role, weights in plan.start.items():
         training.give_start(role, weights)
-    images = training_images(mnist_npz)
     architecture = networks.architecture_of(model)
-    g_layout = training.layouts[Role.GENERATOR]
-    previous_g = plan.start[Role.GENERATOR]
-    done, started, losses = 0, time.monotonic(), [run.losses]
+    context = _Context(model, plan, training_images(mnist_npz),
+                       training.layouts[Role.GENERATOR], losses_comparable,
+                       optimizer_as_specified)
+    previous = plan.start[Role.GENERATOR]
+    started, losses = time.monotonic(), [run.losses]
     for step in plan.checkpoints:
         remaining = settings.max_seconds - (time.monotonic() - started)
-        chunk = training.run(plan.order[done:step], max(remaining, 1.0),
+        chunk = training.run(plan.order[run.steps:step], max(remaining, 1.0),
                              None if grader_samples else plan.eval_noise)
         if chunk.error:
             run.error = chunk.error
             break
         out_of_time = chunk.reported < chunk.requested
-        done += min(chunk.reported, chunk.requested)
-        run.steps, run.seconds = done, time.monotonic() - started
+        run.steps += min(chunk.reported, chunk.requested)
+        run.seconds = time.monotonic() - started
         losses.append(chunk.losses)
         run.losses = np.concatenate(losses)
         generator = chunk.weights.get(Role.GENERATOR)
         if grader_samples and generator is None:
             run.flags.append("the kernel sent back generator weights that are not those of "
                              "the network it described")
-            run.settled_at = done
             break
         if grader_samples:
-            run.samples = networks.generate(architecture, generator, plan.eval_noise)
+            with np.errstate(all="ignore"):
+                run.samples = networks.generate(architecture, generator, plan.eval_noise)
         elif chunk.kernel_samples is not None:
             run.samples = chunk.kernel_samples
         else:
             run.error = "the kernel sent back no samples"
             break
         run.scores = evaluator.score_samples(run.samples)
-        evidence = integrity.Evidence(
-            model, done, chunk.requested, chunk.reported, out_of_time, chunk.losses,
-            run.scores.fcd, losses_comparable=losses_comparable,
-            optimizer_as_specified=optimizer_as_specified,
-            reported_tail=integrity.tail_mean(chunk.losses))
-        probe = np.asarray(run.samples[:COPY_PROBES], dtype=np.float32)
-        if probe.ndim == 2 and probe.shape[1] == 784 and np.isfinite(probe).all():
-            distances = networks.nearest_distances(probe, images)
-            evidence.copy_share = integrity.copy_share(distances, settings.lines.integrity)
-        if generator is not None:
-            evidence.descent_z = _least(networks.descent_z(plan.start[Role.GENERATOR],
-                                                           generator, g_layout))
-            smallest = min(networks.kernel_positions(g_layout),
-                           key=lambda i: plan.start[Role.GENERATOR][i].size)
-            evidence.start_corr = networks.correlation(plan.start[Role.GENERATOR][smallest],
-                                                       generator[smallest])
-            evidence.weights_moved = any(not np.array_equal(a, b)
-                                         for a, b in zip(previous_g, generator, strict=True))
-            previous_g = generator
-            discriminator = chunk.weights.get(Role.DISCRIMINATOR)
-            if discriminator is not None and np.isfinite(generator[0]).all():
-                with np.errstate(all="ignore"):
-                    evidence.recomputed = networks.reference_losses(
-                        model, discriminator, generator, images[plan.loss_images],
-                        plan.loss_noise)
-                run.curve.append((done, *evidence.recomputed))
-        run.checkpoints.append({"step": done, "fcd": round(float(run.scores.fcd), 2),
+        evidence = _measure(run, chunk, generator, previous, context, out_of_time,
+                            settings.lines.integrity)
+        previous = generator if generator is not None else previous
+        run.checkpoints.append({"step": run.steps, "fcd": round(float(run.scores.fcd), 2),
                                 "seconds": round(run.seconds, 1)})
         if check_integrity:
             run.flags = integrity.findings(evidence, settings.lines.at(
                 settings.device, model, step), settings.lines.integrity)
         run.problems = training_problems(run.losses, run.scores)
         if _settled(run, step, out_of_time, settings):
-            run.settled_at = done
             break
-    if run.settled_at is None and run.steps:
-        run.settled_at = run.steps
+    run.settled_at = run.steps or None
     return run
 
 

@@ -15,7 +15,7 @@ early stop and no ``too_good`` check.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader import DATA_DIR
@@ -33,6 +33,8 @@ class CheckpointLines:
     # the correlation of the generator's smallest kernel with its start stays below this
     # after as many steps with the course's optimizer (it moves at least so far)
     start_corr_ceiling: float | None = None
+    # |reported - recomputed| of the mean D and G losses stays within these
+    loss_gap: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,6 @@ class IntegrityLines:
     # z of the correlation with the run's start: about N(0, 1) for an unrelated network, so
     # an honest run is above 5 but for one chance in a million
     descent_z_floor: float = 5.0
-    # |reported - recomputed| of the mean D and G losses at a checkpoint, by model
-    loss_tolerance: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,18 +72,17 @@ def parse_lines(raw: dict, source: str) -> CalibratedLines:
                 columns = [[None if value is None else float(value)
                             for value in table.get(name, [None] * len(steps))]
                            for name in ("stop", "too_good", "start_corr_ceiling")]
+                gaps = [None if pair is None else (float(pair[0]), float(pair[1]))
+                        for pair in table.get("loss_gap", [None] * len(steps))]
                 checkpoints.setdefault(device, {})[model] = {
-                    step: CheckpointLines(*values)
-                    for step, *values in zip(steps, *columns, strict=True)}
+                    step: CheckpointLines(*values, gap)
+                    for step, *values, gap in zip(steps, *columns, gaps, strict=True)}
         found = raw.get("integrity", {})
-        tolerance = {model: (float(pair[0]), float(pair[1]))
-                     for model, pair in found.get("loss_tolerance", {}).items()}
         defaults = IntegrityLines()
         integrity = IntegrityLines(
             copy_distance=float(found.get("copy_distance", defaults.copy_distance)),
             copy_fraction=float(found.get("copy_fraction", defaults.copy_fraction)),
-            descent_z_floor=float(found.get("descent_z_floor", defaults.descent_z_floor)),
-            loss_tolerance=tolerance)
+            descent_z_floor=float(found.get("descent_z_floor", defaults.descent_z_floor)))
         return CalibratedLines(checkpoints, integrity, int(raw["samples"]))
     except (KeyError, TypeError, ValueError) as error:
         raise RubricError(f"{source}: not a table of calibrated convergence lines "

@@ -13,9 +13,8 @@ from grader.convergence.integrity import Evidence, findings
 from grader.convergence.lines import CheckpointLines, IntegrityLines
 from grader.exceptions import RubricError
 
-FLOORS = IntegrityLines(copy_distance=1.0, copy_fraction=0.05, descent_z_floor=5.0,
-                        loss_tolerance={"gan": (0.3, 0.6)})
-LINES = CheckpointLines(stop=500, too_good=150, start_corr_ceiling=0.8)
+FLOORS = IntegrityLines(copy_distance=1.0, copy_fraction=0.05, descent_z_floor=5.0)
+LINES = CheckpointLines(stop=500, too_good=150, start_corr_ceiling=0.8, loss_gap=(0.3, 0.6))
 MOVING = np.column_stack([np.linspace(1.4, 1.2, 250), np.linspace(0.7, 1.1, 250)])
 
 
@@ -60,8 +59,8 @@ def test_a_cut_short_chunk_is_no_lie_when_time_ran_out():
 def test_losses_are_compared_only_when_they_mean_the_same_as_the_reference():
     evidence = honest(recomputed=(1.2, 4.0), losses_comparable=False)
     assert findings(evidence, CheckpointLines(), FLOORS) == []
-    uncalibrated = IntegrityLines()  # no tolerance for any model
-    assert findings(honest(recomputed=(1.2, 4.0)), CheckpointLines(), uncalibrated) == []
+    # no tolerance calibrated at this checkpoint: nothing compared
+    assert findings(honest(recomputed=(1.2, 4.0)), CheckpointLines(), FLOORS) == []
 
 
 def test_measures_not_taken_are_not_held_against_a_run():
@@ -82,15 +81,14 @@ def test_copy_share_and_tail():
 def test_calibrated_lines_are_read_and_bad_ones_named(tmp_path):
     raw = {"samples": 2000, "devices": {"cpu": {"gan": {
         "checkpoints": [500, 1000], "stop": [470, 430], "too_good": [150, 120],
-        "start_corr_ceiling": [0.9, 0.7]}}},
-        "integrity": {"copy_distance": 1.5, "loss_tolerance": {"gan": [0.2, 0.5]}}}
+        "start_corr_ceiling": [0.9, 0.7], "loss_gap": [[2.0, 3.0], [0.2, 0.5]]}}},
+        "integrity": {"copy_distance": 1.5}}
     path = tmp_path / "lines.json"
     path.write_text(json.dumps(raw))
     read = lines.load_lines(path)
-    assert read.at("cpu", "gan", 1000) == CheckpointLines(430.0, 120.0, 0.7)
+    assert read.at("cpu", "gan", 1000) == CheckpointLines(430.0, 120.0, 0.7, (0.2, 0.5))
     assert read.at("cpu", "gan", 750) == CheckpointLines() == read.at("gpu", "gan", 500)
     assert read.integrity.copy_distance == 1.5
-    assert read.integrity.loss_tolerance == {"gan": (0.2, 0.5)}
     assert read.integrity.descent_z_floor == IntegrityLines().descent_z_floor
     raw["devices"]["cpu"]["gan"]["stop"] = [470]
     path.write_text(json.dumps(raw))
