@@ -57,6 +57,12 @@ def _broken(raw: dict, change) -> dict:
     (lambda d: d["bounds"]["training_steps"].pop("full"), r"training_steps: missing field 'full'"),
     (lambda d: d["bounds"].update(cell_timeout=0), r"cell_timeout: must be greater than 0"),
     (lambda d: d["convergence"]["budgets"]["gpu"].pop("lsgan"), r"gpu: missing field 'lsgan'"),
+    (lambda d: d["convergence"]["checkpoints"]["cpu"].update(gan=[700, 500]),
+     r"checkpoints\.cpu\.gan: expected a rising list of step counts"),
+    (lambda d: d["convergence"]["checkpoints"]["cpu"].update(dcgan=[100, 150]),
+     r"checkpoints\.cpu\.dcgan: every checkpoint must come before the budget of 150"),
+    (lambda d: d["convergence"]["checkpoints"]["cpu"].update(gan=[0]), r"rising list"),
+    (lambda d: d["convergence"].update(samples=10), r"convergence\.samples: must be at least"),
 ])
 def test_invalid_rubrics_name_the_problem(raw, change, message):
     with pytest.raises(RubricError, match=message):
