@@ -59,6 +59,7 @@ TOO_GOOD_FRACTION = 0.5  # too good: below half the best reference FCD at the ch
 FLOOR_FRACTION = 0.5  # descent floors: half the smallest reference value
 LOSS_TOLERANCE_FACTOR = 1.5  # loss tolerance: the largest reference gap times this
 COPY_FRACTION = 0.5  # copy distance: half the smallest honest nearest-neighbour distance
+ENTROPY_FRACTION = 0.5  # class-entropy floor at the budget: half the smallest reference value
 
 
 # --------------------------------------------------------------------------- measuring
@@ -296,18 +297,28 @@ def first_pass(fcd: np.ndarray, line: float) -> np.ndarray:
     return np.where(below.any(axis=1), below.argmax(axis=1), -1)
 
 
+def round_up(value: float) -> float:
+    """``value`` rounded up to one decimal (a line never moves inside the reference's range)."""
+    return float(np.ceil(value * 10) / 10)
+
+
+def round_down(value: float) -> float:
+    """``value`` rounded down to one decimal."""
+    return float(np.floor(value * 10) / 10)
+
+
 def model_lines(rows: list[dict], key: str) -> dict:
     """Proposed pass, stop and too-good lines of one model at sample count ``key``."""
     fcd = fcd_matrix(rows, key)
     steps = [c["step"] for c in rows[0]["checkpoints"]]
     worst, best = np.nanmax(fcd, axis=0), np.nanmin(fcd, axis=0)
-    stop = [round(max(w * STOP_MARGIN, w + STOP_MADS * mad(col)), 1)
+    stop = [round_up(max(w * STOP_MARGIN, w + STOP_MADS * mad(col)))
             for w, col in zip(worst, fcd.T)]
-    too_good = [round(b * TOO_GOOD_FRACTION, 1) for b in best]
+    too_good = [round_down(b * TOO_GOOD_FRACTION) for b in best]
     final_worst = worst[-1]
     candidates = []
     for factor in PASS_CANDIDATES:
-        line = round(final_worst * factor, 1)
+        line = round_up(final_worst * factor)
         first = first_pass(fcd, line)
         passed = first[first >= 0]
         candidates.append({
@@ -315,7 +326,7 @@ def model_lines(rows: list[dict], key: str) -> dict:
             "first_pass_steps": [steps[i] if i >= 0 else None for i in first],
             "mean_steps": round(float(np.mean([steps[i] for i in passed])), 1)
             if len(passed) else None})
-    pass_line = round(final_worst * PASS_MARGIN, 1)
+    pass_line = round_up(final_worst * PASS_MARGIN)
     return {"checkpoints": steps, "min": np.round(best, 1).tolist(),
             "median": np.round(np.nanmedian(fcd, axis=0), 1).tolist(),
             "max": np.round(worst, 1).tolist(), "pass": [pass_line] * len(steps),
@@ -340,6 +351,13 @@ def verdict_agreement(rows: list[dict], lines: dict) -> dict:
             "two_draws_of_2000_median_gap": round(float(np.nanmedian(gap)), 2)}
 
 
+def entropy_criterion() -> float:
+    """The evaluator's class-entropy pass mark (nats)."""
+    from grader.mnist.evaluator import Criteria
+
+    return Criteria().min_class_entropy
+
+
 def integrity_stats(rows: list[dict]) -> dict:
     """Per checkpoint: smallest descent z and chain correlation, largest loss gap, and the
     nearest-neighbour quantiles of samples (smallest over seeds)."""
@@ -360,6 +378,8 @@ def integrity_stats(rows: list[dict]) -> dict:
         "nn_p1": over(lambda c: c.get("nn", [np.inf] * 2)[1], min),
         "steps_per_second": over(lambda c: c["steps_per_second"], min),
         "entropy_min": over(lambda c: c.get("entropy", np.nan), min),
+        "entropy_median": over(lambda c: c.get("entropy", np.nan), np.median),
+        "entropy_below": over(lambda c: int(c.get("entropy", 0) < entropy_criterion()), sum),
         "hard_failures": over(lambda c: int(bool(c.get("hard_failures"))), sum),
     }
 
@@ -404,6 +424,10 @@ def build_tables(rows: list[dict]) -> tuple[dict, str]:
     floors = {m: {"z": round(FLOOR_FRACTION * min(s["z_G"] + s["z_D"]), 1),
                   "chain": round(FLOOR_FRACTION * min(s["chain_G"] + s["chain_D"]), 3)}
               for m, s in stats.items()}
+    clean_from = {m: next((step for i, step in enumerate(lines[m]["2000"]["checkpoints"])
+                           if not any(s["hard_failures"][i:])), None)
+                  for m, s in stats.items()}
+    entropy = {m: round_down(ENTROPY_FRACTION * s["entropy_min"][-1]) for m, s in stats.items()}
     seeds = min(len(rs) for rs in by_model.values())
     recommended = sample_count(agreement, lines)
     summary = {
@@ -420,13 +444,19 @@ def build_tables(rows: list[dict]) -> tuple[dict, str]:
         "chain_corr_floor": round(FLOOR_FRACTION * chain_min, 3),
         "descent_floors": floors,
         "loss_tolerance": tolerance,
+        "min_class_entropy_at_budget": entropy,
+        "hard_failures_judged_from": clean_from,
         "rules": {"pass": f"worst reference FCD at the budget x {PASS_MARGIN}",
                   "stop": f"max(worst x {STOP_MARGIN}, worst + {STOP_MADS:g} MAD) per checkpoint",
                   "too_good": f"best reference FCD at the checkpoint x {TOO_GOOD_FRACTION}",
                   "copy_distance": f"{COPY_FRACTION} x the smallest nearest-neighbour distance "
                                    "of any reference sample or test image",
                   "floors": f"{FLOOR_FRACTION} x the smallest reference value",
-                  "loss_tolerance": f"{LOSS_TOLERANCE_FACTOR} x the largest reference gap"},
+                  "loss_tolerance": f"{LOSS_TOLERANCE_FACTOR} x the largest reference gap",
+                  "min_class_entropy_at_budget": f"{ENTROPY_FRACTION} x the smallest reference "
+                                                 "class entropy at the budget",
+                  "hard_failures_judged_from": "the first checkpoint from which no reference "
+                                               "seed shows a hard failure"},
     }
     md = markdown(by_model, lines, agreement, stats, summary,
                   {"test_min": min(test_min), "test_p1": min(test_p1),
@@ -469,7 +499,8 @@ def markdown(by_model: dict, lines: dict, agreement: dict, stats: dict, summary:
                            f"({line['false_fail_too_good'][i]}/{len(rs)}) |")
             out += ["", "Pass-line candidates (a multiple of the worst FCD at the budget): "
                     "the checkpoint at which each seed first passes.", "",
-                    "| factor | line | never pass | mean first-pass step | per seed |",
+                    "| factor | line | never pass | mean first-pass step (of those passing) "
+                    "| per seed |",
                     "|---|---|---|---|---|"]
             for c in line["pass_candidates"]:
                 out.append(f"| {c['factor']} | {c['line']} | {c['never']} | "
@@ -494,13 +525,14 @@ def markdown(by_model: dict, lines: dict, agreement: dict, stats: dict, summary:
     for model, s in stats.items():
         steps = lines[model]["2000"]["checkpoints"]
         out += [f"### {model}", "", "| step | z G | z D | chain G | chain D | loss gap D "
-                "| loss gap G | NN min | NN p1 | steps/s | entropy min | hard failures |",
+                "| loss gap G | NN min | NN p1 | steps/s | entropy min / median | hard failures |",
                 "|---" * 12 + "|"]
         for i, step in enumerate(steps):
             out.append(f"| {step} | {s['z_G'][i]} | {s['z_D'][i]} | {s['chain_G'][i]} | "
                        f"{s['chain_D'][i]} | {s['loss_gap_D'][i]} | {s['loss_gap_G'][i]} | "
                        f"{s['nn_min'][i]} | {s['nn_p1'][i]} | {s['steps_per_second'][i]} | "
-                       f"{s['entropy_min'][i]} | {s['hard_failures'][i]}/{len(by_model[model])} |")
+                       f"{s['entropy_min'][i]} / {s['entropy_median'][i]:.3f} | "
+                       f"{s['hard_failures'][i]}/{len(by_model[model])} |")
         out.append("")
     out += ["## Proposed lines", "",
             f"- sample count: n = {summary['samples']} (rule: the smaller count when its "
@@ -516,6 +548,15 @@ def markdown(by_model: dict, lines: dict, agreement: dict, stats: dict, summary:
             + "; ".join(f"{m} z {f['z']}, chain {f['chain']}"
                         for m, f in summary["descent_floors"].items())
             + "). A start the grader did not send gives z about N(0, 1) per kernel.",
+            "- class entropy at the budget (nats, at 5000 samples), floor: "
+            + "; ".join(f"{m} {v} (smallest reference {stats[m]['entropy_min'][-1]}, "
+                        f"{stats[m]['entropy_below'][-1]}/{len(by_model[m])} seeds below the "
+                        f"evaluator's {entropy_criterion()} nats)"
+                        for m, v in summary["min_class_entropy_at_budget"].items()),
+            "- hard failures ('all samples alike': the evaluator's pixel-spread test) appear "
+            "in reference seeds at early checkpoints; none from this step on, so judge them "
+            "only from there: "
+            + "; ".join(f"{m} {v}" for m, v in summary["hard_failures_judged_from"].items()),
             "- loss tolerance (|reported - recomputed|): "
             + "; ".join(f"{m} D {t['D']}, G {t['G']} (first checkpoint D {t['D_first']}, "
                         f"G {t['G_first']})" for m, t in summary["loss_tolerance"].items()),
