@@ -13,9 +13,11 @@ losses recomputed from the networks, and the training speed. One JSON line per (
 goes to ``benchmarks/results/convergence_runs.jsonl``; a (model, seed) already there is
 skipped, so an interrupted run resumes.
 
-``table`` reads those lines and writes the proposed lines with the rate at which reference
-seeds would fail them: ``convergence_lines.md`` (for people) and ``convergence_lines.json``
-(for ``grader/convergence/lines.py``). Every figure comes from CPU runs.
+``table`` reads those lines and writes an analysis of them: the distributions per
+checkpoint, candidate lines with the rate at which reference seeds would fail them, and the
+agreement of verdicts at 2,000 and 5,000 samples (``convergence_calibration.md`` for people,
+``convergence_calibration.json``). The lines the grader ships are set from the same runs by
+``benchmarks/convergence_lines.py``. Every figure comes from CPU runs.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 RESULTS = ROOT / "benchmarks" / "results"
 RUNS_FILE = RESULTS / "convergence_runs.jsonl"
-LINES_MD = RESULTS / "convergence_lines.md"
-LINES_JSON = RESULTS / "convergence_lines.json"
+LINES_MD = RESULTS / "convergence_calibration.md"
+LINES_JSON = RESULTS / "convergence_calibration.json"
 
 MODELS = ("gan", "lsgan", "dcgan")
 BUDGETS = {"gan": 1500, "lsgan": 1500, "dcgan": 150}

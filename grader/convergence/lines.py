@@ -41,8 +41,8 @@ class CheckpointLines:
 class IntegrityLines:
     """The floors and tolerances of the plausibility checks, the same for every model."""
 
-    # a sample this close to a training image is a copy (MNIST test images: 2.2 at least)
-    copy_distance: float = 1.0
+    # a sample this close to a training image is a copy (real MNIST test digits: 1.66 at least)
+    copy_distance: float = 0.8
     copy_fraction: float = 0.05  # more than this share of copies flags the run
     # z of the correlation with the run's start: about N(0, 1) for an unrelated network, so
     # an honest run is above 5 but for one chance in a million
