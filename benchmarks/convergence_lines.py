@@ -165,7 +165,7 @@ def main() -> None:
                 f"{lines['loss_gap'][0]}, {lines['loss_gap'][-1]}",
                 f"- nearest training image of a reference sample: at least "
                 f"{min(c['nn'][0] for run in runs for c in run['checkpoints']):.2f}; of a "
-                f"real test image: {runs[0]['test_nn'][0]:.2f} (copy distance "
+                f"real test image: {min(r['test_nn'][0] for r in runs):.2f} (copy distance "
                 f"{COPY_DISTANCE:g})", ""]
     Path(args.markdown).write_text("\n".join(out) + "\n", encoding="utf-8")
     print("\n".join(out))
