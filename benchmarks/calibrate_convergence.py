@@ -229,14 +229,9 @@ def train_one(model: str, seed: int, images: np.ndarray, test: np.ndarray,
 
 
 def draw_plan():
-    """The grader's ``draw_plan`` (its module moves into ``grader/convergence``)."""
-    try:
-        from grader.convergence.orchestrate import draw_plan as found
-    except ImportError:
-        try:
-            from grader.convergence import draw_plan as found
-        except ImportError:
-            from grader.pipeline.convergence import draw_plan as found
+    """The grader's ``draw_plan``: the data order and evaluation noise of a run."""
+    from grader.convergence.judge import draw_plan as found
+
     return found
 
 
