@@ -627,12 +627,13 @@ def discriminator(*args, **kwargs):
 def test_nothing_from_a_kernel_holding_the_reference_reaches_the_report(tmp_path, mnist_dir):
     """Attribution puts the reference into the kernel: a notebook that then reports what it
     finds there gets none of it into its result, and later items run in a clean kernel."""
-    from tests.pipeline.test_convergence import _full_grade
+    from tests.fixtures.full_mode import full_grade as _full_grade
 
     notebook = tmp_path / "leaky.ipynb"
     nbformat.write(hostile(LEAK_CELL), notebook)
     result = _full_grade(tmp_path, mnist_dir, notebook,
-                         budgets={"gan": 10, "lsgan": 10, "dcgan": 2})
+                         budgets={"gan": 10, "lsgan": 10, "dcgan": 2},
+                         thresholds={"gan": [100, 200]})  # the GAN clearly fails: attribution
     attributed = [item for item in result.items
                   if item.id.endswith("_convergence") and item.details.get("attribution")]
     assert attributed, "no attribution ran: the test would not see a leak"
@@ -739,12 +740,13 @@ def test_a_notebook_stashing_the_reference_gets_none_of_it(tmp_path, mnist_dir):
     the reference reaches the result or the feedback pages; no stash was ever read back."""
     from grader.report.html import render_html
     from grader.report.markdown import render_markdown
-    from tests.pipeline.test_convergence import _full_grade
+    from tests.fixtures.full_mode import full_grade as _full_grade
 
     notebook = tmp_path / "stasher.ipynb"
     nbformat.write(hostile(STASHING_CELL, READ_STASH_CELL), notebook)
     result = _full_grade(tmp_path, mnist_dir, notebook,
-                         budgets={"gan": 10, "lsgan": 10, "dcgan": 2})
+                         budgets={"gan": 10, "lsgan": 10, "dcgan": 2},
+                         thresholds={"gan": [100, 200]})  # the GAN clearly fails: attribution
     attributed = [item for item in result.items
                   if item.id.endswith("_convergence") and item.details.get("attribution")]
     assert attributed, "no attribution ran: the test would not see a leak"
