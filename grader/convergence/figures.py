@@ -36,16 +36,27 @@ def _pyplot():
     return plt
 
 
+def mosaic(samples: np.ndarray, side: int) -> np.ndarray:
+    """The first ``side * side`` samples tiled into one image, a 1-pixel gap between them
+    (values in [0, 1]; empty tiles stay black)."""
+    tile = 29
+    image = np.zeros((side * tile - 1, side * tile - 1), dtype=np.float32)
+    shown = np.clip(np.asarray(samples[: side * side], dtype=np.float32), -1, 1)
+    for index, sample in enumerate(shown):
+        row, column = divmod(index, side)
+        image[row * tile:row * tile + 28, column * tile:column * tile + 28] = \
+            (sample.reshape(28, 28) + 1) / 2
+    return image
+
+
 def sample_grid(samples: np.ndarray, title: str, count: int = 49) -> str:
     """A square grid of the first samples as base64 PNG."""
     plt = _pyplot()
     side = int(np.sqrt(count))
-    figure, axes = plt.subplots(side, side, figsize=(side * 0.5, side * 0.5 + 0.3))
-    for axis, image in zip(axes.ravel(), samples[: side * side]):
-        axis.imshow((np.clip(image, -1, 1).reshape(28, 28) + 1) / 2, cmap="gray", vmin=0, vmax=1)
-    for axis in axes.ravel():
-        axis.axis("off")
-    figure.suptitle(title, fontsize=8)
+    figure, axis = plt.subplots(figsize=(side * 0.5, side * 0.5 + 0.3))
+    axis.imshow(mosaic(samples, side), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axis.axis("off")
+    axis.set_title(title, fontsize=8)
     return png_base64(figure)
 
 

@@ -156,8 +156,9 @@ class _Context:
 
 def _measure(run: TrainingRun, chunk: Chunk, generator: list[np.ndarray] | None,
              previous: list[np.ndarray], context: _Context, out_of_time: bool,
-             lines: IntegrityLines) -> integrity.Evidence:
-    """Everything the plausibility checks read at this checkpoint, computed by the grader."""
+             lines: IntegrityLines, look_for_copies: bool) -> integrity.Evidence:
+    """Everything the plausibility checks read at this checkpoint, computed by the grader
+    (the samples' nearest training images only when ``look_for_copies``)."""
     plan = context.plan
     evidence = integrity.Evidence(
         context.model, run.steps, chunk.requested, chunk.reported, out_of_time, chunk.losses,
@@ -165,7 +166,8 @@ def _measure(run: TrainingRun, chunk: Chunk, generator: list[np.ndarray] | None,
         optimizer_as_specified=context.optimizer_as_specified,
         reported_tail=integrity.tail_mean(chunk.losses))
     probe = np.asarray(run.samples[:COPY_PROBES], dtype=np.float32)
-    if probe.ndim == 2 and probe.shape[1] == 784 and np.isfinite(probe).all():
+    if look_for_copies and probe.ndim == 2 and probe.shape[1] == 784 \
+            and np.isfinite(probe).all():
         distances = networks.nearest_distances(probe, context.images)
         evidence.copy_share = integrity.copy_share(distances, lines)
     if generator is None:
@@ -235,15 +237,17 @@ def run_training(prober: Prober, model: str, plan: Plan, seed: int, mnist_npz: s
             run.error = "the kernel sent back no samples"
             break
         run.scores = evaluator.score_samples(run.samples)
+        run.problems = training_problems(run.losses, run.scores)
+        # copies matter only where the verdict may be settled: a pass or the last checkpoint
+        final = out_of_time or step >= run.budget or credit(run, settings.thresholds) > 0
         evidence = _measure(run, chunk, generator, previous, context, out_of_time,
-                            settings.lines.integrity)
+                            settings.lines.integrity, look_for_copies=final)
         previous = generator if generator is not None else previous
         run.checkpoints.append({"step": run.steps, "fcd": round(float(run.scores.fcd), 2),
                                 "seconds": round(run.seconds, 1)})
         if check_integrity:
             run.flags = integrity.findings(evidence, settings.lines.at(
                 settings.device, model, step), settings.lines.integrity)
-        run.problems = training_problems(run.losses, run.scores)
         if _settled(run, step, out_of_time, settings):
             break
     run.settled_at = run.steps or None
