@@ -60,7 +60,9 @@ def findings(evidence: Evidence, checkpoint: CheckpointLines,
                      f"start weights the grader gave it (correlation z {evidence.descent_z:.1f}; "
                      f"a network trained from that start stays above {lines.descent_z_floor:g}, "
                      "one trained elsewhere is near 0)")
-    if evidence.optimizer_as_specified and evidence.start_corr is not None \
+    # only training the reference's way (its loss and optimizer) must move as far as it does
+    if evidence.optimizer_as_specified and evidence.losses_comparable \
+            and evidence.start_corr is not None \
             and checkpoint.start_corr_ceiling is not None \
             and evidence.start_corr > checkpoint.start_corr_ceiling:
         found.append(f"after {evidence.step} reported steps the generator's weights have moved "

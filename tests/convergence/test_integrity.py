@@ -69,6 +69,8 @@ def test_measures_not_taken_are_not_held_against_a_run():
     # moving less than Adam moves is held only against the course's optimizer settings
     assert findings(honest(start_corr=0.99, optimizer_as_specified=False), LINES,
                     FLOORS) == []
+    # a wrong loss (swapped labels: D collapses, G gets no gradient) is a bug, not a lie
+    assert findings(honest(start_corr=0.99, losses_comparable=False), LINES, FLOORS) == []
 
 
 def test_copy_share_and_tail():
