@@ -36,11 +36,11 @@ def reference_parts(model: str) -> dict:
 
 def main() -> None:
     """Train each model at the rubric's budget for ``--device`` and save its run."""
+    from grader.convergence.figures import REFERENCE_RUNS_DIR, reference_run_path
+    from grader.convergence.judge import draw_plan
     from grader.kernel import train as kernel_train
     from grader.mnist import evaluator
     from grader.mnist.data import load_mnist
-    from grader.convergence.figures import REFERENCE_RUNS_DIR, reference_run_path
-    from grader.convergence.judge import draw_plan
     from grader.rubric import load_rubric
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
