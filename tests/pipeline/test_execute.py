@@ -103,6 +103,7 @@ def _session(root: Path, cells: list[str], bounds: Bounds) -> KernelSession:
                          layout=Layout(root=root, files=files, workdir=work, home=home))
 
 
+@pytest.mark.slow  # the batch of kernels that ignore interrupts stays in the default run
 @needs_bwrap
 def test_a_cell_that_ignores_interrupts_is_killed_within_its_bound(tmp_path):
     """The careless cell: interrupted at its timeout, killed GRACE seconds later, the kernel

@@ -131,7 +131,11 @@ def _assert_complete(out: Path, output: str) -> None:
     assert sorted(row.split(",")[0] for row in rows[1:]) == [f"{n}.ipynb" for n in NAMES]
 
 
-@pytest.mark.parametrize("backend", [(), ("--cluster", "local")], ids=["pool", "dask-local"])
+# the Dask preload's case is in the slow set; the pool's stays in the default run
+DASK_LOCAL = pytest.param(("--cluster", "local"), marks=pytest.mark.slow)
+
+
+@pytest.mark.parametrize("backend", [(), DASK_LOCAL], ids=["pool", "dask-local"])
 def test_a_killed_driver_leaves_no_process_behind_and_a_rerun_completes(tmp_path, mnist_dir,
                                                                         backend):
     if backend:

@@ -623,6 +623,7 @@ def discriminator(*args, **kwargs):
 """
 
 
+@pytest.mark.slow  # the stashing attack below covers attribution in the default run
 @needs_bwrap
 def test_nothing_from_a_kernel_holding_the_reference_reaches_the_report(tmp_path, mnist_dir):
     """Attribution puts the reference into the kernel: a notebook that then reports what it

@@ -108,6 +108,7 @@ class DaskProcesses:
 # --------------------------------------------------------------------------- LocalCluster
 
 
+@pytest.mark.slow  # the Dask path keeps its default-run test: a worker killed mid-grade
 def test_local_cluster_grades_exactly_like_the_process_pool(tmp_path, mnist_dir):
     folder = _class(tmp_path / "class")
     common = ["--seed", "5", "--timeout", "60", "--workers", "2", "--force"]
