@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.convergence import networks
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -76,28 +78,6 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def nearest_distances(queries: np.ndarray, base: np.ndarray, base_sq: np.ndarray,
-                      chunk: int = 10_000) -> np.ndarray:
-    """Euclidean distance of each query row to its nearest row of ``base``.
-
-    Searched in float32 BLAS (||a||^2 - 2ab + ||b||^2, in chunks of ``base``); the distance to
-    the row found is then recomputed exactly in float64, so a literal copy gives 0.
-    """
-    queries = queries.astype(np.float32)
-    q_sq = (queries * queries).sum(axis=1)
-    best = np.full(len(queries), np.inf, np.float32)
-    where = np.zeros(len(queries), np.int64)
-    for start in range(0, len(base), chunk):
-        d2 = q_sq[:, None] - 2.0 * queries @ base[start:start + chunk].T
-        d2 += base_sq[None, start:start + chunk]
-        index = d2.argmin(axis=1)
-        value = d2[np.arange(len(queries)), index]
-        better = value < best
-        best[better], where[better] = value[better], index[better] + start
-    diff = queries.astype(np.float64) - base[where].astype(np.float64)
-    return np.sqrt((diff * diff).sum(axis=1))
-
-
 def distance_stats(distances: np.ndarray) -> list[float]:
     """The quantiles ``NN_QUANTILES`` (min, 1st and 5th percentile, median) of distances."""
     return [round(float(q), 3) for q in np.quantile(distances, NN_QUANTILES)]
@@ -108,34 +88,12 @@ def kernels(values: list[np.ndarray]) -> list[np.ndarray]:
     return [v.astype(np.float64).ravel() for v in values if v.ndim >= 2]
 
 
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two flat arrays (0 when one is constant)."""
-    a, b = a - a.mean(), b - b.mean()
-    norm = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / norm) if norm > 0 else 0.0
-
-
 def descent(start: list[np.ndarray], previous: list[np.ndarray],
             now: list[np.ndarray]) -> dict[str, float]:
     """Smallest z = corr(start, now) * sqrt(size) over kernels, and smallest corr(previous, now)."""
-    z = min(pearson(s, n) * np.sqrt(s.size) for s, n in zip(start, now))
-    chain = min(pearson(p, n) for p, n in zip(previous, now))
+    z = min(networks.correlation(s, n) * np.sqrt(s.size) for s, n in zip(start, now))
+    chain = min(networks.correlation(p, n) for p, n in zip(previous, now))
     return {"z": round(float(z), 1), "chain": round(chain, 4)}
-
-
-def bce_with_logits(logits: np.ndarray, label: float) -> np.ndarray:
-    """Binary cross-entropy of logits against a constant label, computed stably."""
-    return np.maximum(logits, 0) - logits * label + np.log1p(np.exp(-np.abs(logits)))
-
-
-def homework_losses(model: str, real: np.ndarray, fake: np.ndarray) -> tuple[float, float]:
-    """(D loss, G loss) of the homework's loss for D's outputs on real and fake images."""
-    real, fake = real.astype(np.float64).ravel(), fake.astype(np.float64).ravel()
-    if model == "lsgan":
-        d = 0.5 * np.mean((real - 1) ** 2) + 0.5 * np.mean(fake ** 2)
-        return float(d), float(0.5 * np.mean((fake - 1) ** 2))
-    d = bce_with_logits(real, 1.0).mean() + bce_with_logits(fake, 0.0).mean()
-    return float(d), float(bce_with_logits(fake, 1.0).mean())
 
 
 def recomputed_losses(session, model: str, real: np.ndarray, noise: np.ndarray) -> list[float]:
@@ -146,7 +104,8 @@ def recomputed_losses(session, model: str, real: np.ndarray, noise: np.ndarray) 
     fake = session.G(tf.constant(noise), training=False)
     d_real = np.asarray(session.D(tf.constant(real)))
     d_fake = np.asarray(session.D(fake))
-    return [round(x, 4) for x in homework_losses(model, d_real, d_fake)]
+    form = networks.loss_form(model)
+    return [round(x, 4) for x in networks.losses_from_scores(form, d_real, d_fake)]
 
 
 def score(features: np.ndarray, rows: slice) -> float:
@@ -160,7 +119,7 @@ def score(features: np.ndarray, rows: slice) -> float:
 
 def checkpoint_record(session, model: str, chunk: dict, losses: list[np.ndarray], start: dict,
                       previous: dict, fixed: dict, eval_noise: np.ndarray,
-                      train: np.ndarray, train_sq: np.ndarray) -> dict:
+                      train: np.ndarray) -> dict:
     """What the checks see at one checkpoint (see the module's docstring)."""
     from grader.mnist import evaluator
 
@@ -174,8 +133,8 @@ def checkpoint_record(session, model: str, chunk: dict, losses: list[np.ndarray]
                          f"{n_small}b": score(features, slice(n_small, 2 * n_small)),
                          str(n_large): score(features, slice(0, n_large))}
         record["entropy"] = round(evaluator.class_scores(probs)[0], 3)
-        record["nn"] = distance_stats(nearest_distances(samples[:NEIGHBOUR_SAMPLES], train,
-                                                        train_sq))
+        record["nn"] = distance_stats(networks.nearest_distances(samples[:NEIGHBOUR_SAMPLES],
+                                                                 train))
     if failures:
         record["hard_failures"] = failures
     now = {role: kernels(session.values(role)) for role in ("generator", "discriminator")}
@@ -191,7 +150,7 @@ def checkpoint_record(session, model: str, chunk: dict, losses: list[np.ndarray]
 
 
 def train_one(model: str, seed: int, images: np.ndarray, test: np.ndarray,
-              train_sq: np.ndarray, steps: int, every: int) -> dict:
+              steps: int, every: int) -> dict:
     """Train one reference model for one seed, judging it at every checkpoint."""
     from grader.kernel.train import TrainingSession
     from reference.reference_runs import reference_parts
@@ -203,7 +162,7 @@ def train_one(model: str, seed: int, images: np.ndarray, test: np.ndarray,
     fixed = {"real": images[rng.choice(len(images), LOSS_BATCH, replace=False)],
              "noise": rng.uniform(-1, 1, size=(LOSS_BATCH, NOISE_DIM)).astype(np.float32)}
     test_rows = test[rng.choice(len(test), NEIGHBOUR_SAMPLES, replace=False)]
-    test_nn = distance_stats(nearest_distances(test_rows, images, train_sq))
+    test_nn = distance_stats(networks.nearest_distances(test_rows, images))
     session = TrainingSession(reference_parts(model), seed, noise_dim=NOISE_DIM, batch=BATCH)
     start = {role: kernels(session.values(role)) for role in ("generator", "discriminator")}
     previous = dict(start)
@@ -213,7 +172,7 @@ def train_one(model: str, seed: int, images: np.ndarray, test: np.ndarray,
         chunk = session.run(images, plan["order"][end - every:end])
         losses.append(chunk["losses"])
         record = checkpoint_record(session, model, chunk, losses, start, previous, fixed,
-                                   eval_noise, images, train_sq)
+                                   eval_noise, images)
         checkpoints.append(record)
         print(f"{model} seed {seed} step {record['step']}: FCD {record.get('fcd')} "
               f"z {record['descent_G']['z']}/{record['descent_D']['z']} "
@@ -255,7 +214,6 @@ def run(args: argparse.Namespace) -> None:
     data = load_mnist()
     images = evaluator.mnist_as_samples(data.x_train)
     test = evaluator.mnist_as_samples(data.x_test)
-    train_sq = (images * images).sum(axis=1)
     done = done_runs(out)
     for seed in parse_seeds(args.seeds):
         for model in args.models:
@@ -263,7 +221,7 @@ def run(args: argparse.Namespace) -> None:
                 continue
             steps = QUICK_STEPS if args.quick else BUDGETS[model]
             every = QUICK_EVERY if args.quick else EVERY[model]
-            row = train_one(model, seed, images, test, train_sq, steps, every)
+            row = train_one(model, seed, images, test, steps, every)
             with open(out, "a") as stream:
                 stream.write(json.dumps(row, separators=(",", ":")) + "\n")
             print(f"== {model} seed {seed}: {row['wall']} s -> {out}", flush=True)
