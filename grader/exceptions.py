@@ -69,6 +69,18 @@ class SubmissionError(HW4GradeError, ValueError):
     """
 
 
+class MixedFrameworks(SubmissionError):
+    """A notebook uses two libraries (TensorFlow and PyTorch) so strongly that which edition
+    of the homework it answers cannot be told; ``--profile`` decides."""
+
+    def __init__(self, evidence: dict[str, Sequence[str]]) -> None:
+        self.evidence = {library: list(found) for library, found in evidence.items()}
+        uses = "; ".join(f"{library}: {', '.join(found)}"
+                         for library, found in self.evidence.items())
+        super().__init__(f"the notebook mixes frameworks ({uses}); grade it with --profile "
+                         "naming the edition it answers")
+
+
 class UnreadableResponse(HW4GradeError, ValueError):
     """What a kernel wrote back is not a response to the request it was given."""
 

@@ -139,7 +139,7 @@ class SubmissionResult:
     mode: str
     seed: int
     device: str
-    profile: str = "tf2"
+    profile: str = ""  # the framework's label, e.g. "tf2", "tf1-2017" (grader.frameworks)
     score: float = 0.0  # autograded + merged hand-graded points (see the module docstring)
     max_score: float = 0.0  # the maximum of everything graded so far
     pending_max: float = 0.0  # points still to be graded by hand

@@ -21,7 +21,7 @@ from grader import items
 PACKAGE = Path(__file__).resolve().parents[1] / "grader"
 TOP_LEVEL = {"__init__", "__main__", "cli", "exceptions", "items", "quiet", "result",
              "rubric", "untrusted"}
-SUB_PACKAGES = {"commands", "pipeline", "kernel", "profiles", "oracles", "report", "release",
+SUB_PACKAGES = {"commands", "pipeline", "kernel", "frameworks", "oracles", "report", "release",
                 "mnist", "collect", "convergence"}
 
 
@@ -34,8 +34,9 @@ def module_name(path: Path) -> str:
 
 
 MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
-KERNEL_SIDE = {name for name in MODULES if name.startswith("grader.kernel.")
-               and name != "grader.kernel.loader"}
+KERNEL_SIDE = {name for name in MODULES if (name.startswith("grader.kernel.")
+                                             and name != "grader.kernel.loader")
+               or ".kernel." in name.removeprefix("grader.kernel")}
 
 
 def parsed(name: str) -> ast.Module:
@@ -149,6 +150,18 @@ def written_outside_the_catalogue(value: str,
 def test_each_item_id_is_written_once_in_the_catalogue(item_id):
     constants = {name: string_constants(name) for name in MODULES if name not in KERNEL_SIDE}
     assert written_outside_the_catalogue(item_id, constants) == []
+
+
+def test_only_the_frameworks_name_a_framework():
+    """No module outside ``grader/frameworks/`` writes a framework's name: the pipeline and
+    the reports ask the chosen framework instead of comparing names."""
+    from grader.frameworks import NAMES
+
+    outside = {name: string_constants(name) for name in MODULES
+               if not name.startswith("grader.frameworks")}
+    assert {name: [line for line, text in found if text in NAMES]
+            for name, found in outside.items()
+            if any(text in NAMES for _, text in found)} == {}
 
 
 def test_the_kernel_side_imports_nothing_of_the_grader():

@@ -7,9 +7,9 @@ import numpy as np
 
 from grader.commands import paths
 from grader.exceptions import UsageError
+from grader.frameworks import AUTO, NAMES, REGISTRY
 from grader.pipeline.devices import count_gpus
 from grader.pipeline.grade_one import Options, default_threads
-from grader.profiles.detect import PROFILES
 
 
 def add_grading_arguments(parser) -> None:
@@ -31,9 +31,10 @@ def add_grading_arguments(parser) -> None:
                         help="stop the kernel above this memory, e.g. 4GiB (default: rubric's)")
     parser.add_argument("--output-limit", metavar="SIZE",
                         help="captured output kept per cell (default: the rubric's)")
-    parser.add_argument("--profile", choices=("auto", *PROFILES), default="auto",
-                        help="tf2: today's template; tf1: an original TensorFlow 1 notebook "
-                             "(graph mode); default: read from each notebook's code")
+    parser.add_argument("--profile", choices=(AUTO, *NAMES), default=AUTO,
+                        help="; ".join(f"{name}: {framework.summary}"
+                                       for name, framework in REGISTRY.items())
+                        + "; default: read from each notebook's code")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                         help="where the notebook's TensorFlow runs (default: a GPU if there "
                              "is one)")

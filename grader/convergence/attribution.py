@@ -21,10 +21,10 @@ from grader.pipeline.prober import Prober
 
 
 def reference_source(prober: Prober) -> str | None:
-    """The source of the reference module the prober's profile trains with; None in an
+    """The source of the reference module the prober's framework trains with; None in an
     install without the reference."""
     try:
-        return inspect.getsource(importlib.import_module(prober.profile.reference_module))
+        return inspect.getsource(importlib.import_module(prober.framework.reference_module))
     except ImportError:
         return None
 

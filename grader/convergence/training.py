@@ -2,8 +2,9 @@
 
 ``KernelTraining`` starts the session (the kernel builds the networks from the notebook's
 parts), matches each network's weights to the specified layout by shape in order (as the
-architecture items do), gives the grader's start weights on the first chunk, and reads the
-weights back after every chunk into the specified layout. Everything the kernel sends is
+architecture items do; in the framework's own layout, ``Framework.layout``), gives the
+grader's start weights on the first chunk, and reads the weights back after every chunk
+into the specified layout (``Framework.to_specified``). Everything the kernel sends is
 checked by the response parser; this module checks that the weights it hands back are the
 ones the session described, of the right shapes and finite.
 """
@@ -48,8 +49,9 @@ class KernelTraining:
     prober: Prober
     model: str
     slot: str
-    layouts: dict[str, list[tuple[tuple[int, ...], str]]]
-    mappings: dict[str, list[int] | None]  # role -> student position of each layout weight
+    layouts: dict[str, list[tuple[tuple[int, ...], str]]]  # role -> the specified layout
+    own_layouts: dict[str, list[tuple[tuple[int, ...], str]]]  # ... in the framework's layout
+    mappings: dict[str, list[int] | None]  # role -> student position of each own weight
     student_shapes: dict[str, list[tuple[int, ...]]]
     pending: dict[str, list[np.ndarray]] = field(default_factory=dict)  # start weights
 
@@ -63,13 +65,14 @@ class KernelTraining:
         if outcome.get("kind") != Kind.SESSION:
             return str(outcome.get("error") or "the training could not start")
         architecture = networks.architecture_of(model)
-        layouts = {role: networks.layout(architecture, role, NOISE_DIM)
-                   for role in (Role.GENERATOR, Role.DISCRIMINATOR)}
+        roles = (Role.GENERATOR, Role.DISCRIMINATOR)
+        layouts = {role: networks.layout(architecture, role, NOISE_DIM) for role in roles}
+        own = {role: prober.framework.layout(architecture, role, NOISE_DIM) for role in roles}
         shapes = {role: [tuple(v["shape"]) for v in outcome["variables"][role]]
-                  for role in layouts}
-        mappings = {role: match_variables([shape for shape, _ in layouts[role]], shapes[role])
-                    for role in layouts}
-        return cls(prober, model, slot, layouts, mappings, shapes)
+                  for role in roles}
+        mappings = {role: match_variables([shape for shape, _ in own[role]], shapes[role])
+                    for role in roles}
+        return cls(prober, model, slot, layouts, own, mappings, shapes)
 
     def matched(self, role: str) -> bool:
         """True when ``role``'s network has exactly the specified weights (by shape)."""
@@ -78,7 +81,8 @@ class KernelTraining:
     def give_start(self, role: str, weights: list[np.ndarray]) -> None:
         """Load these start weights (specified layout) with the next chunk."""
         if self.matched(role):
-            self.pending[role] = weights
+            self.pending[role] = self.prober.framework.from_specified(
+                networks.architecture_of(self.model), role, weights)
 
     def run(self, order: np.ndarray, max_seconds: float,
             eval_noise: np.ndarray | None = None) -> Chunk:
@@ -121,12 +125,13 @@ class KernelTraining:
         if mapping is None or len(outcomes) != len(self.student_shapes[role]):
             return None
         weights = []
-        for position, (shape, _) in zip(mapping, self.layouts[role], strict=True):
+        for position, (shape, _) in zip(mapping, self.own_layouts[role], strict=True):
             outcome = outcomes[position]
             if outcome.get("kind") != Kind.ARRAY or tuple(outcome["shape"]) != tuple(shape):
                 return None
             weights.append(np.asarray(outcome["array"], dtype=np.float32))
-        return weights
+        return self.prober.framework.to_specified(networks.architecture_of(self.model), role,
+                                                  weights)
 
 
 def parts_of(model: str, swapped: str | None) -> dict[str, str]:

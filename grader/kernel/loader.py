@@ -1,6 +1,7 @@
 """The one route by which grader code enters a submission's kernel.
 
-Every file of this folder (and of ``tf1/``) runs inside the kernel, never in the grader:
+Every file of this folder (but this one) and of each framework's ``kernel/`` folder
+(``grader/frameworks/<name>/kernel/``) runs inside the kernel, never in the grader:
 it is read here as text and executed in the kernel as a private module, registered in
 the kernel's ``sys.modules`` under the name :data:`MODULES` gives it, so it adds nothing
 to the notebook's namespace. The names are declared here only; a kernel file reaches
@@ -31,16 +32,28 @@ from pathlib import Path
 from typing import Any
 
 KERNEL_DIR = Path(__file__).resolve().parent
-# kernel-side file (relative to this folder, without .py) -> its module name in the kernel
-MODULES = {
+FRAMEWORKS_DIR = KERNEL_DIR.parent / "frameworks"
+# The framework-free kernel files (in this folder) and their module names in the kernel. A
+# framework's kernel files are ``grader/frameworks/<name>/kernel/<file>.py``, named
+# ``"<name>/<file>"`` and given the module name ``_hw4grade_<name>_<file>``.
+SHARED_MODULES = {
     "prelude": "_hw4grade_kernel",
     "wire": "_hw4grade_wire",  # the exchange format (grader.kernel.wire), before the probe
     "probe": "_hw4grade_probe",
-    "train": "_hw4grade_train",
-    "tf1/setup": "_hw4grade_tf1",
-    "tf1/probe": "_hw4grade_probe_tf1",
-    "tf1/train": "_hw4grade_train",  # the TF1 training loop takes the TF2 one's place
 }
+
+
+def _framework_modules() -> dict[str, str]:
+    found = {}
+    for path in sorted(FRAMEWORKS_DIR.glob("*/kernel/*.py")):
+        if path.stem != "__init__":
+            framework = path.parent.parent.name
+            found[f"{framework}/{path.stem}"] = f"_hw4grade_{framework}_{path.stem}"
+    return found
+
+
+# every kernel-side file (a shared name, or "<framework>/<file>") -> its module name
+MODULES = {**SHARED_MODULES, **_framework_modules()}
 REFERENCE_MODULE = "_hw4grade_reference"  # the reference's parts, for convergence attribution
 CONFIG_LINE = "CONFIG: dict = {}"
 MODULES_LINE = "MODULES: dict = {}"
@@ -49,6 +62,15 @@ MODULES_LINE = "MODULES: dict = {}"
 def module_name(file: str) -> str:
     """The kernel module name of the kernel-side ``file`` (e.g. ``"tf1/probe"``)."""
     return MODULES[file]
+
+
+def source_path(file: str) -> Path:
+    """Where the kernel-side ``file`` lies (KeyError for a file no kernel gets)."""
+    module_name(file)
+    if "/" in file:
+        framework, name = file.split("/", 1)
+        return FRAMEWORKS_DIR / framework / "kernel" / f"{name}.py"
+    return KERNEL_DIR / f"{file}.py"
 
 
 def kernel_names() -> dict[str, str]:
@@ -70,7 +92,7 @@ def _fill(body: str, line: str, value: str) -> str | None:
 def read_source(file: str, config: dict[str, Any] | None = None) -> str:
     """The text of the kernel-side ``file``, with ``config`` written into its CONFIG line
     and the kernel's module names into its MODULES line (when it has one)."""
-    body = (KERNEL_DIR / f"{file}.py").read_text(encoding="utf-8")
+    body = source_path(file).read_text(encoding="utf-8")
     if config is not None:
         filled = _fill(body, CONFIG_LINE, repr(config))  # Python literals: None, True
         if filled is None:

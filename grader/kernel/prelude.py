@@ -1,65 +1,67 @@
-"""Code the grader runs in a submission's kernel before any student code.
+"""Code the grader runs in a submission's kernel before any student code, whatever the
+framework.
 
 This file is sent to the kernel as source text, with ``CONFIG`` filled in, and runs in
 a private module (``sys.modules[MODULES["prelude"]]``), so it adds nothing to the
-student's namespace. It must not import the grader: the kernel only needs the
-standard library, numpy and TensorFlow. It sets up:
+student's namespace. It must not import the grader, nor any framework: the kernel only
+needs the standard library and numpy here. It sets up:
 
-* MNIST offline: ``keras.datasets.mnist.load_data`` (under every name TensorFlow and
-  Keras export it) returns the arrays of the file the grader prepared;
-* a training budget: a watchdog thread counts the steps every optimizer created in the
-  kernel has taken in the current cell, and once they pass the budget the next call of a
-  TensorFlow function or of ``apply_gradients`` raises ``TrainingBudgetReached`` in the
-  student's own code, however the loop is written (eager or ``tf.function``);
 * a cap on what the kernel writes to stdout and stderr per cell;
-* seeds, and a record of the library functions the probes rely on, so that a later
-  monkeypatch can be reported.
+* seeds, and a record of the library functions the probes rely on (CONFIG's ``watched``,
+  chosen by the framework), so that a later monkeypatch can be reported;
+* the training budget's machinery: each framework's ``setup`` (``grader/frameworks/<name>/
+  kernel/setup.py``, run right after this) counts the steps of the current cell, either
+  by calling :func:`count_step` from every optimizer step or by handing a counter to
+  :func:`use_step_counter` that a watchdog thread reads; past the budget the student's
+  own next step raises ``TrainingBudgetReached`` (:func:`check_budget`);
+* :func:`load_mnist_offline`: the arrays of the MNIST file the grader prepared, which each
+  framework's setup serves under its library's own loader.
 """
 
 # ruff: noqa: E402
 import sys
 import threading
 import time
-import weakref
 
 CONFIG: dict = {}  # replaced by the grader: seed, mnist_npz, training_steps, output_limit,
-# watched (the library functions whose replacement is reported: the wire's WATCHED)
+# watched (the library functions whose replacement is reported: some of the wire's WATCHED)
 
 
 class TrainingBudgetReached(BaseException):
     """Raised in a cell whose training passed the grader's step budget (not a student error)."""
 
 
-_state = {"cell_running": False, "baseline": {}, "hits": 0, "written": 0, "budget_on": True,
-          "over": False}
-_optimizers: "weakref.WeakSet" = weakref.WeakSet()
+_state = {"cell_running": False, "hits": 0, "written": 0, "budget_on": True, "over": False,
+          "steps": 0}
+_counter: dict = {"start": None, "steps": None}  # a framework's step counter (use_step_counter)
 _originals: dict = {}
 
 
-def _optimizer_steps(optimizer) -> int:
-    try:
-        return int(optimizer.iterations.numpy())
-    except Exception:
-        return 0
-
-
-def _register_optimizer_class(base) -> None:
-    original_init = base.__init__
-
-    def __init__(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        _optimizers.add(self)
-
-    __init__.__wrapped__ = original_init
-    base.__init__ = __init__
+def use_step_counter(start_cell, steps_this_cell) -> None:
+    """Count a cell's training steps with a framework's functions: ``start_cell()`` when a
+    cell starts, ``steps_this_cell()`` (read by the watchdog thread) since then."""
+    _counter["start"], _counter["steps"] = start_cell, steps_this_cell
 
 
 def _steps_this_cell() -> int:
-    baseline = _state["baseline"]
-    steps = 0
-    for optimizer in list(_optimizers):
-        steps = max(steps, _optimizer_steps(optimizer) - baseline.get(id(optimizer), 0))
+    steps = _state["steps"]
+    if _counter["steps"] is not None:
+        try:
+            steps = max(steps, int(_counter["steps"]()))
+        except Exception:
+            pass
     return steps
+
+
+def count_step() -> None:
+    """One optimizer step of the student's code (a framework's hook calls this before the
+    step): past the budget it raises ``TrainingBudgetReached`` instead."""
+    if _state["cell_running"] and _state["budget_on"]:
+        _state["steps"] += 1
+        budget = CONFIG.get("training_steps")
+        if budget and _state["steps"] > int(budget):
+            _state["over"] = True
+    check_budget()
 
 
 def _watchdog(budget: int) -> None:
@@ -70,27 +72,17 @@ def _watchdog(budget: int) -> None:
             _state["over"] = _steps_this_cell() > budget
 
 
-def _check_budget() -> None:
+def check_budget() -> None:
     """Stop a training loop that passed the budget, from inside its own next step.
 
-    Called from every TensorFlow function call and every optimizer update, so the exception
-    is raised synchronously in the student's code, never inside the kernel's own machinery.
+    A framework's setup calls it from the library's step functions (TensorFlow: every
+    ``tf.function`` call and optimizer update), so the exception is raised synchronously in
+    the student's code, never inside the kernel's own machinery.
     """
     if _state["over"] and _state["cell_running"] and _state["budget_on"]:
         _state["hits"] += 1
         raise TrainingBudgetReached(f"the grader's budget of {CONFIG.get('training_steps')} "
                                     "training steps for this cell was reached")
-
-
-def _guard(cls, name: str) -> None:
-    original = getattr(cls, name)
-
-    def guarded(self, *args, **kwargs):
-        _check_budget()
-        return original(self, *args, **kwargs)
-
-    guarded.__wrapped__ = original
-    setattr(cls, name, guarded)
 
 
 def end_notebook() -> None:
@@ -99,7 +91,12 @@ def end_notebook() -> None:
 
 
 def _pre_run_cell(*_args) -> None:
-    _state["baseline"] = {id(opt): _optimizer_steps(opt) for opt in list(_optimizers)}
+    if _counter["start"] is not None:
+        try:
+            _counter["start"]()
+        except Exception:
+            pass
+    _state["steps"] = 0
     _state["written"] = 0
     _state["over"] = False
     _state["cell_running"] = True
@@ -128,17 +125,13 @@ class _CappedStream:
         return getattr(self._stream, name)
 
 
-def _load_mnist_offline(path=None):
+def load_mnist_offline(path=None):
+    """``(x_train, y_train), (x_test, y_test)`` of the grader's MNIST file, as Keras'
+    ``load_data`` returns them (uint8 images [N, 28, 28], integer labels)."""
     import numpy as np
 
     with np.load(CONFIG["mnist_npz"]) as data:
         return (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"])
-
-
-def _patch_mnist() -> None:
-    for name, module in list(sys.modules.items()):
-        if name.endswith("datasets.mnist") and hasattr(module, "load_data"):
-            module.load_data = _load_mnist_offline
 
 
 def _watched_now(name: str):
@@ -159,8 +152,6 @@ def _watched_now(name: str):
 def _record_originals() -> None:
     """Record the watched functions (CONFIG's ``watched``: the wire's list) as they are."""
     for name in CONFIG.get("watched", ()):
-        if CONFIG.get("profile") == "tf1" and name.startswith("keras."):
-            continue  # TF1 notebooks do not use Keras' counts
         value = _watched_now(name)
         if value is not None:
             _originals[name] = value
@@ -183,33 +174,6 @@ def setup() -> None:
     import numpy as np
 
     np.random.seed(CONFIG.get("seed", 0))
-    try:
-        import tensorflow as tf
-    except ImportError:
-        _record_originals()
-        return
-    if CONFIG.get("profile") == "tf1":  # graph mode: ``tf1/setup`` does the rest
-        _finish_setup()
-        return
-    tf.random.set_seed(CONFIG.get("seed", 0))
-    try:
-        import keras
-        from keras.src.optimizers.base_optimizer import BaseOptimizer
-        from tensorflow.python.eager.polymorphic_function.polymorphic_function import Function
-
-        _ = tf.keras.datasets.mnist  # load the lazily exported tf.keras modules before patching
-        _register_optimizer_class(BaseOptimizer)
-        _guard(BaseOptimizer, "apply_gradients")
-        _guard(Function, "__call__")
-        keras.utils.set_random_seed(CONFIG.get("seed", 0))
-    except Exception as error:  # a Keras without these internals: keep going without them
-        print(f"[hw4grade] training budget unavailable: {error}", file=sys.__stderr__)
-    if CONFIG.get("mnist_npz"):
-        _patch_mnist()
-    _finish_setup()
-
-
-def _finish_setup() -> None:
     _record_originals()
     shell = get_ipython()  # noqa: F821 - defined in the kernel
     shell.events.register("pre_run_cell", _pre_run_cell)

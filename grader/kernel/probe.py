@@ -6,10 +6,11 @@ installed before it. It only moves data: it reads a request (JSON) and input arr
 (``.npz``) that the grader wrote, calls the student's code from the notebook's
 namespace, and writes back raw outputs. It decides nothing about grades.
 
-A profile whose notebooks need other handling (TF1: graph mode, see ``tf1/probe``)
-installs its own versions of the actions, of name resolution and of the optimizer
-description with :func:`register`, building on :func:`lookup`, :func:`arguments`,
-:func:`to_numpy` and :func:`default_action`.
+This module is framework-free. Each framework's ``probe`` (``grader/frameworks/<name>/
+kernel/probe.py``) installs, with :func:`register`, what only it knows: how an input becomes
+a tensor, how a network is built and run with given weights, how graded names resolve, how
+an optimizer is described and which ``TrainingSession`` trains; it builds on
+:func:`lookup`, :func:`arguments`, :func:`to_numpy` and :func:`default_action`.
 """
 
 import json
@@ -23,7 +24,6 @@ MODULES: dict = {}  # replaced by the loader: kernel file -> its module name in 
 _wire = sys.modules[MODULES["wire"]]
 Action, Kind = _wire.Action, _wire.Kind
 Handler = Callable[[dict, dict], dict]  # an action: (spec, input arrays) -> outcome
-_models: dict = {}
 
 
 def _namespace() -> dict:
@@ -31,9 +31,9 @@ def _namespace() -> dict:
 
 
 def lookup(name: str) -> Callable:
-    """The function the graded ``name`` means: the profile's resolver's answer, else the
+    """The function the graded ``name`` means: the framework's resolver's answer, else the
     notebook's callable of that name; LookupError when there is none."""
-    resolve = _profile["resolve"]
+    resolve = _framework["resolve"]
     if resolve is not None:
         value = resolve(name)
         if value is None:
@@ -99,16 +99,14 @@ def _error_text(error: BaseException) -> str:
 
 def arguments(spec: dict, inputs) -> tuple[list, dict]:
     """The positional and keyword arguments of a ``call`` spec, input references replaced
-    by the input arrays (as tensors or numpy arrays, as the reference says)."""
+    by the input arrays (as the framework's tensors or numpy arrays, as the reference says)."""
     def convert(value):
         reference = _wire.input_reference(value)
         if reference is not None:
             key, as_tensor = reference
             array = inputs[key]
             if as_tensor:
-                import tensorflow as tf
-
-                return tf.constant(array)
+                return _framework["as_tensor"](array)
             return np.array(array)
         return value
 
@@ -141,37 +139,8 @@ def _solvers(spec: dict, inputs) -> dict:
         return {"kind": Kind.NONE}
     if not isinstance(result, (tuple, list)) or len(result) > 64:
         return _other(result)
-    describe = _profile["describe_optimizer"]
+    describe = _framework["describe_optimizer"]
     return {"kind": Kind.OPTIMIZERS, "items": [describe(item) for item in result]}
-
-
-def _build_model(spec: dict, inputs) -> dict:
-    model = lookup(spec["function"])(**spec.get("kwargs", {}))
-    if model is None:
-        return {"kind": Kind.NONE}
-    if not callable(model):
-        return _other(model)
-    import tensorflow as tf
-
-    output = model(tf.constant(inputs[spec["input"]]), training=False)
-    _models[spec["slot"]] = model
-    variables = list(model.weights)
-    return {"kind": Kind.MODEL, "type": type_name(model),
-            "variables": [{"shape": [int(d) for d in v.shape],
-                           "name": str(v.name)[:_wire.NAME_LIMIT],
-                           "trainable": bool(getattr(v, "trainable", True))} for v in variables],
-            "output": to_numpy(output)}
-
-
-def _run_model(spec: dict, inputs) -> dict:
-    import tensorflow as tf
-
-    model = _models[spec["slot"]]
-    variables = list(model.weights)
-    for position, key in spec["assign"]:
-        variables[position].assign(inputs[key])
-    output = model(tf.constant(inputs[spec["input"]]), training=spec.get("training", True))
-    return to_numpy(output)
 
 
 def _part(source: str):
@@ -204,9 +173,9 @@ def _describe_variables(variables: list) -> list:
 
 
 def _train_start(spec: dict, inputs) -> dict:
-    trainer = sys.modules[MODULES["train"]]
     parts = {role: _part(source) for role, source in spec["parts"].items()}
-    session = trainer.TrainingSession(parts, spec["seed"], spec["noise_dim"], spec["batch"])
+    session = _framework["training_session"](parts, spec["seed"], spec["noise_dim"],
+                                             spec["batch"])
     session.images_path = spec["mnist_npz"]
     _sessions[spec["slot"]] = session
     variables = session.variables()
@@ -232,36 +201,48 @@ def _train_steps(spec: dict, inputs) -> dict:
                       samples]}
 
 
+def _no_tensors(array):
+    raise RuntimeError("no framework registered how to make a tensor")
+
+
+def _no_training(*args, **kwargs):
+    raise RuntimeError("no framework registered a training loop")
+
+
 _DEFAULT_ACTIONS = {Action.CALL: _call, Action.SOLVERS: _solvers,
-                    Action.BUILD_MODEL: _build_model, Action.RUN_MODEL: _run_model,
                     Action.TRAIN_START: _train_start, Action.TRAIN_STEPS: _train_steps}
 _actions = dict(_DEFAULT_ACTIONS)
-# what a profile may replace (see register); resolve: graded name -> function or None
-_profile = {"resolve": None, "describe_optimizer": _describe_optimizer}
+# what a framework registers (see register); resolve: graded name -> function or None
+_framework = {"resolve": None, "describe_optimizer": _describe_optimizer,
+              "as_tensor": _no_tensors, "training_session": _no_training}
 
 
 def register(actions: dict[str, Handler] | None = None,
              resolve: Callable[[str], Callable | None] | None = None,
-             describe_optimizer: Callable[[object], dict] | None = None) -> None:
-    """Install a profile's versions of parts of the probe (each one left as it is when None).
+             describe_optimizer: Callable[[object], dict] | None = None,
+             as_tensor: Callable[[np.ndarray], object] | None = None,
+             training_session: Callable[..., object] | None = None) -> None:
+    """Install a framework's parts of the probe (each one left as it is when None).
 
     ``actions`` maps action names (``Action``) to handlers ``handler(spec, inputs)`` that
-    return an outcome; ``resolve(name)`` gives the function a graded name means, or None
-    when there is none, in place of the notebook's namespace; ``describe_optimizer``
-    describes one optimizer a ``solvers`` call returned.
+    return an outcome (``build_model`` and ``run_model`` have no default); ``resolve(name)``
+    gives the function a graded name means, or None when there is none, in place of the
+    notebook's namespace; ``describe_optimizer`` describes one optimizer a ``solvers`` call
+    returned; ``as_tensor(array)`` makes an input tensor; ``training_session(parts, seed,
+    noise_dim, batch)`` starts the grader's training loop (a ``TrainingSession``).
     """
     unknown = set(actions or {}) - set(_wire.ACTIONS)
     if unknown:
         raise ValueError(f"no such probe actions: {sorted(unknown)}")
     _actions.update(actions or {})
-    if resolve is not None:
-        _profile["resolve"] = resolve
-    if describe_optimizer is not None:
-        _profile["describe_optimizer"] = describe_optimizer
+    for key, value in (("resolve", resolve), ("describe_optimizer", describe_optimizer),
+                       ("as_tensor", as_tensor), ("training_session", training_session)):
+        if value is not None:
+            _framework[key] = value
 
 
 def default_action(name: str) -> Handler:
-    """The probe's own handler of the action ``name``, whatever a profile registered."""
+    """The probe's own handler of the action ``name``, whatever a framework registered."""
     return _DEFAULT_ACTIONS[name]
 
 

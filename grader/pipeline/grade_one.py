@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from grader import __version__, items
+from grader.frameworks import Framework, choose_framework
 from grader.pipeline import checks, score
 from grader.pipeline.execute import Bounds, KernelSession, kernel_environment
 from grader.pipeline.load import (
@@ -29,7 +30,6 @@ from grader.pipeline.load import (
 )
 from grader.pipeline.prober import Prober
 from grader.pipeline.sandbox import Layout, choose_sandbox
-from grader.profiles import NotebookProfile, choose_profile
 from grader.result import ItemResult, SubmissionResult
 from grader.rubric import Rubric
 
@@ -194,11 +194,11 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
     layout = Layout(root=root, files=files, workdir=work, home=home, readable=readable)
     env = kernel_environment(home, options.device, options.threads, options.gpu_index)
     env.update(options.extra_env)
-    profile = choose_profile(submission.notebook, options.profile)
-    setup = profile.prepare(submission.notebook, files)
+    framework = choose_framework(submission.notebook, options.profile)
+    setup = framework.prepare(submission.notebook, files)
     env.update(setup.env)
     config = {"seed": options.seed, "mnist_npz": str(options.mnist_npz or ""),
-              "profile": profile.name}
+              "watched": list(framework.watched)}
     clock = time.monotonic()
     with KernelSession(submission.notebook, work, options.bounds(), env, config,
                        setup_code=setup.setup_code, after_cell=setup.after_cell, sandbox=sandbox,
@@ -207,19 +207,20 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
         clock = time.monotonic()
         execution = session.run_notebook()
         timing["execute"] = round(time.monotonic() - clock, 2)
-        prober = Prober(session, timeout=options.probe_timeout, profile=profile)
+        prober = Prober(session, timeout=options.probe_timeout, framework=framework)
         for result in results:
-            result.profile = profile.label()
+            result.profile = framework.label()
             result.warnings.extend(setup.warnings)
             result.timing.update(timing)
             result.cells = execution.cells
-            _probe_and_score(prober, replace(options, seed=result.seed), oracle, profile,
-                             execution, result, setup.ungraded_cells)
+            _probe_and_score(prober, replace(options, seed=result.seed),
+                             framework.oracle(oracle), framework, execution, result,
+                             setup.ungraded_cells)
     for result in results:  # what held the bounds of every kernel the notebook had
         result.enforcement = dict(session.enforcement)
 
 
-def _probe_and_score(prober: Prober, options: Options, oracle, profile: NotebookProfile,
+def _probe_and_score(prober: Prober, options: Options, oracle, framework: Framework,
                      execution, result: SubmissionResult,
                      ungraded: dict[int, str] | None = None) -> None:
     """Probe the executed notebook with ``options.seed``'s hidden inputs; fill ``result``."""
@@ -229,8 +230,10 @@ def _probe_and_score(prober: Prober, options: Options, oracle, profile: Notebook
     rng = np.random.default_rng(options.seed)
     rubric = options.rubric
     clock = time.monotonic()
-    graded = {item.id: checks.grade_unit(item, prober, rng, oracle) for item in rubric.items
-              if items.spec(item.id).check in checks.PROBED}
+    excluded = framework.excluded_items()
+    graded = {item.id: checks.grade_unit(item, prober, rng, oracle, framework.checks())
+              for item in rubric.items
+              if items.spec(item.id).check in checks.PROBED and item.id not in excluded}
     result.timing["probe"] = round(time.monotonic() - clock, 2)
     if options.mode == "full":
         clock = time.monotonic()
@@ -238,7 +241,7 @@ def _probe_and_score(prober: Prober, options: Options, oracle, profile: Notebook
         result.timing["convergence"] = round(time.monotonic() - clock, 2)
     for item_id in items.ids_with(items.RUNS_CLEAN):
         graded[item_id] = score.score_runs_clean(execution.cells, rubric.item(item_id), ungraded)
-    graded = {item_id: profile.finish(item, items.spec(item_id))
+    graded = {item_id: framework.finish(item, items.spec(item_id))
               for item_id, item in graded.items()}
     if execution.notebook_timed_out:
         result.warnings.append("the notebook's time limit ran out; later cells were skipped")
@@ -252,6 +255,8 @@ def _probe_and_score(prober: Prober, options: Options, oracle, profile: Notebook
     for item in rubric.items:
         if item.manual:
             result.items.append(score.manual(item))
+        elif item.id in excluded:
+            result.items.append(score.skipped(item, excluded[item.id]))
         elif item.id in graded:
             result.items.append(graded[item.id])
         elif items.spec(item.id).check == items.CONVERGENCE:
@@ -269,10 +274,10 @@ def _grade_convergence(prober: Prober, rng: np.random.Generator, options: Option
     kernel that holds the reference (discarded before the kernel's next use)."""
     from grader.convergence import grade
     from grader.convergence.judge import Settings, Thresholds
-    from grader.convergence.lines import load_lines
+    from grader.convergence.lines import DATA_DIR, load_lines
 
     settings = options.rubric.convergence
-    lines = load_lines()
+    lines = load_lines(DATA_DIR / prober.framework.lines_file)
     with np.load(options.mnist_npz) as data:
         n_images = len(data["y_train"])
     results, judged = {}, []

@@ -63,7 +63,7 @@ def probe_sample_noise(prober: Prober, rng: np.random.Generator, spec: ItemSpec)
     batch, dim = int(rng.integers(20, 70)), int(rng.integers(3, 17))
     sizes = [(batch, dim), (batch, dim), (2000, 96)]
     calls = [call_spec(spec.function, args=[b, d]) for b, d in sizes]
-    if prober.profile.reruns_tensors:  # graph mode: the same tensor must give new noise per run
+    if prober.framework.reruns_tensors:  # graph mode: the same tensor must give new noise per run
         calls[1]["again"] = True
     outputs = prober.request(calls, {})
     return Observation(spec.id, calls=[{"shape": s} for s in sizes], outputs=outputs)

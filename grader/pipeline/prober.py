@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from grader.exceptions import UnreadableResponse
+from grader.frameworks import Framework
+from grader.frameworks.tf2.framework import TF2Framework
 from grader.kernel import loader, wire
 from grader.pipeline.execute import KernelSession
 from grader.pipeline.response import read_response
-from grader.profiles import NotebookProfile
-from grader.profiles.tf2 import TF2Profile
 
 
 @dataclass
@@ -40,9 +40,9 @@ class Prober:
     """Send calls into a kernel session and read back the raw results."""
 
     def __init__(self, session: KernelSession, timeout: float = 120.0,
-                 profile: NotebookProfile | None = None):
+                 framework: Framework | None = None):
         self.session = session
-        self.profile = profile or TF2Profile()
+        self.framework = framework or TF2Framework()
         self.timeout = timeout
         self.patched: set[str] = set()
         self.installed: dict[str, str] = {}
@@ -60,7 +60,7 @@ class Prober:
         run, _ = self.session.run_code(loader.call_code("prelude", "end_notebook"), timeout=30)
         if run.status != "ok":
             raise RuntimeError(f"could not reach the kernel's prelude: {run.error_message}")
-        for file in self.profile.kernel_modules:
+        for file in ("wire", "probe", *self.framework.kernel_files):
             self.install(loader.module_name(file), loader.read_source(file))
 
     def request(self, calls: list[dict[str, Any]], inputs: dict[str, np.ndarray],

@@ -35,7 +35,7 @@ def render_text(result: SubmissionResult) -> str:
     """A compact report for the terminal: a line per item (with its integrity flags and
     how a convergence item was judged below it), then cells, warnings, total."""
     result = clean_result(result)
-    profile = "" if result.profile == "tf2" else f", {result.profile} notebook"
+    profile = f", {one_line(result.profile)}" if result.profile else ""
     header = (f"{one_line(result.submission)}  ({result.mode}, seed {result.seed}, "
               f"{result.device}{profile})")
     width = max((len(item.id) for item in result.items), default=0)

@@ -48,7 +48,7 @@ def test_specs_and_references():
 
 @pytest.mark.parametrize("file", KERNEL_FILES)
 def test_kernel_files_take_module_names_from_the_loader(file):
-    raw = (loader.KERNEL_DIR / f"{file}.py").read_text(encoding="utf-8")
+    raw = loader.source_path(file).read_text(encoding="utf-8")
     for name in (*loader.MODULES.values(), loader.REFERENCE_MODULE):
         assert name not in raw, f"{file}.py spells out {name}"
     source = loader.read_source(file)

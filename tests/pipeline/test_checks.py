@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from grader import items
+from grader.frameworks.tf2.framework import TF2Framework
 from grader.kernel import loader, wire
 from grader.pipeline import checks, score
 from grader.pipeline.grade_one import Options, failed_result
 from grader.pipeline.response import read_response
-from grader.profiles.tf2 import TF2Profile
 from grader.rubric import load_rubric
 
 
@@ -32,7 +32,7 @@ def test_every_probed_check_of_the_catalogue_has_a_dispatch_entry():
 class ExchangeGone:
     """A prober whose exchange folder has vanished: the grader's side fails."""
 
-    profile = TF2Profile()
+    framework = TF2Framework()
 
     def request(self, calls, inputs, timeout=None):
         raise OSError("the exchange folder is gone")
@@ -78,7 +78,7 @@ class InProcessProber:
     """The prober's exchange without a kernel: the kernel's real probe serves each request
     in this process over a stand-in namespace, and the grader's parser reads the answer."""
 
-    profile = TF2Profile()
+    framework = TF2Framework()
 
     def __init__(self, probe, folder):
         self.probe, self.folder, self.count = probe, folder, 0
@@ -98,14 +98,14 @@ class InProcessProber:
 @pytest.fixture()
 def in_process(monkeypatch, tmp_path):
     """The kernel's wire and probe installed as in a kernel, with tensors as numpy arrays
-    (no TensorFlow in this process: the probe's tensor inputs become plain arrays)."""
+    (no framework in this process: the probe's tensor inputs become plain arrays)."""
     namespace: dict = {}
     shell = types.SimpleNamespace(user_ns=namespace)
     monkeypatch.setattr(builtins, "get_ipython", lambda: shell, raising=False)
-    monkeypatch.setitem(sys.modules, "tensorflow", types.SimpleNamespace(constant=np.asarray))
     for file in ("wire", "probe"):
         monkeypatch.delitem(sys.modules, loader.module_name(file), raising=False)
         exec(loader.install_code(loader.module_name(file), loader.read_source(file)), {})
+    sys.modules[loader.module_name("probe")].register(as_tensor=np.asarray)
     yield InProcessProber(sys.modules[loader.module_name("probe")], tmp_path), namespace
     for file in ("wire", "probe"):
         sys.modules.pop(loader.module_name(file), None)

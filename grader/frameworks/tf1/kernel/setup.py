@@ -7,8 +7,8 @@ It sets up:
 
 * ``import tensorflow as tf`` gives ``tensorflow.compat.v1`` with v2 behaviour disabled
   (graph mode, ``tf.placeholder``, ``tf.Session``, ``tf.train.AdamOptimizer`` ...);
-* the 2017 notebooks' MNIST reader, ``tensorflow.examples.tutorials.mnist.input_data``,
-  backed by the grader's offline MNIST (Keras' ``load_data`` is patched by the prelude),
+* MNIST offline: Keras' ``load_data`` and the 2017 notebooks' reader,
+  ``tensorflow.examples.tutorials.mnist.input_data``, serve the grader's file,
   and the ``tf.contrib.layers`` initializer they used;
 * a training budget: every ``Session.run`` that fetches an optimizer's update op counts
   as a step, and a run past the budget raises ``TrainingBudgetReached`` in the cell;
@@ -93,7 +93,7 @@ class _DataSet:
 def read_data_sets(train_dir=None, fake_data=False, one_hot=False, dtype=None, reshape=True,
                    validation_size=5000, seed=None, source_url=None):
     """The old ``input_data.read_data_sets``: train, validation and test splits."""
-    (x_train, y_train), (x_test, y_test) = _prelude()._load_mnist_offline()
+    (x_train, y_train), (x_test, y_test) = _prelude().load_mnist_offline()
     seed = 0 if seed is None else seed
     splits = types.SimpleNamespace(
         train=_DataSet(x_train[validation_size:], y_train[validation_size:], one_hot, seed),
@@ -256,14 +256,21 @@ def resolve(name: str):
     return _final_version(name)
 
 
+def _patch_mnist() -> None:
+    """Every loaded ``*.datasets.mnist`` module's ``load_data`` serves the grader's file."""
+    for name, module in list(sys.modules.items()):
+        if name.endswith("datasets.mnist") and hasattr(module, "load_data"):
+            module.load_data = _prelude().load_mnist_offline
+
+
 def setup() -> None:
     """Install everything described in the module docstring."""
     tf = _install_v1()
     _install_contrib(tf)
     _install_old_reader()
-    _ = tf.keras.datasets.mnist  # load legacy Keras' dataset module so the prelude patches it
+    _ = tf.keras.datasets.mnist  # load legacy Keras' dataset module, to patch it
     if _prelude().CONFIG.get("mnist_npz"):
-        _prelude()._patch_mnist()
+        _patch_mnist()
     tf.set_random_seed(_prelude().CONFIG.get("seed", 0))
     _guard_session(tf)
     get_ipython().events.register("pre_run_cell", _reset_steps)  # noqa: F821

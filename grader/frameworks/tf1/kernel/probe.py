@@ -1,9 +1,10 @@
 """The probe's actions for TensorFlow 1 notebooks (graph mode), run in the kernel.
 
-Sent as source text into a private module after the probe (``MODULES["probe"]``) and the
-TF1 setup (``MODULES["tf1/setup"]``); on loading it registers graph-mode versions of the
-probe's actions with the probe (``register``, its only way in) and lets the TF1 setup
-resolve the graded names. Every call builds the student's ops in a fresh graph on the
+Sent as source text into a private module after the probe (``MODULES["probe"]``), the
+TF1 setup (``MODULES["tf1/setup"]``) and the TF1 training loop (``MODULES["tf1/train"]``);
+on loading it registers graph-mode versions of the probe's actions with the probe
+(``register``, its only way in), lets the TF1 setup resolve the graded names and names
+the TF1 ``TrainingSession``. Every call builds the student's ops in a fresh graph on the
 grader's inputs, runs them in a session of its own and hands back raw values, exactly as
 the TF2 actions do; nothing here decides a grade.
 """
@@ -148,4 +149,6 @@ _probe.register(
     actions={Action.CALL: _call, Action.SOLVERS: _solvers, Action.BUILD_MODEL: _build_model,
              Action.RUN_MODEL: _run_model},
     resolve=sys.modules[MODULES["tf1/setup"]].resolve,
-    describe_optimizer=_describe_optimizer)  # tf.train optimizers keep _lr, _beta1 ...
+    describe_optimizer=_describe_optimizer,  # tf.train optimizers keep _lr, _beta1 ...
+    as_tensor=tf.constant,  # in the graph of the call being built
+    training_session=sys.modules[MODULES["tf1/train"]].TrainingSession)

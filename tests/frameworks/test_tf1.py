@@ -10,9 +10,10 @@ import nbformat
 import numpy as np
 import pytest
 
-from grader.profiles import tf1
-from grader.profiles.detect import detect_profile
-from grader.profiles.tf1_parts import dcgan_start, heading_part, notebook_parts
+from grader.frameworks import REGISTRY, choose_framework
+from grader.frameworks.detect import detect
+from grader.frameworks.tf1 import framework as tf1
+from grader.frameworks.tf1.parts import dcgan_start, heading_part, notebook_parts
 from grader.result import ItemResult
 from tests.fixtures import tf1_notebooks
 from tests.fixtures.submissions import (
@@ -29,15 +30,15 @@ THEORY = ("optimal_d_gan", "optimal_d_lsgan", "vae_kl")
 TF1_UNITS = tuple(item for item in UNIT_ITEMS if item not in THEORY)
 
 
-# -- profile detection ---------------------------------------------------------------------------
+# -- recognition ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", TF1_NAMES)
 def test_tf1_notebooks_are_detected_with_their_year(name):
-    profile = detect_profile(tf1_notebooks.build(name))
-    assert profile.name == "tf1", profile.evidence
-    assert profile.variant == ("2017" if name in tf1_notebooks.YEAR_2017 else "2018")
-    assert profile.label() == f"tf1-{profile.variant}"
+    framework = choose_framework(tf1_notebooks.build(name))
+    assert framework.name == "tf1", framework.evidence
+    assert framework.generation == ("2017" if name in tf1_notebooks.YEAR_2017 else "2018")
+    assert framework.label() == f"tf1-{framework.generation}"
 
 
 def test_tf2_notebooks_are_never_taken_for_tf1():
@@ -50,7 +51,7 @@ def test_tf2_notebooks_are_never_taken_for_tf1():
         if variant.kind != INVALID and not isinstance(built, bytes):
             notebooks[variant.name] = built
     wrong = [name for name, notebook in notebooks.items()
-             if detect_profile(notebook).name != "tf2"]
+             if choose_framework(notebook).name != "tf2"]
     assert wrong == []
     assert len(notebooks) > 60
 
@@ -59,11 +60,11 @@ def test_compat_v1_import_and_explicit_choice():
     cell = nbformat.v4.new_code_cell("import tensorflow.compat.v1 as tf\nx = tf.placeholder("
                                      "tf.float32, [None, 784])")
     notebook = nbformat.v4.new_notebook(cells=[cell])
-    assert detect_profile(notebook).name == "tf1"
-    forced = detect_profile(tf1_notebooks.build("correct_2018"), "tf2")
+    assert choose_framework(notebook).name == "tf1"
+    forced = detect(tf1_notebooks.build("correct_2018"), REGISTRY, "tf2")
     assert forced.name == "tf2" and forced.chosen_by == "--profile"
     with pytest.raises(ValueError, match="unknown profile"):
-        detect_profile(notebook, "tf3")
+        choose_framework(notebook, "tf3")
 
 
 def test_dcgan_part_starts_at_its_heading_not_at_a_title_naming_it():

@@ -1,15 +1,18 @@
-"""The grader's side of the ``tf1`` profile: original TensorFlow 1 notebooks of the homework.
+"""The ``tf1`` framework's grader side: original TensorFlow 1 notebooks of the homework.
 
 What changes for such a notebook, all decided here:
 
-* its kernel gets ``TF_USE_LEGACY_KERAS=1`` and the ``grader.kernel.tf1.setup`` module
+* it is recognised by TF1-only calls (``tf.placeholder``, ``tf.Session`` ...), and its year
+  (2017: the old ``tensorflow.examples`` MNIST reader, ``lsgan_loss(score_real,
+  score_fake)``; 2018: ``tf.keras.datasets.mnist``) by its reader and argument names;
+* its kernel gets ``TF_USE_LEGACY_KERAS=1`` and its ``kernel/setup`` module
   (TF1 API through ``tensorflow.compat.v1``, the old MNIST reader, the training budget on
   ``Session.run``, and a record of the graded functions after every cell);
 * its folder gets a stand-in ``gan-checks-tf.npz`` when the submission came without one,
   so the notebook's own check cells run (they are never evidence for a grade);
 * each definition of a graded function belongs to the part of the notebook (MLP GAN,
   LSGAN, DCGAN, WGAN-GP, extra credit) its cell is in, read from the headings
-  (``profile.notebook_parts``); ``dc_discriminator``/``dc_generator`` are the DCGAN part's,
+  (``parts.notebook_parts``); ``dc_discriminator``/``dc_generator`` are the DCGAN part's,
   never a WGAN-GP network, and the result says where the headings leave that in doubt;
 * its messages name the TF1 functions (``discriminator(x)`` of the DCGAN part rather than
   the template's ``dc_discriminator()``), and the derivation items, which these notebooks
@@ -20,17 +23,44 @@ What changes for such a notebook, all decided here:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import numpy as np
 
+from grader.frameworks.base import Check, KernelSetup, Layout, Recognition, identity_weights
+from grader.frameworks.tf1.parts import notebook_parts
+from grader.frameworks.tf2.framework import found_markers, specified_layout
 from grader.items import THEORY, ItemSpec
-from grader.kernel import loader
-from grader.profiles.base import KernelSetup
-from grader.profiles.tf1_parts import notebook_parts
+from grader.kernel import loader, wire
 from grader.result import ItemResult
+
+# Calls that exist only in TensorFlow 1 (graph mode).
+MARKERS = {
+    "tf.placeholder": r"\btf\.placeholder\s*\(",
+    "tf.Session": r"\btf\.(?:Session|InteractiveSession)\s*\(",
+    "tf.variable_scope": r"\btf\.variable_scope\s*\(",
+    "tf.layers": r"\btf\.layers\.\w+\s*\(",
+    "tf.train.AdamOptimizer": r"\btf\.train\.AdamOptimizer\b",
+    "tf.reset_default_graph": r"\btf\.reset_default_graph\s*\(",
+    "tf.get_collection": r"\btf\.get_collection\s*\(",
+    "tf.global_variables": r"\btf\.global_variables\s*\(",
+    "tf.random_uniform": r"\btf\.random_uniform\s*\(",
+    "tensorflow.examples.tutorials": r"\btensorflow\.examples\.tutorials\b",
+}
+COMPAT_V1 = r"\bimport\s+tensorflow\.compat\.v1\s+as\s+tf\b"
+OLD_READER = r"\btensorflow\.examples\.tutorials\b|\bread_data_sets\s*\("
+OLD_LSGAN_NAMES = r"\bdef\s+lsgan_loss\s*\(\s*score_real\b"
+
+
+def tf1_variant(code: str) -> str:
+    """The year of a TF1 notebook's version, read from its MNIST reader and argument names."""
+    if re.search(OLD_READER, code) or re.search(OLD_LSGAN_NAMES, code):
+        return "2017"
+    return "2018"
+
 
 CHECKS_FILE = "gan-checks-tf.npz"
 # How the template's names read in a TF1 notebook, for messages.
@@ -120,22 +150,39 @@ def theory_left_to_instructor(item: ItemResult, function: str) -> ItemResult:
 
 
 @dataclass
-class TF1Profile:
+class TF1Framework:
     """An original TF1 notebook (2017 or 2018 version): graph mode through
     ``tensorflow.compat.v1``, graded on the parts its headings mark."""
 
-    variant: str
+    generation: str | None = "2018"
     evidence: list[str] = field(default_factory=list)
     name: str = "tf1"
-    kernel_modules: tuple[str, ...] = ("wire", "probe", "tf1/train", "tf1/probe")
+    summary: str = "an original TensorFlow 1 notebook (graph mode)"
+    library: str = "tensorflow"
+    kernel_files: tuple[str, ...] = ("tf1/train", "tf1/probe")
+    # TF1 notebooks do not use Keras' counts (importing Keras 3 there is no use)
+    watched: tuple[str, ...] = tuple(name for name in wire.WATCHED
+                                     if not name.startswith("keras."))
     reruns_tensors: bool = True
     reference_module: str = "reference.hw4_tf1"
+    lines_file: str = "convergence_lines.json"
+    probe_batch: int | None = None
+
+    @staticmethod
+    def recognise(code: str) -> Recognition:
+        """The TF1-only calls in ``code`` (and an import of ``tensorflow.compat.v1 as tf``),
+        with the notebook's year."""
+        evidence = found_markers(MARKERS, code)
+        if re.search(COMPAT_V1, code):
+            evidence.append("import tensorflow.compat.v1 as tf")
+        return Recognition(evidence, tf1_variant(code))
 
     def label(self) -> str:
         """``tf1-2017`` or ``tf1-2018``."""
-        return f"{self.name}-{self.variant}"
+        return f"{self.name}-{self.generation or '2018'}"
 
-    def prepare(self, notebook: nbformat.NotebookNode, files: Path) -> KernelSetup:
+    def prepare(self, notebook: nbformat.NotebookNode, files: Path,
+                modules: Sequence[str] = ()) -> KernelSetup:
         """Legacy Keras, the TF1 kernel module, stand-in check files, the notebook's parts."""
         env, setup_code, after_cell = kernel_setup(notebook)
         warnings = []
@@ -145,6 +192,32 @@ class TF1Profile:
                             + "; the grader supplied a stand-in so its check cells run")
         warnings.extend(part_notes(notebook))
         return KernelSetup(env, setup_code, after_cell, warnings, ungraded_cells(notebook))
+
+    def excluded_items(self) -> dict[str, str]:
+        """None: the TF1 notebooks have every item (derivations may go to a person)."""
+        return {}
+
+    def checks(self) -> dict[str, Check]:
+        """None replaced: the shared checks serve, through the graph-mode probe."""
+        return {}
+
+    def oracle(self, shared):
+        """The batch's oracle (the Keras reference: tf.layers have Keras' layout)."""
+        return shared
+
+    def layout(self, architecture: str, role: str, noise_dim: int) -> Layout:
+        """The specified layout itself (tf.layers create Keras' variables in Keras' order)."""
+        return specified_layout(architecture, role, noise_dim)
+
+    def to_specified(self, architecture: str, role: str,
+                     weights: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Unchanged: the layouts agree."""
+        return identity_weights(weights)
+
+    def from_specified(self, architecture: str, role: str,
+                       weights: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Unchanged: the layouts agree."""
+        return identity_weights(weights)
 
     def finish(self, result: ItemResult, spec: ItemSpec) -> ItemResult:
         """In the TF1 names; a derivation without its answer function goes to a person."""

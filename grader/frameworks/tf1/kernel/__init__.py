@@ -1,0 +1,1 @@
+"""The kernel side of the ``tf1`` framework (graph mode): sent as text, never imported."""

@@ -1,1 +1,0 @@
-"""The kernel side of the TF1 profile (graph mode)."""
