@@ -4,7 +4,7 @@
     python benchmarks/calibrate_convergence.py table
 
 ``run`` trains the reference GAN, LSGAN and DCGAN with the grader's own loop
-(``grader.kernel.train.TrainingSession``, in this process) at the CPU step budgets, in chunks
+(``grader.frameworks.tf2.kernel.train.TrainingSession``, in this process) at the CPU step budgets, in chunks
 that end at checkpoints. At each checkpoint it records what the grader's checks look at: the
 FCD of the samples at 2,000 and 5,000 samples (and of a second, disjoint 2,000), the class
 entropy, the distances of 500 samples to their nearest training image, how far each weight
@@ -152,7 +152,7 @@ def checkpoint_record(session, model: str, chunk: dict, losses: list[np.ndarray]
 def train_one(model: str, seed: int, images: np.ndarray, test: np.ndarray,
               steps: int, every: int) -> dict:
     """Train one reference model for one seed, judging it at every checkpoint."""
-    from grader.kernel.train import TrainingSession
+    from grader.frameworks.tf2.kernel.train import TrainingSession
     from reference.reference_runs import reference_parts
 
     started = time.perf_counter()

@@ -37,7 +37,7 @@ import os, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 from grader.convergence.judge import draw_plan
-from grader.kernel.train import TrainingSession
+from grader.frameworks.tf2.kernel.train import TrainingSession
 from grader.mnist import evaluator
 from grader.mnist.data import load_mnist
 from reference.reference_runs import reference_parts

@@ -38,7 +38,7 @@ def main() -> None:
     """Train each model at the rubric's budget for ``--device`` and save its run."""
     from grader.convergence.figures import REFERENCE_RUNS_DIR, reference_run_path
     from grader.convergence.judge import draw_plan
-    from grader.kernel import train as kernel_train
+    from grader.frameworks.tf2.kernel import train as kernel_train
     from grader.mnist import evaluator
     from grader.mnist.data import load_mnist
     from grader.rubric import load_rubric

@@ -111,7 +111,8 @@ def kernel_environment(home: Path, device: str = "cpu", threads: int | None = No
 def prelude_source(config: dict[str, Any]) -> str:
     """The kernel prelude with its configuration, as code for one silent cell (watching
     every function of the wire's list unless the configuration names some)."""
-    return loader.setup_code("prelude", {"watched": list(wire.WATCHED), **config})
+    return loader.setup_code("prelude",
+                             {**config, "watched": config.get("watched", list(wire.WATCHED))})
 
 
 class _BoundedClient(NotebookClient):

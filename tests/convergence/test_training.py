@@ -16,7 +16,7 @@ CONVERGENCE_ITEMS = ("gan_convergence", "lsgan_convergence", "dcgan_convergence"
 
 
 def test_a_session_takes_the_graders_start_and_hands_back_what_it_trained(tf):
-    from grader.kernel.train import TrainingSession
+    from grader.frameworks.tf2.kernel.train import TrainingSession
     from reference.reference_runs import reference_parts
     from tests.fixtures.broken_gans import broken_parts
 
@@ -96,7 +96,7 @@ def test_broken_gans_fail_and_are_attributed(tmp_path, mnist_dir, name):
 def test_broken_reference_variants_fail_at_full_budget(mnist_dir, fault):
     """The issue's broken GANs, trained by the grader's loop at the CPU budget, earn nothing."""
     from grader.convergence.judge import training_problems
-    from grader.kernel import train as kernel_train
+    from grader.frameworks.tf2.kernel import train as kernel_train
     from grader.mnist import evaluator
     from grader.mnist.data import load_mnist
     from grader.rubric import load_rubric
