@@ -21,18 +21,20 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from grader import items
 from grader.exceptions import SubmissionError
 
-# The names of the graded functions in every edition, and the driver's own training call.
-GRADED_NAMES = frozenset({
-    "sample_noise", "discriminator", "generator", "discriminator_loss", "generator_loss",
-    "get_optimizer", "get_solvers", "ls_discriminator_loss", "ls_generator_loss",
-    "build_dc_classifier", "build_dc_generator", "leaky_relu", "gan_loss", "lsgan_loss",
-})
+# The names of the graded functions in every edition: the catalogue's notebook functions
+# and the PyTorch edition's names for the parts of its items.
+GRADED_NAMES = frozenset(
+    {spec.function for spec in items.CATALOGUE if spec.function and spec.check != items.THEORY}
+    | {"discriminator_loss", "generator_loss", "get_optimizer", "ls_discriminator_loss",
+       "ls_generator_loss", "build_dc_classifier", "build_dc_generator"})
 DRIVER_CALLS = frozenset({"run_a_gan"})
 MIN_GRADED_NAMES = 2  # a module or notebook defining fewer is not the GAN homework
 GAN_MODULE_STEMS = frozenset({"gan_pytorch", "gan_tf", "gan"})  # the editions' module names
 
+MAX_NOTEBOOK_BYTES = 100 * 2**20
 MAX_NOTEBOOKS = 100  # notebooks examined in one submission
 MAX_WALKED = 100_000  # folder entries looked at while searching one submission
 MAX_SOURCE_BYTES = 4 * 2**20  # a .py file read to see what it defines
@@ -148,11 +150,12 @@ def checked_file(path: Path, root: Path, what: str) -> None:
 
 def read_limited(path: Path, root: Path, limit: int, what: str) -> bytes:
     """The bytes of a regular file inside ``root`` of at most ``limit`` bytes."""
-    from grader.pipeline.load import _open_regular
-
     checked_file(path, root, what)
     try:
-        with open(_open_regular(path), "rb") as stream:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with open(descriptor, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # swapped since it was checked
+                raise SubmissionError(f"{path}: not a regular file")
             data = stream.read(limit + 1)
     except OSError as error:
         raise SubmissionError(f"{path}: cannot read ({error.strerror})") from None
@@ -235,8 +238,6 @@ def examine(path: Path, root: Path) -> Candidate | None:
     """What ``path`` imports and defines, and its GAN module; None when it is not a
     notebook's JSON (the chosen notebook is loaded again, and refused, by the loader)."""
     import json
-
-    from grader.pipeline.load import MAX_NOTEBOOK_BYTES
 
     raw = read_limited(path, root, MAX_NOTEBOOK_BYTES, "notebook")
     try:

@@ -32,7 +32,7 @@ from grader.pipeline import folders
 from grader.pipeline.folders import SubmissionKind
 from grader.untrusted import clean_path, path_digest
 
-MAX_NOTEBOOK_BYTES = 100 * 2**20
+MAX_NOTEBOOK_BYTES = folders.MAX_NOTEBOOK_BYTES
 MAX_JSON_DEPTH = 64  # a notebook's JSON is about 6 deep; rich outputs add a few levels
 
 

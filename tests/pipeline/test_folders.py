@@ -383,6 +383,36 @@ def test_old_results_without_graded_files_still_read(tmp_path):
     assert clean_result(again).graded_files == result.graded_files
 
 
+def test_a_cluster_task_gets_what_the_grading_uses_and_records_the_same_digest(tmp_path):
+    from grader.pipeline.backends.dask_cluster import packed_submission
+
+    root = assignment(tmp_path / "class" / "dave")
+    (root / "gan-checks.npz").write_bytes(b"checks")
+    packed = tmp_path / "packed.zip"
+    packed.write_bytes(packed_submission(root, tmp_path / "class"))
+    with zipfile.ZipFile(packed) as archive:
+        assert sorted(archive.namelist()) == sorted(
+            [DRIVER, "collectSubmission.sh", "gan-checks.npz",
+             *load_submission(root).modules])
+    again, original = load_submission(packed), load_submission(root)
+    assert (again.sha256, again.modules, again.gan_module, again.notebook_name) == \
+        (original.sha256, original.modules, original.gan_module, original.notebook_name)
+    again.discard()
+
+
+def test_check_refuses_a_zip_with_exit_2_and_the_reason(tmp_path, mnist_dir):
+    import subprocess
+    import sys
+
+    archive = evil_zip(tmp_path / "evil.zip", {"../escape.py": b"x = 1"})
+    run = subprocess.run([sys.executable, "-m", "grader", "check", str(archive), "--format",
+                          "json", "--no-sandbox", "--mnist", str(mnist_dir)],
+                         capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert run.returncode == 2, run.stderr
+    assert "climbs out of the archive's folder" in json.loads(run.stdout)["error"]
+
+
 # -- one real grading --------------------------------------------------------------------------
 
 
