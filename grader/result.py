@@ -154,6 +154,9 @@ class SubmissionResult:
     # how each of BOUNDS was held (HELD_BY_KERNEL or WATCHED) and the cgroup version
     # (CGROUP_KEY); empty in results made before it was recorded
     enforcement: dict[str, str] = field(default_factory=dict)
+    # for a folder or zip submission, the notebook graded and the student's module files,
+    # as paths inside it (notebook first); empty for a notebook and in older results
+    graded_files: list[str] = field(default_factory=list)
 
     @property
     def integrity(self) -> list[str]:
@@ -280,7 +283,8 @@ RESULT_FIELDS = {"submission": "text", "notebook_sha256": "optional text",
                  "max_score": "number", "pending_max": "number", "items": "list",
                  "cells": "list", "timing": "numbers", "error": "optional text",
                  "warnings": "texts", "retry": "flag", "sandbox": "text",
-                 "provenance": "optional mapping", "enforcement": "labels"}
+                 "provenance": "optional mapping", "enforcement": "labels",
+                 "graded_files": "texts"}
 PROVENANCE_FIELDS = {"student": "text", "repository": "text", "status": "text", "reason": "text",
                      "commit": "optional text", "commit_date": "optional text",
                      "branch": "optional text", "notebook": "optional text",
@@ -475,6 +479,7 @@ def clean_result(result: SubmissionResult) -> SubmissionResult:
         sandbox=_label(result.sandbox),
         provenance=_clean_provenance(result.provenance),
         enforcement={_label(bound): _label(how) for bound, how in enforcement.items()},
+        graded_files=[_label(name) for name in _listed(result.graded_files)],
     )
     clean.total()
     return clean

@@ -36,7 +36,9 @@ FORMATS = ("text", "json", "classroom", "gradescope")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``hw4grade check``."""
-    parser.add_argument("notebook", help="the notebook to check")
+    parser.add_argument("notebook", metavar="SUBMISSION",
+                        help="the notebook to check, or an assignment folder or .zip holding "
+                             "it with the package it imports")
     add_grading_arguments(parser)
     parser.add_argument("--format", choices=FORMATS, default="text",
                         help="what to print: a readable report (default), the result as JSON, "
@@ -134,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     """Grade one notebook and report it; see the module docstring for exit codes."""
     from grader.quiet import native_stderr_to, quiet_tensorflow
 
-    notebook = paths.input_file(args.notebook, "NOTEBOOK")
+    notebook = paths.input_path(args.notebook, "SUBMISSION")
     check_grading_arguments(args)
     if args.json:
         args.json = paths.output_file(args.json, "--json")

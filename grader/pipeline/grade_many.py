@@ -36,7 +36,7 @@ from grader.pipeline.grade_one import (
     grade_notebook,
 )
 from grader.pipeline.lifetime import die_with_parent
-from grader.pipeline.load import file_sha256
+from grader.pipeline.load import file_sha256, named_folder, submission_sha256
 from grader.report.classpage import ClassPageWriter
 from grader.report.feedback import feedback_paths, write_feedback
 from grader.report.gradebook import write_gradebook
@@ -268,7 +268,9 @@ def grade_batch(notebooks: dict[Path, str], out: Path, options: Options, workers
     todo: dict[Path, str] = {}
     for path, label in notebooks.items():
         old = previous.get(submission_name(label))
-        if old is not None and still_valid(old, _sha256_or_none(path), options):
+        sha256 = None if old is None else \
+            submission_sha256(path, named_folder(path, label), options.profile)
+        if old is not None and still_valid(old, sha256, options):
             results[label] = old
             if old.provenance != provenance.get(label):  # the same bytes, from another commit
                 old.provenance = provenance.get(label)

@@ -22,7 +22,9 @@ from grader import __version__, items
 from grader.frameworks import Framework, choose_framework
 from grader.pipeline import checks, score
 from grader.pipeline.execute import Bounds, KernelSession, kernel_environment
+from grader.pipeline.folders import SubmissionKind
 from grader.pipeline.load import (
+    Submission,
     SubmissionError,
     load_submission,
     named_folder,
@@ -118,13 +120,18 @@ def companion_files(notebook_path: Path) -> list[Path]:
     return chosen
 
 
-def prepare_sandbox(notebook_path: Path, root: Path) -> Path:
-    """Copy the submission's folder (small regular files, no notebooks) into ``root/files``,
-    which the kernel's launch copies into its own writable folder."""
+def prepare_sandbox(submission: Submission, root: Path) -> Path:
+    """Copy the notebook's folder (small regular files, no notebooks) and the student's
+    package files (at their places relative to the notebook) into ``root/files``, which the
+    kernel's launch copies into its own writable folder."""
     work = root / "files"
     work.mkdir(parents=True)
-    for entry in companion_files(notebook_path):
+    for entry in companion_files(submission.path):
         shutil.copy2(entry, work / entry.name)
+    for name in submission.modules:  # checked by the loader: regular files inside it
+        target = work / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(submission.path.parent / name, target)
     return work
 
 
@@ -151,11 +158,15 @@ def grade_notebook_at_seeds(path: str | Path, options: Options, oracle, seeds: l
         options = replace(options, mnist_npz=Path(options.mnist_npz).resolve())
     runs = [replace(options, seed=seed) for seed in seeds]
     try:
-        submission = load_submission(path, folder)
+        submission = load_submission(path, folder, options.profile)
     except SubmissionError as error:  # named as the caller named it, not by absolute path
         message = str(error).replace(str(path), label)
         return [failed_result(label, run, readable_sha256(path), message) for run in runs]
     results = [new_result(label, run, submission.sha256) for run in runs]
+    if submission.kind != SubmissionKind.NOTEBOOK:
+        for result in results:
+            result.graded_files = submission.graded_files()
+            result.warnings.append(submission.note)
     root = Path(tempfile.mkdtemp(prefix="hw4grade-")).resolve()
     try:
         _grade_in_sandbox(submission, runs[0], oracle, root, results)
@@ -169,6 +180,7 @@ def grade_notebook_at_seeds(path: str | Path, options: Options, oracle, seeds: l
             result.retry = True
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        submission.discard()
     for result in results:
         result.timing["total"] = round(time.monotonic() - started, 2)
     return results
@@ -177,7 +189,7 @@ def grade_notebook_at_seeds(path: str | Path, options: Options, oracle, seeds: l
 def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
                       results: list[SubmissionResult]) -> None:
     """Execute the notebook once, then probe and score it for each result's seed."""
-    files = prepare_sandbox(submission.path, root)
+    files = prepare_sandbox(submission, root)
     work, home = root / "work", root / "home"  # the exchange folders are each kernel's own
     for folder in (work, home):
         folder.mkdir()

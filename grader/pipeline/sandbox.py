@@ -65,7 +65,9 @@ LAUNCHER = (
     "import os, shutil, sys\n"
     "source, target, start = sys.argv[1], sys.argv[2], sys.argv[3]\n"
     "for name in sorted(os.listdir(source)):\n"
-    "    shutil.copy2(os.path.join(source, name), os.path.join(target, name))\n"
+    "    path = os.path.join(source, name)\n"
+    "    (shutil.copytree if os.path.isdir(path) else shutil.copy2)(\n"
+    "        path, os.path.join(target, name))\n"
     "os.chdir(start)\n"
     "os.execv(sys.argv[4], sys.argv[4:])\n"
 )
@@ -251,8 +253,11 @@ class UserSandbox:
         working folder, HOME and the exchange folders (connection file included)."""
         os.chmod(layout.root, 0o711)
         os.chmod(layout.files, 0o755)
-        for entry in layout.files.iterdir():
-            os.chmod(entry, 0o644)
+        for folder, folders, files in os.walk(layout.files):
+            for name in folders:
+                os.chmod(os.path.join(folder, name), 0o755)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o644)
         (layout.home / "tmp").mkdir(parents=True, exist_ok=True)
         for folder in (layout.workdir, layout.home, layout.home / "tmp", *layout.exchange):
             folder.mkdir(parents=True, exist_ok=True)
@@ -336,7 +341,10 @@ def _interpreter_environment() -> str | None:
 def _copy_files(source: Path, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for entry in sorted(source.iterdir()):
-        shutil.copy2(entry, target / entry.name)
+        if entry.is_dir():  # a student's package (the grader wrote every entry: no links)
+            shutil.copytree(entry, target / entry.name, dirs_exist_ok=True)
+        else:
+            shutil.copy2(entry, target / entry.name)
 
 
 def _write_identity(root: Path, home: Path) -> None:

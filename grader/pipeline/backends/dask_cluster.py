@@ -19,14 +19,16 @@ Nothing here imports Dask at module level: a plain ``hw4grade grade`` does not n
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import sys
 import uuid
+import zipfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from grader.exceptions import ClusterError
@@ -39,7 +41,14 @@ from grader.pipeline.grade_one import (
     readable_sha256,
 )
 from grader.pipeline.lifetime import PARENT_ENV
-from grader.pipeline.load import SubmissionError, file_sha256, named_folder, read_submission
+from grader.pipeline.load import (
+    SubmissionError,
+    file_sha256,
+    is_archive,
+    load_submission,
+    named_folder,
+    read_submission,
+)
 from grader.report.store import submission_name
 from grader.result import SubmissionResult
 
@@ -315,7 +324,7 @@ class DaskBackend:
                 while queued and len(pending) < window:
                     path, label = queued.pop(0)
                     try:
-                        payload = _payload(path, label)
+                        payload = _payload(path, label, options.profile)
                     except SubmissionError as error:  # never sent: graded 0 here, as locally
                         deliver(failed_result(label, options, readable_sha256(path),
                                               str(error).replace(str(path), label)))
@@ -374,18 +383,43 @@ class DaskBackend:
         return sum(1 for tasks in processing.values() for key in tasks if key in keys)
 
 
-def _payload(path: Path, label: str):
+def _payload(path: Path, label: str, profile: str = "auto"):
     """The submission as bytes: the notebook and the small files next to it. The file is
     checked here as a local grade checks it (a regular file inside the folder named on the
-    command line, not too large) before a byte is read: SubmissionError otherwise."""
+    command line, not too large) before a byte is read: SubmissionError otherwise. A folder
+    or a zip is sent as a zip of what its grading uses (:func:`packed_submission`)."""
     from grader.pipeline.backends.dask_worker import NotebookPayload
 
+    if path.is_dir() or is_archive(path):
+        return NotebookPayload("submission.zip", str(path),
+                               packed_submission(path, named_folder(path, label), profile))
     notebook = read_submission(path, named_folder(path, label))
     try:
         companions = {entry.name: entry.read_bytes() for entry in companion_files(path)}
     except OSError:
         companions = {}
     return NotebookPayload(path.name, str(path), notebook, companions)
+
+
+def packed_submission(path: Path, folder: Path, profile: str = "auto") -> bytes:
+    """A folder or zip submission as a zip of what its grading uses, at the same places:
+    the chosen notebook, the student's package files and the notebook's small files; its
+    grading chooses the same notebook and records the same ``sha256``."""
+    submission = load_submission(path, folder, profile)
+    try:
+        base = PurePosixPath(submission.notebook_name).parent
+        entries = {submission.notebook_name: submission.path}
+        entries.update({(base / name).as_posix(): submission.path.parent / name
+                        for name in submission.modules})
+        for entry in companion_files(submission.path):
+            entries.setdefault((base / entry.name).as_posix(), entry)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, source in entries.items():
+                archive.writestr(name, source.read_bytes())
+        return buffer.getvalue()
+    finally:
+        submission.discard()
 
 
 def _outcome(future, path: Path, label: str, options: Options) -> SubmissionResult:
