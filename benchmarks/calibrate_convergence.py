@@ -4,8 +4,8 @@
     python benchmarks/calibrate_convergence.py table
 
 ``run`` trains the reference GAN, LSGAN and DCGAN with the grader's own loop
-(``grader.frameworks.tf2.kernel.train.TrainingSession``, in this process) at the CPU step budgets, in chunks
-that end at checkpoints. At each checkpoint it records what the grader's checks look at: the
+(``grader.frameworks.tf2.kernel.train.TrainingSession``, in this process) at the CPU step
+budgets, in chunks that end at checkpoints. At each checkpoint it records what the grader's checks look at: the
 FCD of the samples at 2,000 and 5,000 samples (and of a second, disjoint 2,000), the class
 entropy, the distances of 500 samples to their nearest training image, how far each weight
 kernel moved from its start and from the last checkpoint, the reported losses beside the
