@@ -81,6 +81,11 @@ class MixedFrameworks(SubmissionError):
                          "naming the edition it answers")
 
 
+class FrameworkNotInstalled(SubmissionError):
+    """The submission is written for a framework whose library this install lacks; the
+    message names the extra to install. Other submissions of the batch are unaffected."""
+
+
 class UnreadableResponse(HW4GradeError, ValueError):
     """What a kernel wrote back is not a response to the request it was given."""
 
