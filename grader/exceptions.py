@@ -124,3 +124,8 @@ class LmsExportError(BadInput, ValueError):
 
 class RepositoryTooLarge(GitError):
     """A student's repository is over a size or file-count limit of ``hw4grade collect``."""
+
+
+class WeightLayoutError(HW4GradeError, ValueError):
+    """Weights do not line up with the layers of a specified network (a PyTorch state
+    against the Keras layout, or back): the message names the first layer that differs."""
