@@ -173,7 +173,9 @@ loss = generator_loss(D(Variable(x).type(dtype)))
 print('G loss', loss.data[0])
 """
 
+TORCH_SOLUTION = Path(__file__).resolve().parents[2] / "reference" / "HW4_solution_torch.ipynb"
 NOTEBOOKS = {
+    "reference_solution": nbformat.read(TORCH_SOLUTION, 4),
     "solution": solution(),
     "cuda": solution(CUDA_FUNCTIONS, imports=IMPORTS.replace(
         "dtype = torch.FloatTensor", "dtype = torch.cuda.FloatTensor")),
@@ -192,8 +194,9 @@ NOTEBOOKS = {
                                  "tape = tf.GradientTape()\n"),
 }
 # the unit items each notebook loses (all others have full marks)
-EXPECTED_LOSSES = {"solution": (), "cuda": (), "batch_tied": (), "relu_slope": ("discriminator",),
-                   "default_betas": ("get_solvers",), "old_api": (), "endless": ()}
+EXPECTED_LOSSES = {"reference_solution": (), "solution": (), "cuda": (), "batch_tied": (),
+                   "relu_slope": ("discriminator",), "default_betas": ("get_solvers",),
+                   "old_api": (), "endless": ()}
 
 
 # -- recognition ---------------------------------------------------------------------------
