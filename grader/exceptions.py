@@ -81,6 +81,11 @@ class MixedFrameworks(SubmissionError):
                          "naming the edition it answers")
 
 
+class FrameworkNotInstalled(SubmissionError):
+    """The submission is written for a framework whose library this install lacks; the
+    message names the extra to install. Other submissions of the batch are unaffected."""
+
+
 class UnreadableResponse(HW4GradeError, ValueError):
     """What a kernel wrote back is not a response to the request it was given."""
 
@@ -119,3 +124,8 @@ class LmsExportError(BadInput, ValueError):
 
 class RepositoryTooLarge(GitError):
     """A student's repository is over a size or file-count limit of ``hw4grade collect``."""
+
+
+class WeightLayoutError(HW4GradeError, ValueError):
+    """Weights do not line up with the layers of a specified network (a PyTorch state
+    against the Keras layout, or back): the message names the first layer that differs."""

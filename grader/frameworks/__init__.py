@@ -1,5 +1,6 @@
 """The frameworks a submission may be written in, each one folder implementing
-``base.Framework``: ``tf2`` (today's template), ``tf1`` (the original graph-mode notebooks).
+``base.Framework``: ``tf2`` (today's template), ``tf1`` (the original graph-mode notebooks),
+``torch`` (the PyTorch edition).
 
 This module is the one place a framework is chosen: :data:`REGISTRY` lists them (the first
 is the default), and :func:`choose_framework` reads a notebook's from its code.
@@ -13,8 +14,10 @@ from grader.frameworks.base import Framework, KernelSetup
 from grader.frameworks.detect import AUTO, detect
 from grader.frameworks.tf1.framework import TF1Framework
 from grader.frameworks.tf2.framework import TF2Framework
+from grader.frameworks.torch.framework import TorchFramework
 
-REGISTRY: dict[str, type[Framework]] = {"tf2": TF2Framework, "tf1": TF1Framework}
+REGISTRY: dict[str, type[Framework]] = {"tf2": TF2Framework, "tf1": TF1Framework,
+                                        "torch": TorchFramework}
 NAMES = tuple(REGISTRY)
 
 __all__ = ["AUTO", "NAMES", "REGISTRY", "Framework", "KernelSetup", "choose_framework"]

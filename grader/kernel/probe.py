@@ -71,6 +71,10 @@ def to_numpy(value, depth: int = 0) -> dict:
         if depth >= _wire.MAX_NESTING:
             return _other(value)
         return {"kind": Kind.SEQUENCE, "items": [to_numpy(item, depth + 1) for item in value]}
+    try:
+        value = _framework["to_array"](value)
+    except Exception as error:  # a tensor the framework cannot read back
+        return {**_other(value), "error": _message(error)}
     if hasattr(value, "numpy") and callable(value.numpy):
         try:
             value = value.numpy()
@@ -209,19 +213,25 @@ def _no_training(*args, **kwargs):
     raise RuntimeError("no framework registered a training loop")
 
 
+def _as_it_is(value):
+    return value
+
+
 _DEFAULT_ACTIONS = {Action.CALL: _call, Action.SOLVERS: _solvers,
                     Action.TRAIN_START: _train_start, Action.TRAIN_STEPS: _train_steps}
 _actions = dict(_DEFAULT_ACTIONS)
 # what a framework registers (see register); resolve: graded name -> function or None
 _framework = {"resolve": None, "describe_optimizer": _describe_optimizer,
-              "as_tensor": _no_tensors, "training_session": _no_training}
+              "as_tensor": _no_tensors, "training_session": _no_training,
+              "to_array": _as_it_is}
 
 
 def register(actions: dict[str, Handler] | None = None,
              resolve: Callable[[str], Callable | None] | None = None,
              describe_optimizer: Callable[[object], dict] | None = None,
              as_tensor: Callable[[np.ndarray], object] | None = None,
-             training_session: Callable[..., object] | None = None) -> None:
+             training_session: Callable[..., object] | None = None,
+             to_array: Callable[[object], object] | None = None) -> None:
     """Install a framework's parts of the probe (each one left as it is when None).
 
     ``actions`` maps action names (``Action``) to handlers ``handler(spec, inputs)`` that
@@ -229,14 +239,17 @@ def register(actions: dict[str, Handler] | None = None,
     gives the function a graded name means, or None when there is none, in place of the
     notebook's namespace; ``describe_optimizer`` describes one optimizer a ``solvers`` call
     returned; ``as_tensor(array)`` makes an input tensor; ``training_session(parts, seed,
-    noise_dim, batch)`` starts the grader's training loop (a ``TrainingSession``).
+    noise_dim, batch)`` starts the grader's training loop (a ``TrainingSession``);
+    ``to_array(value)`` turns one of the framework's tensors into something numpy reads
+    (values of other types unchanged) before an output is sent back.
     """
     unknown = set(actions or {}) - set(_wire.ACTIONS)
     if unknown:
         raise ValueError(f"no such probe actions: {sorted(unknown)}")
     _actions.update(actions or {})
     for key, value in (("resolve", resolve), ("describe_optimizer", describe_optimizer),
-                       ("as_tensor", as_tensor), ("training_session", training_session)):
+                       ("as_tensor", as_tensor), ("training_session", training_session),
+                      ("to_array", to_array)):
         if value is not None:
             _framework[key] = value
 

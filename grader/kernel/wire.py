@@ -56,7 +56,9 @@ An outcome is a JSON object whose ``kind`` is one of :data:`KINDS`:
   array, or an ``error``;
 * ``error``: ``error`` (``"Name: message"``), maybe with ``where`` (the traceback's end);
 * ``optimizers``: ``items``, a description per optimizer (``type``, ``mro``, ``id``,
-  ``learning_rate``, ``beta_1``, ``beta_2``, ``epsilon``);
+  ``learning_rate``, ``beta_1``, ``beta_2``, ``epsilon``, and optionally
+  ``exact_parameters``: whether it holds exactly the parameters of the network the probe
+  gave it, where the framework's probe made that network);
 * ``model``: ``type``, ``variables`` (``shape``, ``name``, ``trainable`` of each) and
   ``output``, the outcome of the first run;
 * ``session``: ``variables``, for each role of :data:`TRAINING_ROLES` the description

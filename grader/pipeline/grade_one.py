@@ -170,6 +170,8 @@ def grade_notebook_at_seeds(path: str | Path, options: Options, oracle, seeds: l
     root = Path(tempfile.mkdtemp(prefix="hw4grade-")).resolve()
     try:
         _grade_in_sandbox(submission, runs[0], oracle, root, results)
+    except SubmissionError as error:  # its framework refused it (mixed, not installed)
+        results = [failed_result(label, run, submission.sha256, str(error)) for run in runs]
     except Exception as error:  # a grader fault: say so rather than lose the batch
         detail = traceback.format_exc(limit=-4)
         print(f"hw4grade: internal error grading {path}:\n{detail}", file=sys.stderr)

@@ -195,7 +195,9 @@ def probe_model(prober: Prober, rng: np.random.Generator, spec: ItemSpec, oracle
     item, builder, takes_noise = spec.id, spec.function, spec.takes_noise
     kwargs = {"noise_dim": draw_noise_dim(rng)} if takes_noise else {}
     width = kwargs.get("noise_dim", 784)
-    batch = int(rng.integers(5, 40))
+    batch = int(rng.integers(5, 40))  # drawn always, so the draws after it stay the same
+    if prober.framework.probe_batch:  # a framework whose networks may be tied to one batch
+        batch = prober.framework.probe_batch
     x = rng.uniform(-1, 1, size=(batch, width)).astype(np.float32)
     slot = f"{item}-{uuid.uuid4().hex[:6]}"
     built = prober.request([build_model_spec(builder, kwargs, "x", slot)], {"x": x})[0]

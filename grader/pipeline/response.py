@@ -310,6 +310,10 @@ def _optimizer(raw: Any) -> dict[str, Any]:
                  "mro": [clean_name(name) for name in mro], "id": _integer(raw, "id")}
     for name in ("learning_rate", "beta_1", "beta_2", "epsilon"):
         described[name] = _number(raw, name, optional=True)
+    exact = raw.get("exact_parameters")
+    if exact is not None and not isinstance(exact, bool):
+        raise unreadable("an optimizer's exact_parameters is not true or false")
+    described["exact_parameters"] = exact
     return described
 
 
