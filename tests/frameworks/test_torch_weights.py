@@ -179,6 +179,15 @@ def test_the_transposes_and_permutations_are_needed(tf, item):
     assert not np.allclose(keras_out, torch_out, rtol=1e-3, atol=1e-3)
 
 
+def test_the_layouts_follow_the_catalogues_network_items():
+    from grader import items
+
+    assert list(conv.LAYOUTS) == list(items.ids_with(items.NETWORK)) == list(NETWORKS)
+    for item, (takes_noise, layers) in zip(conv.LAYOUTS, conv.NETWORK_LAYOUTS):
+        assert items.spec(item).takes_noise == takes_noise
+        assert conv.LAYOUTS[item] == layers
+
+
 def test_channel_order_permutation():
     order = conv.channels_last_order((2, 2, 3))
     chw = np.arange(12).reshape(2, 2, 3)  # torch flat index at [c, h, w]

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grader import items
 from grader.exceptions import WeightLayoutError
 
 
@@ -61,17 +62,19 @@ class Layer:
 
 
 DENSE = Layer(Kind.DENSE)
-LAYOUTS: dict[str, tuple[Layer, ...]] = {
-    "discriminator": (DENSE, DENSE, DENSE),
-    "generator": (DENSE, DENSE, DENSE),
-    "dc_discriminator": (Layer(Kind.CONV), Layer(Kind.CONV),
-                         Layer(Kind.DENSE, flat_in=(64, 4, 4)), DENSE),
-    "dc_generator": (DENSE, Layer(Kind.BATCH_NORM),
-                     Layer(Kind.DENSE, flat_out=(128, 7, 7)),
-                     Layer(Kind.BATCH_NORM, flat_out=(128, 7, 7)),
-                     Layer(Kind.CONV_TRANSPOSE), Layer(Kind.BATCH_NORM),
-                     Layer(Kind.CONV_TRANSPOSE)),
-}
+# The layers of each network item, in the catalogue's order of the network items, each
+# with whether it takes noise (a check of that order: tests/frameworks/test_torch_weights).
+NETWORK_LAYOUTS: tuple[tuple[bool, tuple[Layer, ...]], ...] = (
+    (False, (DENSE, DENSE, DENSE)),  # the MLP discriminator
+    (True, (DENSE, DENSE, DENSE)),  # the MLP generator
+    (False, (Layer(Kind.CONV), Layer(Kind.CONV), Layer(Kind.DENSE, flat_in=(64, 4, 4)),
+             DENSE)),  # the DC discriminator
+    (True, (DENSE, Layer(Kind.BATCH_NORM), Layer(Kind.DENSE, flat_out=(128, 7, 7)),
+            Layer(Kind.BATCH_NORM, flat_out=(128, 7, 7)), Layer(Kind.CONV_TRANSPOSE),
+            Layer(Kind.BATCH_NORM), Layer(Kind.CONV_TRANSPOSE))),  # the DC generator
+)
+LAYOUTS: dict[str, tuple[Layer, ...]] = dict(zip(
+    items.ids_with(items.NETWORK), (layers for _, layers in NETWORK_LAYOUTS), strict=True))
 
 
 def channels_last_order(chw: Sequence[int]) -> np.ndarray:
@@ -122,8 +125,7 @@ def _layer_to_keras(layer: Layer, params: dict[str, np.ndarray]) -> list[np.ndar
 def torch_to_keras(model_name: str, torch_state: Mapping[str, object]) -> list[np.ndarray]:
     """The weights of a PyTorch network (its ``state_dict()``, values as numpy arrays or
     CPU tensors) as the Keras reference network ``model_name`` orders them
-    (``model.get_weights()``); ``model_name`` is the item id ("discriminator",
-    "generator", "dc_discriminator", "dc_generator").
+    (``model.get_weights()``); ``model_name`` is the id of a network item.
 
     Raises WeightLayoutError when the state's layers do not line up with the layout.
     """
