@@ -5,13 +5,13 @@
 
 ``run`` trains the reference GAN, LSGAN and DCGAN with the grader's own loop
 (``grader.frameworks.tf2.kernel.train.TrainingSession``, in this process) at the CPU step
-budgets, in chunks that end at checkpoints. At each checkpoint it records what the grader's checks look at: the
-FCD of the samples at 2,000 and 5,000 samples (and of a second, disjoint 2,000), the class
-entropy, the distances of 500 samples to their nearest training image, how far each weight
-kernel moved from its start and from the last checkpoint, the reported losses beside the
-losses recomputed from the networks, and the training speed. One JSON line per (model, seed)
-goes to ``benchmarks/results/convergence_runs.jsonl``; a (model, seed) already there is
-skipped, so an interrupted run resumes.
+budgets, in chunks that end at checkpoints. At each checkpoint it records what the grader's
+checks look at: the FCD of the samples at 2,000 and 5,000 samples (and of a second, disjoint
+2,000), the class entropy, the distances of 500 samples to their nearest training image, how
+far each weight kernel moved from its start and from the last checkpoint, the reported
+losses beside the losses recomputed from the networks, and the training speed. One JSON line
+per (model, seed) goes to ``benchmarks/results/convergence_runs.jsonl``; a (model, seed)
+already there is skipped, so an interrupted run resumes.
 
 ``table`` reads those lines and writes an analysis of them: the distributions per
 checkpoint, candidate lines with the rate at which reference seeds would fail them, and the
