@@ -208,10 +208,12 @@ def _train_cell(tag: str, build: str, d_loss: str, g_loss: str, epochs: str) -> 
     return f"""\
 D, G = {build}
 zeros = torch.zeros(1, 1)
-if implemented(D=D, G=G, sample_noise=sample_noise(1, 1), d_loss={d_loss}(zeros, zeros),
-               g_loss={g_loss}(zeros), get_optimizer=get_optimizer(D)):
-    {tag}_history = run_a_gan(D, G, get_optimizer(D), get_optimizer(G), {d_loss}, {g_loss},
-                              loader_train, num_epochs={epochs})"""
+if implemented(D=D, G=G, sample_noise=sample_noise(1, 1),
+               d_loss={d_loss}(zeros, zeros), g_loss={g_loss}(zeros),
+               get_optimizer=get_optimizer(D)):
+    {tag}_history = run_a_gan(D, G, get_optimizer(D), get_optimizer(G),
+                              {d_loss}, {g_loss}, loader_train,
+                              num_epochs={epochs})"""
 
 
 def build_cells() -> list[tuple[str, str, str]]:
