@@ -152,7 +152,7 @@ def _part(source: str):
     reference module the grader installed."""
     origin, name = source.split(":", 1)
     if origin == "reference":
-        return getattr(sys.modules[MODULES["reference"]], name)
+        return _framework["resolve_reference"](sys.modules[MODULES["reference"]], name)
     return lookup(name)
 
 
@@ -217,13 +217,17 @@ def _as_it_is(value):
     return value
 
 
+def _reference_attribute(module, name: str):
+    return getattr(module, name)
+
+
 _DEFAULT_ACTIONS = {Action.CALL: _call, Action.SOLVERS: _solvers,
                     Action.TRAIN_START: _train_start, Action.TRAIN_STEPS: _train_steps}
 _actions = dict(_DEFAULT_ACTIONS)
 # what a framework registers (see register); resolve: graded name -> function or None
 _framework = {"resolve": None, "describe_optimizer": _describe_optimizer,
               "as_tensor": _no_tensors, "training_session": _no_training,
-              "to_array": _as_it_is}
+              "to_array": _as_it_is, "resolve_reference": _reference_attribute}
 
 
 def register(actions: dict[str, Handler] | None = None,
@@ -231,7 +235,8 @@ def register(actions: dict[str, Handler] | None = None,
              describe_optimizer: Callable[[object], dict] | None = None,
              as_tensor: Callable[[np.ndarray], object] | None = None,
              training_session: Callable[..., object] | None = None,
-             to_array: Callable[[object], object] | None = None) -> None:
+             to_array: Callable[[object], object] | None = None,
+             resolve_reference: Callable[[object, str], Callable] | None = None) -> None:
     """Install a framework's parts of the probe (each one left as it is when None).
 
     ``actions`` maps action names (``Action``) to handlers ``handler(spec, inputs)`` that
@@ -241,7 +246,9 @@ def register(actions: dict[str, Handler] | None = None,
     returned; ``as_tensor(array)`` makes an input tensor; ``training_session(parts, seed,
     noise_dim, batch)`` starts the grader's training loop (a ``TrainingSession``);
     ``to_array(value)`` turns one of the framework's tensors into something numpy reads
-    (values of other types unchanged) before an output is sent back.
+    (values of other types unchanged) before an output is sent back;
+    ``resolve_reference(module, name)`` gives the reference's part a graded name means (for
+    attribution; by default the module's attribute of that name).
     """
     unknown = set(actions or {}) - set(_wire.ACTIONS)
     if unknown:
@@ -249,7 +256,7 @@ def register(actions: dict[str, Handler] | None = None,
     _actions.update(actions or {})
     for key, value in (("resolve", resolve), ("describe_optimizer", describe_optimizer),
                        ("as_tensor", as_tensor), ("training_session", training_session),
-                      ("to_array", to_array)):
+                       ("to_array", to_array), ("resolve_reference", resolve_reference)):
         if value is not None:
             _framework[key] = value
 

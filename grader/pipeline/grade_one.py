@@ -209,7 +209,8 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
     env = kernel_environment(home, options.device, options.threads, options.gpu_index)
     env.update(options.extra_env)
     framework = choose_framework(submission.notebook, options.profile)
-    setup = framework.prepare(submission.notebook, files)
+    modules = (submission.gan_module,) if submission.gan_module else ()
+    setup = framework.prepare(submission.notebook, files, modules)
     env.update(setup.env)
     config = {"seed": options.seed, "mnist_npz": str(options.mnist_npz or ""),
               "watched": list(framework.watched)}

@@ -38,13 +38,18 @@ from grader.frameworks.base import (
     KernelSetup,
     Layout,
     Recognition,
-    identity_weights,
     theory_left_to_instructor,
 )
 from grader.frameworks.detect import notebook_code
 from grader.frameworks.tf1.framework import answers
 from grader.frameworks.tf2.framework import found_markers, specified_layout
 from grader.frameworks.torch.names import loss_names, torch_function
+from grader.frameworks.torch.weights import (
+    keras_to_torch,
+    network_item,
+    torch_layout,
+    torch_values_to_keras,
+)
 from grader.items import ItemSpec
 from grader.kernel import loader, wire
 from grader.result import ItemResult
@@ -162,7 +167,7 @@ class TorchFramework:
     name: str = "torch"
     summary: str = "the PyTorch edition (2017-2024 notebooks, cs231n-style modules, UMich A6)"
     library: str = LIBRARY
-    kernel_files: tuple[str, ...] = ("torch/layout", "torch/probe")
+    kernel_files: tuple[str, ...] = ("torch/layout", "torch/train", "torch/probe")
     # a PyTorch kernel never imports Keras: only numpy's watched functions
     watched: tuple[str, ...] = tuple(name for name in wire.WATCHED
                                      if name.startswith("numpy."))
@@ -221,18 +226,19 @@ class TorchFramework:
         return shared_reference_oracle()
 
     def layout(self, architecture: str, role: str, noise_dim: int) -> Layout:
-        """The specified layout (the training loop is not written for PyTorch yet)."""
-        return specified_layout(architecture, role, noise_dim)
+        """The specified network's weights as a PyTorch network lists them."""
+        return torch_layout(network_item(architecture, role),
+                            specified_layout(architecture, role, noise_dim))
 
     def to_specified(self, architecture: str, role: str,
                      weights: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Unchanged until the PyTorch training loop exists."""
-        return identity_weights(weights)
+        """PyTorch's weights (transposed, channel-first) in the Keras layout."""
+        return torch_values_to_keras(network_item(architecture, role), weights)
 
     def from_specified(self, architecture: str, role: str,
                        weights: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Unchanged until the PyTorch training loop exists."""
-        return identity_weights(weights)
+        """Keras-layout weights as the PyTorch network holds them."""
+        return keras_to_torch(network_item(architecture, role), weights)
 
     def finish(self, result: ItemResult, spec: ItemSpec) -> ItemResult:
         """In the PyTorch names; a derivation without its answer function goes to a person."""

@@ -178,3 +178,41 @@ def keras_to_torch(model_name: str, keras_weights: Sequence[np.ndarray]) -> list
         else:
             values += [kernel.transpose(3, 2, 0, 1), bias]
     return values
+
+
+def network_item(architecture: str, role: str) -> str:
+    """The item id of the network ``role`` of ``architecture`` (the convergence models' parts:
+    ``mlp`` discriminator -> ``discriminator``, ``dc`` generator -> ``dc_generator``)."""
+    from grader.convergence.networks import architecture_of
+
+    for model in items.models():
+        if architecture_of(model) == architecture:
+            return items.convergence_item(model).parts[role]
+    raise WeightLayoutError(f"no network {architecture!r} {role!r}")
+
+
+def torch_values_to_keras(model_name: str, values: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """:func:`torch_to_keras` of the weights listed in order (the training loop's and the
+    probe's listing: per layer ``weight, bias``, and ``running_mean, running_var`` after them
+    for batch norm) instead of a ``state_dict``."""
+    layout = _check(model_name)
+    expected = sum(len(TORCH_NAMES[layer.kind]) for layer in layout)
+    if len(values) != expected:
+        raise WeightLayoutError(f"{model_name}: {len(values)} PyTorch arrays, the "
+                                f"specification has {expected}")
+    state, position = {}, 0
+    for index, layer in enumerate(layout):
+        for name in TORCH_NAMES[layer.kind]:
+            state[f"{index}.{name}"] = values[position]
+            position += 1
+    return torch_to_keras(model_name, state)
+
+
+def torch_layout(model_name: str, keras_layout: Sequence[tuple[Sequence[int], str]]
+                 ) -> list[tuple[tuple[int, ...], str]]:
+    """``(shape, name)`` of each weight of the PyTorch network, in its listing order, from the
+    Keras network's layout (``grader.convergence.networks.layout``)."""
+    zeros = [np.zeros(tuple(shape), dtype=np.float32) for shape, _ in keras_layout]
+    names = [name for layer in _check(model_name) for name in TORCH_NAMES[layer.kind]]
+    return [(tuple(int(d) for d in value.shape), name)
+            for value, name in zip(keras_to_torch(model_name, zeros), names, strict=True)]

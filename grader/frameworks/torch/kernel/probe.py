@@ -1,7 +1,8 @@
 """The probe's PyTorch parts, run in the kernel.
 
-Sent as source text into a private module after the shared probe (``MODULES["probe"]``) and
-the weight listing (``MODULES["torch/layout"]``); on loading it registers with the probe:
+Sent as source text into a private module after the shared probe (``MODULES["probe"]``),
+the weight listing (``MODULES["torch/layout"]``) and the training loop
+(``MODULES["torch/train"]``); on loading it registers with the probe:
 
 * how an input becomes a tensor (float32 ``torch.Tensor``) and how a tensor is read back
   (detached, on the CPU);
@@ -10,13 +11,15 @@ the weight listing (``MODULES["torch/layout"]``); on loading it registers with t
   ``lsgan_loss`` are ``(real, fake) -> (discriminator_loss(real, fake),
   generator_loss(fake))`` (with ``ls_`` names), ``dc_discriminator`` is
   ``build_dc_classifier`` (given the batch 128 when it takes an argument), ``dc_generator``
-  is ``build_dc_generator``, ``get_solvers`` builds two small networks and returns
-  ``get_optimizer`` of each;
+  is ``build_dc_generator``, ``get_solvers`` returns ``get_optimizer`` of each network it is
+  given (two small networks of its own when none); the reference's parts resolve the same
+  way, for attribution;
 * how a network is built and run: an ``nn.Module`` in training mode (batch norm on the
   batch's statistics, as the course trains and samples), its weights listed as
   ``torch/layout`` says;
 * how an optimizer is described (``lr``, ``betas`` as ``beta_1``/``beta_2``, ``eps``, and
-  whether its parameters are exactly the given network's).
+  whether its parameters are exactly the given network's);
+* which ``TrainingSession`` trains (``torch/train``).
 
 Nothing here decides a grade.
 """
@@ -60,15 +63,15 @@ def student_function(name: str):
     return None
 
 
-def _required(name: str):
-    function = student_function(name)
+def _required(name: str, find=None):
+    function = (find or student_function)(name)
     if function is None:
         raise LookupError(f"{name} is not defined in the notebook")
     return function
 
 
-def _loss_pair(names):
-    discriminator_loss, generator_loss = (_required(name) for name in names)
+def _loss_pair(names, find=None):
+    discriminator_loss, generator_loss = (_required(name, find) for name in names)
 
     def losses(real, fake):
         return discriminator_loss(real, fake), generator_loss(fake)
@@ -107,10 +110,12 @@ def _small_networks():
 
 
 def _solvers(get_optimizer):
-    def solvers(**kwargs):
+    def solvers(*networks, **kwargs):
+        """``get_optimizer`` of each network given (the training loop's D and G), or of two
+        small networks of the probe's own (the ``get_solvers`` check)."""
         _owners.clear()
         made = []
-        for network in _small_networks():
+        for network in networks or _small_networks():
             optimizer = get_optimizer(network)
             _owners[id(optimizer)] = network
             made.append(optimizer)
@@ -119,19 +124,33 @@ def _solvers(get_optimizer):
     return solvers
 
 
-def resolve(name: str):
-    """The function the graded ``name`` means in the PyTorch edition (see the docstring)."""
+def resolve_in(name: str, find):
+    """The function the graded ``name`` means in the PyTorch edition (see the docstring),
+    with ``find(function_name)`` giving a function of the code it is resolved in."""
     if name in LOSSES:
-        return _loss_pair(LOSSES[name])
+        return _loss_pair(LOSSES[name], find)
     if name == "get_solvers":
-        return _solvers(_required("get_optimizer"))
+        return _solvers(_required("get_optimizer", find))
     if name == "dc_discriminator":
-        return _classifier(_required("build_dc_classifier"))
+        return _classifier(_required("build_dc_classifier", find))
     if name == "dc_generator":
-        return _with_noise(_required("build_dc_generator"))
+        return _with_noise(_required("build_dc_generator", find))
     if name == "generator":
-        return _with_noise(_required("generator"))
-    return student_function(name)
+        return _with_noise(_required("generator", find))
+    return find(name)
+
+
+def resolve(name: str):
+    """The student's function the graded ``name`` means."""
+    return resolve_in(name, student_function)
+
+
+def resolve_reference(module, name: str):
+    """The reference's function the graded ``name`` means (for attribution)."""
+    found = resolve_in(name, lambda function: getattr(module, function, None))
+    if found is None:
+        raise LookupError(f"the reference has no {name}")
+    return found
 
 
 def as_tensor(array):
@@ -220,4 +239,5 @@ def _run_model(spec: dict, inputs) -> dict:
 
 _probe.register(actions={Action.BUILD_MODEL: _build_model, Action.RUN_MODEL: _run_model},
                 resolve=resolve, describe_optimizer=describe_optimizer, as_tensor=as_tensor,
-                to_array=to_array)
+                to_array=to_array, resolve_reference=resolve_reference,
+                training_session=sys.modules[MODULES["torch/train"]].TrainingSession)

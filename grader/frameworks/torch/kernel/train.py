@@ -6,25 +6,26 @@ interface. The parts are the torch probe's resolutions of the graded names:
 fake)`` returns the (D loss, G loss) pair, ``sample_noise(batch, dim)`` a tensor, and
 ``get_solvers(D, G)`` one optimizer per network (``get_optimizer`` of each).
 
-A network's weights are its ``state_dict`` entries without ``num_batches_tracked``, in
-order: per layer its ``weight`` and ``bias``, and for batch norm its running mean and
-variance after them. Images come in as ``[N, 784]`` in [-1, 1]. One D step and one G step
+A network's weights are listed as ``torch/layout`` lists them (the probe's convention:
+layer by layer, its parameters, then batch norm's running mean and variance). Images come
+in as ``[N, 784]`` in [-1, 1]. One D step and one G step
 per batch, on one noise batch, as the TF2 loop does; batch norm stays in training mode, as
 the course's loop never calls ``.eval()``.
 """
 
+import sys
 import time
 
 import numpy as np
 
+MODULES: dict = {}  # replaced by the loader: kernel file -> its module name in the kernel
 ROLES = ("generator", "discriminator")
-SKIPPED = ("num_batches_tracked",)
 
 
 def _entries(network) -> list:
-    """``(name, tensor)`` of every weight of ``network``, in the order described above."""
-    return [(name, value) for name, value in network.state_dict(keep_vars=True).items()
-            if name.rsplit(".", 1)[-1] not in SKIPPED]
+    """``(name, tensor)`` of every weight of ``network``, in the listing's order."""
+    listing = sys.modules[MODULES["torch/layout"]].listing
+    return [(path, tensor) for path, tensor, _, _ in listing(network)]
 
 
 def _flat(value, torch):
