@@ -40,6 +40,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 RESULTS = ROOT / "benchmarks" / "results"
 RUNS_FILE = RESULTS / "convergence_runs.jsonl"
+
+
+def runs_file(framework: str) -> Path:
+    """Where a framework's reference runs are kept (TF2's: ``convergence_runs.jsonl``)."""
+    return RUNS_FILE if framework == "tf2" else RESULTS / f"convergence_runs_{framework}.jsonl"
 LINES_MD = RESULTS / "convergence_calibration.md"
 LINES_JSON = RESULTS / "convergence_calibration.json"
 
@@ -99,6 +104,8 @@ def descent(start: list[np.ndarray], previous: list[np.ndarray],
 def recomputed_losses(session, model: str, real: np.ndarray, noise: np.ndarray) -> list[float]:
     """The homework's losses from the current networks: G in inference mode, D as Keras
     calls it by default, on a fixed batch of training images and noise."""
+    if isinstance(session, SpecifiedSession):
+        return [round(x, 4) for x in session.losses(model, real, noise)]
     import tensorflow as tf
 
     fake = session.G(tf.constant(noise), training=False)
@@ -149,12 +156,66 @@ def checkpoint_record(session, model: str, chunk: dict, losses: list[np.ndarray]
     return record
 
 
-def train_one(model: str, seed: int, images: np.ndarray, test: np.ndarray,
-              steps: int, every: int) -> dict:
-    """Train one reference model for one seed, judging it at every checkpoint."""
-    from grader.frameworks.tf2.kernel.train import TrainingSession
-    from reference.reference_runs import reference_parts
+class SpecifiedSession:
+    """A kernel training session of another framework seen as the grader sees it: weights in
+    the specified (Keras) layout, samples and losses from the grader's numpy networks."""
 
+    def __init__(self, session, framework, model: str) -> None:
+        self.session, self.framework, self.model = session, framework, model
+        self.architecture = networks.architecture_of(model)
+        self.mode = session.mode
+
+    steps = property(lambda self: self.session.steps)
+
+    def run(self, images: np.ndarray, order: np.ndarray) -> dict:
+        """A chunk of training (the session's own)."""
+        return self.session.run(images, order)
+
+    def values(self, role: str) -> list[np.ndarray]:
+        """The network's weights in the specified layout."""
+        return self.framework.to_specified(self.architecture, role, self.session.values(role))
+
+    def start_from(self, rng: np.random.Generator) -> None:
+        """Load the grader's start weights (as a grade does)."""
+        for role in networks.ROLES:
+            layout = networks.layout(self.architecture, role, NOISE_DIM)
+            own = self.framework.from_specified(self.architecture, role,
+                                                networks.start_weights(layout, rng))
+            self.session.assign(role, dict(enumerate(own)))
+
+    def sample(self, noise: np.ndarray) -> np.ndarray:
+        """The grader's samples from the generator's weights."""
+        return networks.generate(self.architecture, self.values(networks.Role.GENERATOR), noise)
+
+    def losses(self, model: str, real: np.ndarray, noise: np.ndarray) -> tuple[float, float]:
+        """The homework's losses recomputed by the grader's networks."""
+        return networks.reference_losses(model, self.values(networks.Role.DISCRIMINATOR),
+                                         self.values(networks.Role.GENERATOR), real, noise)
+
+
+def new_session(framework: str, model: str, seed: int, rng: np.random.Generator):
+    """The reference's training session of ``framework`` for ``model``: TF2 as it starts
+    itself, another framework from the grader's start weights, seen through
+    ``SpecifiedSession``."""
+    if framework == "tf2":
+        from grader.frameworks.tf2.kernel.train import TrainingSession
+        from reference.reference_runs import reference_parts
+
+        return TrainingSession(reference_parts(model), seed, noise_dim=NOISE_DIM, batch=BATCH)
+    from grader.frameworks import REGISTRY
+    from reference.reference_runs import kernel_module, torch_reference_parts
+
+    train = kernel_module(f"{framework}/train", before=(f"{framework}/layout",))
+    session = SpecifiedSession(
+        train.TrainingSession(torch_reference_parts(model), seed, NOISE_DIM, BATCH),
+        REGISTRY[framework](), model)
+    session.start_from(rng)
+    return session
+
+
+def train_one(model: str, seed: int, images: np.ndarray, test: np.ndarray,
+              steps: int, every: int, framework: str = "tf2") -> dict:
+    """Train one reference model for one seed, judging it at every checkpoint."""
     started = time.perf_counter()
     rng = np.random.default_rng(1000 + seed)
     plan = draw_plan()(rng, steps, len(images))
@@ -163,7 +224,7 @@ def train_one(model: str, seed: int, images: np.ndarray, test: np.ndarray,
              "noise": rng.uniform(-1, 1, size=(LOSS_BATCH, NOISE_DIM)).astype(np.float32)}
     test_rows = test[rng.choice(len(test), NEIGHBOUR_SAMPLES, replace=False)]
     test_nn = distance_stats(networks.nearest_distances(test_rows, images))
-    session = TrainingSession(reference_parts(model), seed, noise_dim=NOISE_DIM, batch=BATCH)
+    session = new_session(framework, model, seed, rng)
     start = {role: kernels(session.values(role)) for role in ("generator", "discriminator")}
     previous = dict(start)
     losses: list[np.ndarray] = []
@@ -181,7 +242,8 @@ def train_one(model: str, seed: int, images: np.ndarray, test: np.ndarray,
     history = np.concatenate(losses)
     stride = HISTORY_EVERY[model]
     blocks = history[:len(history) // stride * stride].reshape(-1, stride, 2).mean(axis=1)
-    return {"model": model, "seed": seed, "device": "cpu", "steps": steps, "every": every,
+    return {"model": model, "seed": seed, "device": "cpu", "framework": framework,
+            "steps": steps, "every": every,
             "mode": session.mode, "checkpoints": checkpoints, "test_nn": test_nn,
             "loss_every": stride, "losses": np.round(blocks, 3).T.tolist(),
             "wall": round(time.perf_counter() - started, 1)}
@@ -209,7 +271,7 @@ def run(args: argparse.Namespace) -> None:
 
     out = Path(args.out) if args.out else (
         Path(tempfile.gettempdir()) / "convergence_runs_quick.jsonl" if args.quick
-        else RUNS_FILE)
+        else runs_file(args.framework))
     out.parent.mkdir(parents=True, exist_ok=True)
     data = load_mnist()
     images = evaluator.mnist_as_samples(data.x_train)
@@ -221,7 +283,7 @@ def run(args: argparse.Namespace) -> None:
                 continue
             steps = QUICK_STEPS if args.quick else BUDGETS[model]
             every = QUICK_EVERY if args.quick else EVERY[model]
-            row = train_one(model, seed, images, test, steps, every)
+            row = train_one(model, seed, images, test, steps, every, args.framework)
             with open(out, "a") as stream:
                 stream.write(json.dumps(row, separators=(",", ":")) + "\n")
             print(f"== {model} seed {seed}: {row['wall']} s -> {out}", flush=True)
@@ -583,7 +645,10 @@ def main() -> None:
     runner.add_argument("--quick", action="store_true",
                         help=f"{QUICK_STEPS} steps, checkpoints every {QUICK_EVERY}, "
                              "into a temporary file unless --out")
-    runner.add_argument("--out", help=f"jsonl to append to (default {RUNS_FILE.name})")
+    runner.add_argument("--out", help=f"jsonl to append to (default {RUNS_FILE.name}, or "
+                        "convergence_runs_<framework>.jsonl)")
+    runner.add_argument("--framework", default="tf2", choices=("tf2", "torch"),
+                        help="whose reference and training loop (default: tf2)")
     runner.set_defaults(handler=run)
     tabler = commands.add_parser("table", help="write the lines from the jsonl")
     tabler.add_argument("--runs", default=str(RUNS_FILE))

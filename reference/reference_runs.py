@@ -34,6 +34,33 @@ def reference_parts(model: str) -> dict:
             "sample_noise": hw4.sample_noise, "get_solvers": hw4.get_solvers}
 
 
+def torch_reference_parts(model: str) -> dict:
+    """The PyTorch reference's parts for one model, as the PyTorch training loop takes them
+    (losses as (D loss, G loss) pairs, ``get_solvers(D, G)``)."""
+    from reference import hw4_torch as ref
+
+    d_loss, g_loss = ((ref.ls_discriminator_loss, ref.ls_generator_loss) if model == "lsgan"
+                      else (ref.discriminator_loss, ref.generator_loss))
+    networks = ({"discriminator": lambda: ref.build_dc_classifier(128),
+                 "generator": ref.build_dc_generator} if model == "dcgan"
+                else {"discriminator": ref.discriminator, "generator": ref.generator})
+    return {**networks, "loss": lambda real, fake: (d_loss(real, fake), g_loss(fake)),
+            "sample_noise": ref.sample_noise,
+            "get_solvers": lambda *nets: tuple(ref.get_optimizer(net) for net in nets)}
+
+
+def kernel_module(file: str, before: tuple[str, ...] = ()):
+    """A kernel-side module of the grader (``"torch/train"``) loaded into this process as a
+    kernel loads it (after the modules it reads, ``before``), for reference runs."""
+    import sys
+
+    from grader.kernel import loader
+
+    for name in (*before, file):
+        exec(loader.install_code(loader.module_name(name), loader.read_source(name)), {})
+    return sys.modules[loader.module_name(file)]
+
+
 def main() -> None:
     """Train each model at the rubric's budget for ``--device`` and save its run."""
     from grader.convergence.figures import REFERENCE_RUNS_DIR, reference_run_path

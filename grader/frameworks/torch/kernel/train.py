@@ -87,7 +87,8 @@ class TrainingSession:
         self.G_solver.zero_grad()
         torch.as_tensor(g_loss).sum().backward()
         self.G_solver.step()
-        return float(torch.as_tensor(d_loss).sum()), float(torch.as_tensor(g_loss).sum())
+        return (float(torch.as_tensor(d_loss).detach().sum()),
+                float(torch.as_tensor(g_loss).detach().sum()))
 
     def run(self, images: np.ndarray, order: np.ndarray, max_seconds: float = 600.0) -> dict:
         """Train one step per row of ``order`` (indices into ``images``); return this chunk's
