@@ -11,7 +11,7 @@ from __future__ import annotations
 import nbformat
 
 from grader.frameworks.base import Framework, KernelSetup
-from grader.frameworks.detect import AUTO, detect
+from grader.frameworks.detect import AUTO, detect_code, notebook_code
 from grader.frameworks.tf1.framework import TF1Framework
 from grader.frameworks.tf2.framework import TF2Framework
 from grader.frameworks.torch.framework import TorchFramework
@@ -23,7 +23,9 @@ NAMES = tuple(REGISTRY)
 __all__ = ["AUTO", "NAMES", "REGISTRY", "Framework", "KernelSetup", "choose_framework"]
 
 
-def choose_framework(notebook: nbformat.NotebookNode, requested: str = AUTO) -> Framework:
-    """The framework ``notebook`` is graded with: ``requested``, or read from its code."""
-    found = detect(notebook, REGISTRY, requested)
+def choose_framework(notebook: nbformat.NotebookNode, requested: str = AUTO,
+                     module_code: str = "") -> Framework:
+    """The framework ``notebook`` is graded with: ``requested``, or read from its code and
+    the student's module's (``module_code``, for a driver notebook)."""
+    found = detect_code("\n".join((notebook_code(notebook), module_code)), REGISTRY, requested)
     return REGISTRY[found.name](found.generation, found.evidence)

@@ -49,10 +49,15 @@ def detect(notebook: nbformat.NotebookNode, registry: Mapping[str, type[Framewor
     Raises ``UsageError`` for an unknown ``requested`` name and ``MixedFrameworks`` for a
     notebook that uses two libraries strongly.
     """
+    return detect_code(notebook_code(notebook), registry, requested)
+
+
+def detect_code(code: str, registry: Mapping[str, type[Framework]],
+                requested: str = AUTO) -> Detected:
+    """The framework of a notebook's ``code`` (its code cells joined); see ``detect``."""
     if requested not in (AUTO, *registry):
         raise UsageError(f"unknown profile {requested!r}: choose "
                          + ", ".join((AUTO, *registry)))
-    code = notebook_code(notebook)
     found = {name: framework.recognise(code) for name, framework in registry.items()}
     if requested != AUTO:
         return Detected(requested, found[requested].generation, found[requested].evidence,

@@ -48,8 +48,6 @@ RATIO_FLOOR = 2**20
 MAX_PATH_PARTS = 32  # folders within folders in an archive
 MAX_ZIP_NESTING = 2  # an archive whose only content is an archive: opened once more
 SKIPPED_FOLDERS = frozenset({".ipynb_checkpoints", "__MACOSX", "__pycache__"})
-# The framework a --profile asks for, by the top-level module a notebook imports.
-PROFILE_IMPORTS = {"torch": "torch", "tf": "tensorflow"}
 
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w. \t,]+)", re.M)
 _FROM = re.compile(r"^[ \t]*from[ \t]+([\w.]+)[ \t]+import[ \t]+\(?([\w \t,\\\n]+)\)?", re.M)
@@ -217,6 +215,7 @@ class Candidate:
     scan: CodeScan
     gan_module: str | None  # the local module it imports that defines the graded functions
     missing_module: str | None  # a GAN module it imports that the folder does not hold
+    code: str = ""  # its code cells, joined
 
     def is_driver(self) -> bool:
         """True when this notebook is the GAN homework."""
@@ -228,10 +227,16 @@ class Candidate:
         return bool(called & DRIVER_CALLS) or len(called) >= MIN_GRADED_NAMES
 
     def framework(self) -> str | None:
-        """The top-level framework module the notebook imports (None: neither or both)."""
-        tops = {name.split(".")[0] for name in self.scan.imports}
-        found = [module for module in PROFILE_IMPORTS.values() if module in tops]
-        return found[0] if len(found) == 1 else None
+        """The framework its code is written for, as ``--profile`` names it (None when it
+        mixes frameworks)."""
+        from grader.exceptions import MixedFrameworks
+        from grader.frameworks import REGISTRY
+        from grader.frameworks.detect import detect_code
+
+        try:
+            return detect_code(self.code, REGISTRY).name
+        except MixedFrameworks:
+            return None
 
 
 def examine(path: Path, root: Path) -> Candidate | None:
@@ -244,7 +249,8 @@ def examine(path: Path, root: Path) -> Candidate | None:
         data = json.loads(raw.decode("utf-8-sig"))
     except (ValueError, RecursionError):
         return None
-    scan = scan_code(notebook_code(data))
+    code = notebook_code(data)
+    scan = scan_code(code)
     gan_module = missing = None
     for dotted in dict.fromkeys(scan.imports):
         found = module_file(path.parent, dotted)
@@ -253,7 +259,11 @@ def examine(path: Path, root: Path) -> Candidate | None:
                 gan_module = dotted
         elif dotted.split(".")[-1] in GAN_MODULE_STEMS and missing is None:
             missing = dotted
-    return Candidate(path, scan, gan_module, None if gan_module else missing)
+    if gan_module is not None:  # its framework is read from the module's code as well
+        source = read_limited(module_file(path.parent, gan_module), root, MAX_SOURCE_BYTES,
+                              "Python source")
+        code += "\n" + source.decode("utf-8", "replace")
+    return Candidate(path, scan, gan_module, None if gan_module else missing, code)
 
 
 def relative(path: Path, root: Path) -> str:
@@ -279,8 +289,7 @@ def choose_driver(root: Path, profile: str = "auto", shown: str | None = None) -
         if examined[0] is None:  # not JSON: the loader says why
             return Driver(notebooks[0], root, [], None, f"graded {relative(notebooks[0], root)}")
         candidates = [examined[0]]
-    family = next((module for prefix, module in PROFILE_IMPORTS.items()
-                   if profile.startswith(prefix)), None)
+    family = profile if profile != "auto" else None
     if family and len(candidates) > 1:
         candidates = [one for one in candidates if one.framework() == family] or candidates
     names = ", ".join(relative(path, root) for path in notebooks)

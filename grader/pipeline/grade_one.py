@@ -208,7 +208,8 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
     layout = Layout(root=root, files=files, workdir=work, home=home, readable=readable)
     env = kernel_environment(home, options.device, options.threads, options.gpu_index)
     env.update(options.extra_env)
-    framework = choose_framework(submission.notebook, options.profile)
+    framework = choose_framework(submission.notebook, options.profile,
+                                 submission.module_source())
     modules = (submission.gan_module,) if submission.gan_module else ()
     setup = framework.prepare(submission.notebook, files, modules)
     env.update(setup.env)

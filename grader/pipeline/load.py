@@ -71,6 +71,17 @@ class Submission:
             module = self.gan_module.replace(".", "/") + "/__init__.py"
         return [notebook, (Path(notebook).parent / module).as_posix()]
 
+    def module_source(self, limit: int = 4 * 2**20) -> str:
+        """The text of the student's GAN module (at most ``limit`` bytes; "" without one)."""
+        if self.gan_module is None:
+            return ""
+        for name in (self.gan_module.replace(".", "/") + ".py",
+                     self.gan_module.replace(".", "/") + "/__init__.py"):
+            if name in self.modules:
+                with open(_open_regular(self.path.parent / name), "rb") as stream:
+                    return stream.read(limit).decode("utf-8", "replace")
+        return ""
+
     def discard(self) -> None:
         """Remove an archive's extraction (nothing for a notebook or a folder)."""
         if self.temporary is not None:

@@ -30,8 +30,11 @@ def notebook(*sources: str) -> str:
 
 
 def gan_module_source() -> str:
-    return "import torch\n\n" + "".join(f"def {name}(*args, seed=None):\n    pass\n\n"
-                                        for name in GAN_FUNCTIONS)
+    """A module of the graded functions, written with PyTorch (its framework is read from
+    it: the driver notebook only imports it)."""
+    return ("import torch\nfrom torch import nn\n\n"
+            + "".join(f"def {name}(*args, seed=None):\n    return nn.Sequential()\n\n"
+                      for name in GAN_FUNCTIONS))
 
 
 def driver_source(package: str = "cs231n", module: str = "gan_pytorch") -> str:

@@ -32,6 +32,7 @@ import nbformat
 import numpy as np
 
 from grader import items
+from grader.convergence.networks import BN_EPSILON, MOVING_VARIANCE, NOISE_DIM
 from grader.exceptions import FrameworkNotInstalled
 from grader.frameworks.base import (
     Check,
@@ -55,6 +56,17 @@ from grader.kernel import loader, wire
 from grader.result import ItemResult
 
 LIBRARY = "torch"
+TORCH_BN_EPSILON = 1e-5  # nn.BatchNorm's default; Keras' is networks.BN_EPSILON
+
+
+def shift_variances(architecture: str, role: str, weights: Sequence[np.ndarray],
+                    shift: float) -> list[np.ndarray]:
+    """``weights`` (specified layout) with ``shift`` added to every batch norm moving
+    variance: ``x / sqrt(v + 1e-5)`` is ``x / sqrt((v + 1e-5 - 1e-3) + 1e-3)``, so PyTorch's
+    statistics normalise in the grader's Keras-epsilon networks exactly as in PyTorch."""
+    names = [name for _, name in specified_layout(architecture, role, NOISE_DIM)]
+    return [np.asarray(value) + np.float32(shift) if name == MOVING_VARIANCE else value
+            for value, name in zip(weights, names, strict=True)]
 INSTALL_HINT = ("this is a PyTorch submission and this install of hw4grade has no PyTorch: "
                 "install the torch extra (pip install 'hw4grade[torch]') and grade it again")
 
@@ -232,13 +244,16 @@ class TorchFramework:
 
     def to_specified(self, architecture: str, role: str,
                      weights: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """PyTorch's weights (transposed, channel-first) in the Keras layout."""
-        return torch_values_to_keras(network_item(architecture, role), weights)
+        """PyTorch's weights (transposed, channel-first) in the Keras layout, batch norm's
+        running variance shifted so that Keras' epsilon gives PyTorch's normalisation."""
+        converted = torch_values_to_keras(network_item(architecture, role), weights)
+        return shift_variances(architecture, role, converted, TORCH_BN_EPSILON - BN_EPSILON)
 
     def from_specified(self, architecture: str, role: str,
                        weights: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Keras-layout weights as the PyTorch network holds them."""
-        return keras_to_torch(network_item(architecture, role), weights)
+        """Keras-layout weights as the PyTorch network holds them (the inverse)."""
+        shifted = shift_variances(architecture, role, weights, BN_EPSILON - TORCH_BN_EPSILON)
+        return keras_to_torch(network_item(architecture, role), shifted)
 
     def finish(self, result: ItemResult, spec: ItemSpec) -> ItemResult:
         """In the PyTorch names; a derivation without its answer function goes to a person."""
