@@ -45,7 +45,7 @@ ACTIVATION = items.ids_with(items.ACTIVATION)[0]
 DEFAULT = {
     # the generations and layouts (2018 notebooks: the hazards and mistakes below)
     "t2017_correct", "t2019_correct", "t2020_module_folder", "t2024_module_zip",
-    "comp411_module_folder", "umich_folder",
+    "comp411_module_folder", "umich_losses_1d",
     # the hazards (the literal batch ties both DC networks; the global one only the
     # classifier, and is slow)
     "cuda_dtype_line", "cuda_inside_functions", "batch_tied_unflatten_literal",
@@ -158,7 +158,7 @@ def test_hard_coded_cuda_is_graded_on_the_cpu_and_said(torch_corpus, variant):
 
 
 def test_no_cuda_warning_without_cuda(torch_corpus):
-    for name in ("t2019_correct", "t2020_module_folder", "umich_folder"):
+    for name in ("t2019_correct", "t2020_module_folder", "umich_losses_1d"):
         assert not any("CUDA" in warning for warning in torch_corpus[name].warnings), name
 
 
