@@ -33,6 +33,7 @@ GRADED_NAMES = frozenset(
 DRIVER_CALLS = frozenset({"run_a_gan"})
 MIN_GRADED_NAMES = 2  # a module or notebook defining fewer is not the GAN homework
 GAN_MODULE_STEMS = frozenset({"gan_pytorch", "gan_tf", "gan"})  # the editions' module names
+UMICH_MODULE_STEM = "gan"  # UMich's gan.py, at the top of the assignment folder
 
 MAX_NOTEBOOK_BYTES = 100 * 2**20
 MAX_NOTEBOOKS = 100  # notebooks examined in one submission

@@ -387,16 +387,20 @@ def _one_gan_notebook(paths: list[Path]) -> bool:
 
 
 def holds_gan_module(folder: Path) -> bool:
-    """True when ``folder`` holds a GAN module of the editions: ``gan.py``, or one in a
-    package directly inside it (``cs231n/gan_pytorch.py``); read by name only."""
+    """True when ``folder`` holds a GAN module of the editions: ``gan.py`` (or a package
+    module) directly in it, or a package module in a package directly inside it
+    (``cs231n/gan_pytorch.py``); read by name only. A ``gan.py`` one level down is a
+    student's UMich folder inside a class folder, not a package of this one."""
     names = [f"{stem}.py" for stem in folders.GAN_MODULE_STEMS]
+    packaged = [name for name in names if name != f"{folders.UMICH_MODULE_STEM}.py"]
     try:
         children = [entry for entry in folder.iterdir()
                     if entry.is_dir() and not entry.is_symlink()
                     and entry.name not in folders.SKIPPED_FOLDERS]
     except OSError:
         return False
-    return any(os.path.lexists(place / name) for place in (folder, *children) for name in names)
+    return any(os.path.lexists(folder / name) for name in names) \
+        or any(os.path.lexists(child / name) for child in children for name in packaged)
 
 
 def _is_gan_notebook(path: Path) -> bool:

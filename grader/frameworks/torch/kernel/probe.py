@@ -9,7 +9,8 @@ the weight listing (``MODULES["torch/layout"]``) and the training loop
 * how the graded names resolve: the student's function from the notebook's namespace, else
   from the student's modules (the set-up's ``CONFIG["modules"]``); ``gan_loss`` and
   ``lsgan_loss`` are ``(real, fake) -> (discriminator_loss(real, fake),
-  generator_loss(fake))`` (with ``ls_`` names), ``dc_discriminator`` is
+  generator_loss(fake))`` (with ``ls_`` names; the scores of shape (N, 1), or (N,) where
+  that raises), ``dc_discriminator`` is
   ``build_dc_classifier`` (given the batch 128 when it takes an argument), ``dc_generator``
   is ``build_dc_generator``, ``get_solvers`` returns ``get_optimizer`` of each network it is
   given (two small networks of its own when none); the reference's parts resolve the same
@@ -70,11 +71,30 @@ def _required(name: str, find=None):
     return function
 
 
+def _as_vector(scores):
+    """(N, 1) scores as (N,); None for any other shape."""
+    if isinstance(scores, torch.Tensor) and scores.dim() == 2 and scores.shape[1] == 1:
+        return scores[:, 0]
+    return None
+
+
 def _loss_pair(names, find=None):
     discriminator_loss, generator_loss = (_required(name, find) for name in names)
 
     def losses(real, fake):
-        return discriminator_loss(real, fake), generator_loss(fake)
+        """Both losses of (N, 1) scores, as the course's discriminators give them; where
+        that raises, of the same scores as (N,), the shape the course's docstrings (and
+        UMich's checks) name; the first error when both raise."""
+        try:
+            return discriminator_loss(real, fake), generator_loss(fake)
+        except Exception as first:
+            real_1d, fake_1d = _as_vector(real), _as_vector(fake)
+            if real_1d is None or fake_1d is None:
+                raise
+            try:
+                return discriminator_loss(real_1d, fake_1d), generator_loss(fake_1d)
+            except Exception:
+                raise first from None
 
     return losses
 
