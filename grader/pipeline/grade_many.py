@@ -58,8 +58,10 @@ _worker_oracle = None
 
 def still_valid(previous: SubmissionResult, sha256: str | None, options: Options) -> bool:
     """True when an earlier result can stand: same notebook, rubric, grader version and mode
-    (and the profile asked for, when ``--profile`` names one)."""
-    profile_ok = options.profile == "auto" or previous.profile.split("-")[0] == options.profile
+    (and the profile asked for, when ``--profile`` names one and the earlier grade had
+    one: a file refused before any framework was chosen is refused the same way)."""
+    profile_ok = options.profile == "auto" or not previous.profile \
+        or previous.profile.split("-")[0] == options.profile
     return not previous.retry and sha256 is not None and previous.notebook_sha256 == sha256 \
         and previous.rubric_sha256 == options.rubric.text_sha256 \
         and previous.grader_version == __version__ and previous.mode == options.mode \
