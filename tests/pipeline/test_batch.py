@@ -120,7 +120,11 @@ def test_unusable_files_keep_their_hash_so_a_rerun_skips_them(tmp_path):
 
 def test_a_requested_profile_regrades_results_of_another():
     options = _options()
+    refused = failed_result("a.ipynb", options, "ab" * 32, "x")  # before any framework
+    assert refused.profile == ""
+    assert batch.still_valid(refused, "ab" * 32, _options(profile="tf1"))
     graded_as_tf2 = failed_result("a.ipynb", options, "ab" * 32, "x")
+    graded_as_tf2.profile = "tf2"
     assert batch.still_valid(graded_as_tf2, "ab" * 32, _options(profile="tf2"))
     assert not batch.still_valid(graded_as_tf2, "ab" * 32, _options(profile="tf1"))
     graded_as_tf2.profile = "tf1-2017"
