@@ -75,6 +75,15 @@ def test_torch_variable_specs_redraw_the_torch_references_weights(item, kwargs):
     assert before.bit_generator.state == rng.bit_generator.state
 
 
+def test_torch_layer_specs_list_every_layer_with_its_output_shape():
+    """The recording asks for the layer list with every parameter count."""
+    pytest.importorskip("torch")
+    layers = torch_oracle.TorchReferenceOracle().layer_specs("dc_generator", {"noise_dim": 4})
+    assert layers[0] == ("Linear", [(1024, 4), (1024,)], (-1, 1024))
+    assert layers[-2][0] == "Tanh" and layers[-1] == ("Flatten", [], (-1, 784))
+    assert sum(kind.startswith("BatchNorm") for kind, _, _ in layers) == 3
+
+
 def test_torch_framework_scores_against_its_replay_in_a_students_install(tmp_path,
                                                                           monkeypatch):
     """Without the PyTorch reference, the PyTorch public checks answer; a recording of the

@@ -110,9 +110,12 @@ class TorchReferenceOracle:
         spec = items.spec(item)
         width = kwargs.get("noise_dim", 784) if spec.takes_noise else 784
         outputs: dict[int, tuple] = {}
-        hooks = [module.register_forward_hook(
-            lambda module, args, output: outputs.setdefault(id(module), tuple(output.shape)))
-            for module in model.modules() if not list(module.children())]
+
+        def note(module, args, output) -> None:  # a hook returning a value replaces the output
+            outputs.setdefault(id(module), tuple(output.shape))
+
+        hooks = [module.register_forward_hook(note)
+                 for module in model.modules() if not list(module.children())]
         try:
             with torch.no_grad():
                 model.train()
