@@ -9,10 +9,9 @@ import tempfile
 from pathlib import Path
 
 from grader.commands import paths
+from grader.frameworks.editions import DEFAULT_EDITION, EDITIONS, recorded_editions
 from grader.release.bundle import (
     COMMAND_NAMES,
-    DEFAULT_SOLUTION,
-    DEFAULT_TEMPLATE,
     PROJECT_ROOT,
     check_out_dir,
     check_template,
@@ -30,10 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     command = parser.prog.split()[-1]
     if command == "release":
         parser.add_argument("--out", required=True, type=Path, help="folder for the bundle")
-        parser.add_argument("--solution", type=Path, default=DEFAULT_SOLUTION,
-                            help="solution notebook graded to record the public checks")
-        parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE,
-                            help="the student template (must match the solution)")
+        parser.add_argument("--edition", choices=tuple(EDITIONS), default=DEFAULT_EDITION,
+                            help="the framework the students write in (default: "
+                                 f"{DEFAULT_EDITION}); a {'/'.join(EDITIONS)} bundle")
+        parser.add_argument("--solution", type=Path,
+                            help="solution notebook graded to record the public checks "
+                                 "(default: the edition's)")
+        parser.add_argument("--template", type=Path,
+                            help="the student template (must match the solution; default: "
+                                 "the edition's)")
         parser.add_argument("--force", action="store_true",
                             help="replace an earlier bundle in --out")
     elif command == "gradescope-package":
@@ -49,25 +53,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_release(args: argparse.Namespace) -> int:
-    """``hw4grade release``: record the public checks, then write the bundle."""
+    """``hw4grade release``: record the public checks of the edition (and of the default
+    edition, whose replay a student's install needs), then write the bundle."""
     from grader.oracles.public import PUBLIC_SEED
 
-    out = args.out
+    out, edition = args.out, EDITIONS[args.edition]
     check_template(args.solution, args.template)
     check_out_dir(out, args.force)
+    counts = []
     with tempfile.TemporaryDirectory(prefix="hw4grade-release-") as scratch:
         scratch = Path(scratch)
         rubric = scratch / "rubric.yaml"  # one copy for the recording and the wheel alike
         rubric.write_bytes((PROJECT_ROOT / "rubric.yaml").read_bytes())
         options = grading_options(rubric, args.mnist, scratch, PUBLIC_SEED)
-        print(f"hw4grade release: grading {args.solution} with the public seed {PUBLIC_SEED}",
-              file=sys.stderr)
-        checks = record_public_checks(args.solution, options)
-        checks.save(scratch / "checks")
+        for recorded in recorded_editions(args.edition):
+            solution = args.solution if recorded is edition else PROJECT_ROOT / recorded.solution
+            print(f"hw4grade release: grading {solution} with the public seed {PUBLIC_SEED}",
+                  file=sys.stderr)
+            checks = record_public_checks(solution, options, recorded)
+            checks.save(scratch / "checks", recorded.public_checks)
+            counts.append(f"{len(checks.answers)} ({recorded.framework})")
         remove_previous(out)
         bundle = write_release(out, args.template, scratch / "checks", rubric.read_bytes(),
-                               PUBLIC_SEED)
-    print(f"{len(checks.answers)} public checks recorded")
+                               PUBLIC_SEED, edition=edition)
+    print(f"public checks recorded: {', '.join(counts)}")
     if bundle.left_out:
         print("left out of the student wheel (they need the reference): "
               + ", ".join(bundle.left_out))
@@ -92,9 +101,12 @@ def run_gradescope(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run ``release`` or ``gradescope-package``; bad input raises ``BadInput`` (exit 2)."""
     if args.command == "release":
+        edition = EDITIONS[args.edition]
         args.out = paths.output_folder(args.out, "--out")
-        args.solution = paths.input_file(args.solution, "--solution")
-        args.template = paths.input_file(args.template, "--template")
+        args.solution = paths.input_file(args.solution or PROJECT_ROOT / edition.solution,
+                                         "--solution")
+        args.template = paths.input_file(args.template or PROJECT_ROOT / edition.template,
+                                         "--template")
     else:
         args.out = paths.output_file(args.out, "--out")
     args.mnist = paths.mnist_source(args.mnist)

@@ -64,8 +64,17 @@ class Oracle(Protocol):
 @runtime_checkable
 class BuildingOracle(Oracle, Protocol):
     """An oracle that can also build the reference model itself (what ``RecordingOracle``
-    wraps: it notes the model's variables so that a replay can draw the weights again)."""
+    wraps: it notes the model's variables so that a replay can draw the weights again).
+
+    Its ``reference_module`` attribute names the reference solution it answers for
+    (``"reference.hw4"`` ...), which a recording of it carries on (not declared here: a
+    protocol with attributes cannot be checked with ``issubclass``)."""
 
     def build(self, item: str, kwargs: dict[str, Any]) -> Any:
-        """A fresh Keras model for the model item."""
+        """A fresh reference model (Keras, or PyTorch ...) for the model item."""
+        ...
+
+    def variable_specs(self, item: str, kwargs: dict[str, Any]) -> list[list[Any]]:
+        """``[shape, name]`` of each weight of the model, in the order ``model_weights``
+        draws them (JSON-ready): from these ``draw_weights`` draws the same weights again."""
         ...

@@ -5,10 +5,12 @@ Instead, ``hw4grade release`` grades the solution notebook with a fixed public s
 through a ``RecordingOracle``, which notes every question the grader asks the reference
 oracle and its answer. The answers are saved to ``public_checks.npz`` (arrays) and
 ``public_checks.json`` (an index), shipped in the student wheel's ``grader/data``. There a
-``ReplayOracle`` answers the same questions from those files. The grader draws every
-input from the seed alone, never from what a notebook returns, so grading any notebook
-with the public seed asks only questions the recording has seen; any other question is
-answered with ``PublicCheckMissing``.
+``ReplayOracle`` answers the same questions from those files. Each reference oracle has
+its own pair of files, named by a stem: ``public_checks`` for the Keras reference that the
+batch's oracle replays; a framework scored against another reference names its own (e.g.
+``public_checks_torch``). The grader draws every input from the seed alone, never from
+what a notebook returns, so grading any notebook with the public seed asks only questions
+the recording has seen; any other question is answered with ``PublicCheckMissing``.
 
 A question is identified by a hash of the method name and its arguments (arrays by dtype,
 shape and bytes; floats exactly; dicts by sorted keys; a random generator by its state).
@@ -16,10 +18,11 @@ shape and bytes; floats exactly; dicts by sorted keys; a random generator by its
 ``model_weights`` draws random weights from the generator it is given. The replay must
 return the same arrays *and* leave the generator where the reference left it, since the
 grader draws the next inputs from it. Storing the arrays would take about 40 MB, so the
-recording keeps the shapes and names of the reference model's variables instead, and the
-replay draws the weights again from them with ``grader.oracles.weights.draw_weights``, the
-function the reference oracle draws them with. The recording checks, bit for bit, that
-this gives the reference's arrays and generator state, and refuses to save otherwise.
+recording keeps the shapes and names of the reference model's variables instead (its
+oracle's ``variable_specs``), and the replay draws the weights again from them with
+``grader.oracles.weights.draw_weights``, the function the reference oracle draws them with.
+The recording checks, bit for bit, that this gives the reference's arrays and generator
+state, and refuses to save otherwise.
 
 Both oracles here answer the questions of ``grader.oracles.interface.Oracle``; this
 module does not import the reference oracle (``grader.oracles.choose`` picks one).
@@ -43,11 +46,11 @@ import numpy as np
 from grader import DATA_DIR
 from grader.exceptions import PublicCheckMissing, RecordingError
 from grader.oracles.interface import BuildingOracle
-from grader.oracles.weights import draw_weights, variable_specs
+from grader.oracles.weights import draw_weights
 
 PUBLIC_SEED = 2**31 + 2024
 FORMAT_VERSION = 1
-CHECKS_STEM = "public_checks"  # public_checks.npz and public_checks.json
+CHECKS_STEM = "public_checks"  # the batch's: public_checks.npz and public_checks.json
 RECORDED_METHODS = ("activation", "loss", "model_weights", "model_output", "parameter_count")
 PUBLIC_NOTE = ("public self-check: expected values come from the instructor's solution on fixed "
                "public inputs (seed {seed}); the instructor grades on hidden inputs drawn afresh")
@@ -162,11 +165,12 @@ class PublicChecks:
                 "rubric_sha256": self.rubric_sha256, "item_ids": self.item_ids,
                 "grader_version": self.grader_version, "answers": self.answers}
 
-    def save(self, directory: Path) -> tuple[Path, Path]:
-        """Write ``public_checks.npz`` and ``public_checks.json`` into ``directory``."""
+    def save(self, directory: Path, stem: str = CHECKS_STEM) -> tuple[Path, Path]:
+        """Write ``<stem>.npz`` and ``<stem>.json`` (default: ``public_checks``) into
+        ``directory``."""
         directory.mkdir(parents=True, exist_ok=True)
-        npz_path = directory / f"{CHECKS_STEM}.npz"
-        json_path = directory / f"{CHECKS_STEM}.json"
+        npz_path = directory / f"{stem}.npz"
+        json_path = directory / f"{stem}.json"
         with open(npz_path, "wb") as stream:  # np.savez would append .npz to a str path
             np.savez_compressed(stream, **self.arrays)
         json_path.write_text(json.dumps(self.index(), indent=1, sort_keys=True) + "\n",
@@ -174,14 +178,14 @@ class PublicChecks:
         return npz_path, json_path
 
     @classmethod
-    def load(cls, directory: Path | None = None) -> PublicChecks:
+    def load(cls, directory: Path | None = None, stem: str = CHECKS_STEM) -> PublicChecks:
         """Read the two files ``save`` wrote (default: the installed ``grader/data``)."""
         directory = directory or DATA_DIR
-        index = json.loads((directory / f"{CHECKS_STEM}.json").read_text(encoding="utf-8"))
+        index = json.loads((directory / f"{stem}.json").read_text(encoding="utf-8"))
         if index.get("format") != FORMAT_VERSION:
             raise ValueError(f"public checks of format {index.get('format')!r}, "
                              f"this grader reads format {FORMAT_VERSION}")
-        with np.load(directory / f"{CHECKS_STEM}.npz", allow_pickle=False) as data:
+        with np.load(directory / f"{stem}.npz", allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
         return cls(seed=int(index["seed"]), mode=index["mode"],
                    rubric_sha256=index["rubric_sha256"], item_ids=list(index["item_ids"]),
@@ -189,22 +193,25 @@ class PublicChecks:
                    arrays=arrays)
 
 
-def public_checks_available(directory: Path | None = None) -> bool:
-    """True when both public-check files are present (a student's install)."""
+def public_checks_available(directory: Path | None = None, stem: str = CHECKS_STEM) -> bool:
+    """True when both public-check files of ``stem`` are present (a student's install)."""
     directory = directory or DATA_DIR
-    return all((directory / f"{CHECKS_STEM}.{ext}").is_file() for ext in ("npz", "json"))
+    return all((directory / f"{stem}.{ext}").is_file() for ext in ("npz", "json"))
 
 
 # --------------------------------------------------------------------------- the two oracles
 
 
 class RecordingOracle:
-    """Wrap the reference oracle and record every question it answers (an ``Oracle``)."""
+    """Wrap a reference oracle and record every question it answers (an ``Oracle``)."""
 
     def __init__(self, inner: BuildingOracle, seed: int, mode: str, rubric: Any) -> None:
         from grader import __version__
 
         self.inner = inner
+        # whose answers it records (a framework scored against another reference than the
+        # batch's uses this recording only when it is of its own reference)
+        self.reference_module: str | None = getattr(inner, "reference_module", None)
         self.checks = PublicChecks(seed, mode, rubric.text_sha256,
                                    [item.id for item in rubric.items], __version__)
 
@@ -235,7 +242,7 @@ class RecordingOracle:
         key = call_key("model_weights", (item, kwargs, rng))
         before = copy.deepcopy(rng)
         weights = self.inner.model_weights(item, kwargs, rng)
-        specs = variable_specs(self.inner.build(item, kwargs))
+        specs = self.inner.variable_specs(item, kwargs)
         redrawn = draw_weights(specs, before)
         same = len(redrawn) == len(weights) and all(
             a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
@@ -270,9 +277,9 @@ class ReplayOracle:
         self.checks = checks
 
     @classmethod
-    def load(cls, directory: Path | None = None) -> ReplayOracle:
-        """The replay of the public checks stored in ``directory``."""
-        return cls(PublicChecks.load(directory))
+    def load(cls, directory: Path | None = None, stem: str = CHECKS_STEM) -> ReplayOracle:
+        """The replay of the public checks ``stem`` stored in ``directory``."""
+        return cls(PublicChecks.load(directory, stem))
 
     @property
     def seed(self) -> int:
@@ -323,9 +330,12 @@ class ReplayOracle:
         return self._answer("layer_specs", (item, kwargs), item)
 
 
-def load_public_oracle(directory: Path | None = None) -> ReplayOracle | None:
-    """The replay oracle when the public checks are installed, else None."""
-    return ReplayOracle.load(directory) if public_checks_available(directory) else None
+def load_public_oracle(directory: Path | None = None,
+                       stem: str = CHECKS_STEM) -> ReplayOracle | None:
+    """The replay oracle when the public checks ``stem`` are installed, else None."""
+    if not public_checks_available(directory, stem):
+        return None
+    return ReplayOracle.load(directory, stem)
 
 
 # --------------------------------------------------------------------------- student's report

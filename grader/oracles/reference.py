@@ -41,6 +41,8 @@ class ReferenceOracle:
     ``build``).
     """
 
+    reference_module = "reference.hw4"
+
     def __init__(self) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         with quiet_native_stderr():  # TensorFlow's C++ start-up chatter, not for users
@@ -71,7 +73,11 @@ class ReferenceOracle:
                       rng: np.random.Generator) -> list[np.ndarray]:
         """Random weights for the reference model, in its variable order, drawn from ``rng``
         by ``draw_weights`` from each variable's shape and name."""
-        return draw_weights(variable_specs(self.build(item, kwargs)), rng)
+        return draw_weights(self.variable_specs(item, kwargs), rng)
+
+    def variable_specs(self, item: str, kwargs: dict[str, Any]) -> list[list[Any]]:
+        """``[shape, path]`` of each variable of the reference model, in order."""
+        return variable_specs(self.build(item, kwargs))
 
     def model_output(self, item: str, kwargs: dict[str, Any], weights: list[np.ndarray],
                      x: np.ndarray) -> np.ndarray:

@@ -1,13 +1,16 @@
 """``hw4grade release`` and ``hw4grade gradescope-package``: what students and Gradescope get.
 
-``hw4grade release --out DIR`` writes the students' bundle:
+``hw4grade release --out DIR [--edition NAME]`` writes the students' bundle of an edition
+(``grader.frameworks.editions``: ``tf2``, the default, or ``torch``):
 
-* ``HW4.ipynb``, the student template (checked to be up to date with the solution);
+* ``HW4.ipynb`` (``HW4_torch.ipynb``), the student template (checked to be up to date with
+  the solution);
 * ``README.md``, how to install and run the checker and what its results mean;
 * ``.github/workflows/classroom.yml``, GitHub Classroom's autograding workflow;
 * ``wheels/hw4grade-<version>+student-py3-none-any.whl``, the grader without the
   ``reference`` package, carrying public checks recorded by grading the solution notebook
-  with the public seed (see ``grader.oracles.public``).
+  with the public seed (see ``grader.oracles.public``); the PyTorch edition's carries the
+  TensorFlow edition's public checks too.
 
 ``hw4grade gradescope-package --out autograder.zip`` writes Gradescope's autograder:
 ``setup.sh``, ``run_autograder`` and an instructor wheel that includes ``reference``.
@@ -33,7 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from grader import items
 from grader.exceptions import ReleaseError
+from grader.frameworks.editions import DEFAULT_EDITION, EDITIONS, Edition
 
 if TYPE_CHECKING:
     from grader.oracles.public import PublicChecks
@@ -41,9 +46,7 @@ if TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BUNDLE_DIR = Path(__file__).resolve().parent / "templates"
-DEFAULT_SOLUTION = PROJECT_ROOT / "reference" / "HW4_solution.ipynb"
-DEFAULT_TEMPLATE = PROJECT_ROOT / "student_template" / "HW4_template.ipynb"
-STUDENT_NOTEBOOK = "HW4.ipynb"
+STUDENT_NOTEBOOK = EDITIONS[DEFAULT_EDITION].notebook  # also Gradescope's submission's name
 WHEEL_DIR = "wheels"
 WORKFLOW_PATH = ".github/workflows/classroom.yml"
 CLASSROOM_RUNNER = "hw4grade"  # the grading step's id, and the reporter's runner name
@@ -51,7 +54,9 @@ CLASSROOM_PYTHON = "3.11"
 GRADESCOPE_EXTRAS = "tf,sample"
 # grader files only an instructor uses; modules importing ``reference`` are left out too
 # Left out of the student wheel, by path inside the package (a file, or a folder and all in it).
-INSTRUCTOR_ONLY = frozenset({"release/bundle.py", "release/templates", "commands/release.py"})
+INSTRUCTOR_ONLY = frozenset({"release/bundle.py", "release/templates", "commands/release.py",
+                             "frameworks/editions.py"})
+PUBLIC_CHECKS_PREFIX = "grader/data/public_checks"  # every edition's, in the package's data
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same files give the same zip
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
 COMMAND_NAMES = ("release", "gradescope-package")
@@ -71,11 +76,20 @@ def render(template_name: str, values: dict[str, str]) -> str:
     return text
 
 
-def workflow_text(wheel_path: str, notebook: str = STUDENT_NOTEBOOK) -> str:
+def workflow_text(wheel_path: str, notebook: str = STUDENT_NOTEBOOK,
+                  edition: Edition = EDITIONS[DEFAULT_EDITION]) -> str:
     """GitHub Classroom's workflow for a bundle whose grader wheel is at ``wheel_path``."""
-    return render("classroom.yml", {
+    return render(edition.workflow, {
         "WHEEL_PATH": wheel_path, "NOTEBOOK": notebook, "PYTHON_VERSION": CLASSROOM_PYTHON,
-        "RUNNER": CLASSROOM_RUNNER, "RUNNER_ENV": CLASSROOM_RUNNER.upper()})
+        "RUNNER": CLASSROOM_RUNNER, "RUNNER_ENV": CLASSROOM_RUNNER.upper(),
+        "EXTRAS": ",".join(edition.extras), "LIBRARY": library_requirements(edition)})
+
+
+def library_requirements(edition: Edition, root: Path = PROJECT_ROOT) -> str:
+    """The requirements of the edition's library extra, quoted for a shell
+    (``"torch==2.14.*" "torchvision==0.29.*"``), as ``pyproject.toml`` pins them."""
+    return " ".join(f'"{requirement}"'
+                    for requirement in read_project(root).extras[edition.extras[0]])
 
 
 # --------------------------------------------------------------------------- wheels
@@ -154,7 +168,7 @@ def student_files(root: Path, public_checks: dict[str, bytes],
     for name in left_out:
         del files[name]
     files = {name: data for name, data in files.items()
-             if not name.startswith("grader/data/public_checks.")}
+             if not name.startswith(PUBLIC_CHECKS_PREFIX)}
     files.update({f"grader/data/{name}": data for name, data in public_checks.items()})
     files["grader/rubric.yaml"] = rubric
     return files, left_out
@@ -163,7 +177,7 @@ def student_files(root: Path, public_checks: dict[str, bytes],
 def instructor_files(root: Path) -> dict[str, bytes]:
     """The instructor wheel's files: the whole grader, the rubric and ``reference``'s modules."""
     files = {name: data for name, data in package_files(root / "grader").items()
-             if not name.startswith("grader/data/public_checks.")}
+             if not name.startswith(PUBLIC_CHECKS_PREFIX)}
     files["grader/rubric.yaml"] = (root / "rubric.yaml").read_bytes()
     files.update({name: data for name, data in package_files(root / "reference").items()
                   if name.endswith(".py")})
@@ -226,7 +240,8 @@ def build_wheel(files: dict[str, bytes], project: Project, version: str, out_dir
 
 def grading_options(rubric_path: Path, mnist: str | None, cache_dir: Path,
                     seed: int) -> Options:
-    """Quick-mode, CPU grading options with ``seed`` and this rubric (MNIST resolved)."""
+    """Quick-mode, CPU grading options with ``seed`` and this rubric (MNIST resolved); the
+    framework is read from each notebook (``record_public_checks`` sets the edition's)."""
     from grader.pipeline.grade_one import Options, default_threads, prepare_mnist
     from grader.pipeline.sandbox import bubblewrap_problem
     from grader.rubric import load_rubric
@@ -237,24 +252,44 @@ def grading_options(rubric_path: Path, mnist: str | None, cache_dir: Path,
                    sandbox=bubblewrap_problem() is None)
 
 
-def record_public_checks(solution: Path, options: Options) -> PublicChecks:
-    """Grade the solution through a ``RecordingOracle``; its recording, if all items pass."""
-    from grader.oracles.public import RECORDED_METHODS, RecordingOracle
-    from grader.oracles.reference import ReferenceOracle, reference_available
+def expected_methods(edition: Edition) -> list[str]:
+    """The oracle's methods that grading the edition's solution must ask (the activation is
+    asked only by the activation items, which the PyTorch edition does not have)."""
+    from grader.frameworks import REGISTRY
+    from grader.oracles.public import RECORDED_METHODS
+
+    excluded = REGISTRY[edition.framework]().excluded_items()
+    activations = [item for item in items.ids_with(items.ACTIVATION) if item not in excluded]
+    return [method for method in RECORDED_METHODS if method != "activation" or activations]
+
+
+def record_public_checks(solution: Path, options: Options,
+                         edition: Edition = EDITIONS[DEFAULT_EDITION]) -> PublicChecks:
+    """Grade the solution through a ``RecordingOracle`` wrapping the edition's reference
+    oracle, as the edition's framework; its recording, if all items pass."""
+    from dataclasses import replace
+
+    from grader.oracles.public import RecordingOracle
+    from grader.oracles.reference import reference_available
     from grader.pipeline.grade_one import grade_notebook
 
     if not reference_available():
         raise ReleaseError("the reference package is not installed: bundles are built from "
                            "the instructor's checkout")
-    oracle = RecordingOracle(ReferenceOracle(), options.seed, options.mode, options.rubric)
-    result = grade_notebook(solution, options, oracle)
+    try:
+        reference = edition.reference_oracle()
+    except ImportError as error:
+        raise ReleaseError(f"the {edition.framework} edition's reference cannot be loaded "
+                           f"({error}): install the {edition.extras[0]} extra") from None
+    oracle = RecordingOracle(reference, options.seed, options.mode, options.rubric)
+    result = grade_notebook(solution, replace(options, profile=edition.framework), oracle)
     short = [f"{item.id} ({item.status}: {item.message})" for item in result.items
              if item.status not in ("manual", "skipped") and item.points < item.max_points]
     if result.error or short:
         raise ReleaseError(f"the solution {solution} does not get full marks, so its answers "
                            "cannot be published: " + (result.error or "; ".join(short)))
     methods = {entry["method"] for entry in oracle.checks.answers.values()}
-    missing = [method for method in RECORDED_METHODS if method not in methods]
+    missing = [method for method in expected_methods(edition) if method not in methods]
     if missing:
         raise ReleaseError(f"the grading never asked the oracle for {', '.join(missing)}")
     return oracle.checks
@@ -285,20 +320,21 @@ class Bundle:
 
 
 def write_release(out: Path, template: Path, checks_dir: Path, rubric: bytes, seed: int,
-                  root: Path = PROJECT_ROOT) -> Bundle:
-    """Write the students' bundle into ``out`` from a template, saved public checks and the
-    rubric they were recorded with."""
+                  root: Path = PROJECT_ROOT,
+                  edition: Edition = EDITIONS[DEFAULT_EDITION]) -> Bundle:
+    """Write the students' bundle of ``edition`` into ``out`` from its template, saved public
+    checks (every file of ``checks_dir``) and the rubric they were recorded with."""
     project = read_project(root)
     public = {path.name: path.read_bytes() for path in sorted(checks_dir.iterdir())}
     files, left_out = student_files(root, public, rubric)
     wheel = build_wheel(files, project, f"{project.version}+student", out / WHEEL_DIR)
     wheel_path = f"{WHEEL_DIR}/{wheel.name}"
     written = {
-        STUDENT_NOTEBOOK: template.read_text(encoding="utf-8"),
-        "README.md": render("student_README.md", {
-            "NOTEBOOK": STUDENT_NOTEBOOK, "WHEEL_PATH": wheel_path, "WHEEL_DIR": WHEEL_DIR,
-            "PUBLIC_SEED": str(seed)}),
-        WORKFLOW_PATH: workflow_text(wheel_path),
+        edition.notebook: template.read_text(encoding="utf-8"),
+        "README.md": render(edition.readme, {
+            "NOTEBOOK": edition.notebook, "WHEEL_PATH": wheel_path, "WHEEL_DIR": WHEEL_DIR,
+            "PUBLIC_SEED": str(seed), "EXTRAS": ",".join(edition.extras)}),
+        WORKFLOW_PATH: workflow_text(wheel_path, edition.notebook, edition),
     }
     bundle = Bundle(out, wheel, left_out=left_out)
     for name, text in written.items():
@@ -317,8 +353,10 @@ def check_out_dir(out: Path, force: bool) -> None:
 
 
 def remove_previous(out: Path) -> None:
-    """Remove what an earlier ``release`` wrote into ``out`` (and nothing else)."""
-    for name in (STUDENT_NOTEBOOK, "README.md", WORKFLOW_PATH):
+    """Remove what an earlier ``release`` of any edition wrote into ``out`` (and nothing
+    else)."""
+    notebooks = [edition.notebook for edition in EDITIONS.values()]
+    for name in (*notebooks, "README.md", WORKFLOW_PATH):
         (out / name).unlink(missing_ok=True)
     shutil.rmtree(out / WHEEL_DIR, ignore_errors=True)
 

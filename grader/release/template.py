@@ -71,7 +71,8 @@ def make_template(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.execution_count = None
         elif cell.cell_type == "markdown":
             cell.source = strip_markdown(cell.source, where)
-    template.metadata["hw4grade"] = {"role": "template"}
+    # the solution's own marks (its framework ...) stay, its role changes
+    template.metadata["hw4grade"] = {**solution.metadata.get("hw4grade", {}), "role": "template"}
     return template
 
 

@@ -67,12 +67,17 @@ class FakeReference:
     def loss(self, item, real, fake):
         return float(real.mean()), float(fake.mean())
 
+    reference_module = "reference.fake"
+
     def build(self, item, kwargs):
         return SimpleNamespace(weights=[SimpleNamespace(shape=s, path=p)
                                         for s, p in self.variables])
 
+    def variable_specs(self, item, kwargs):
+        return variable_specs(self.build(item, kwargs))
+
     def model_weights(self, item, kwargs, rng):
-        return draw_weights(variable_specs(self.build(item, kwargs)), rng)
+        return draw_weights(self.variable_specs(item, kwargs), rng)
 
     def model_output(self, item, kwargs, weights, x):
         return x @ weights[0]

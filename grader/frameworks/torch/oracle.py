@@ -7,6 +7,11 @@ here go into the student's network position by position; ``grader.oracles.weight
 draw_weights`` draws them, with batch norm's ``weight`` and ``running_var`` drawn as Keras'
 ``gamma`` and ``moving_variance`` (uniform in [0.5, 1.5]). Batch norm runs in training mode,
 as the course trains and samples its networks (it never calls ``.eval()``).
+
+A student's install has no reference: there :func:`shared_oracle` replays the PyTorch public
+checks, recorded by ``hw4grade release --edition torch`` through a ``RecordingOracle`` wrapping
+this oracle and shipped as ``grader/data/public_checks_torch.{npz,json}`` (see
+``grader.oracles.public``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ REFERENCE = "reference.hw4_torch"
 NORM_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean",
               "running_var": "moving_variance"}
 SPEC_BATCH = 128  # the batch the layer listing's output shapes are computed at
+PUBLIC_CHECKS = "public_checks_torch"  # the stem of its public checks in grader/data
 
 
 def _is_norm(module) -> bool:
@@ -37,7 +43,9 @@ def _is_norm(module) -> bool:
 
 
 class TorchReferenceOracle:
-    """The PyTorch reference solution, run in float64."""
+    """The PyTorch reference solution, run in float64 (a ``BuildingOracle``)."""
+
+    reference_module = REFERENCE
 
     def __init__(self) -> None:
         import torch
@@ -69,6 +77,11 @@ class TorchReferenceOracle:
             specs.append((tuple(tensor.shape), NORM_NAMES[name] if _is_norm(module) else name))
         return specs
 
+    def variable_specs(self, item: str, kwargs: dict[str, Any]) -> list[list[Any]]:
+        """``[shape, name]`` of each weight in the PyTorch listing's order (batch norm's under
+        the names ``draw_weights`` knows), JSON-ready."""
+        return [[list(shape), name] for shape, name in self._specs(item, kwargs)]
+
     def model_weights(self, item: str, kwargs: dict[str, Any],
                       rng: np.random.Generator) -> list[np.ndarray]:
         """Random weights in the PyTorch listing's order, drawn by ``draw_weights``."""
@@ -97,9 +110,12 @@ class TorchReferenceOracle:
         spec = items.spec(item)
         width = kwargs.get("noise_dim", 784) if spec.takes_noise else 784
         outputs: dict[int, tuple] = {}
-        hooks = [module.register_forward_hook(
-            lambda module, args, output: outputs.setdefault(id(module), tuple(output.shape)))
-            for module in model.modules() if not list(module.children())]
+
+        def note(module, args, output) -> None:  # a hook returning a value replaces the output
+            outputs.setdefault(id(module), tuple(output.shape))
+
+        hooks = [module.register_forward_hook(note)
+                 for module in model.modules() if not list(module.children())]
         try:
             with torch.no_grad():
                 model.train()
@@ -131,3 +147,18 @@ def reference_available() -> bool:
 def shared_reference_oracle() -> TorchReferenceOracle | None:
     """One oracle per process; None in an install without the PyTorch reference."""
     return TorchReferenceOracle() if reference_available() else None
+
+
+@functools.lru_cache(maxsize=1)
+def shared_public_oracle():
+    """The replay of the PyTorch public checks (one per process); None where they are not
+    installed."""
+    from grader.oracles.public import load_public_oracle
+
+    return load_public_oracle(stem=PUBLIC_CHECKS)
+
+
+def shared_oracle():
+    """The PyTorch reference where it is installed, else the replay of the PyTorch public
+    checks (a student's install), else None."""
+    return shared_reference_oracle() or shared_public_oracle()
