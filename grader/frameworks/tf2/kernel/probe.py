@@ -8,13 +8,18 @@ grader's weights, and which ``TrainingSession`` trains. Nothing here decides a g
 
 import sys
 
-import tensorflow as tf
-
 MODULES: dict = {}  # replaced by the loader: kernel file -> its module name in the kernel
 _probe = sys.modules[MODULES["probe"]]
 _wire = sys.modules[MODULES["wire"]]
 Action, Kind = _wire.Action, _wire.Kind
 _models: dict = {}
+
+
+def _constant(array):
+    """A TensorFlow tensor of ``array`` (TensorFlow imported when first needed)."""
+    import tensorflow as tf
+
+    return tf.constant(array)
 
 
 def _build_model(spec: dict, inputs) -> dict:
@@ -23,7 +28,7 @@ def _build_model(spec: dict, inputs) -> dict:
         return {"kind": Kind.NONE}
     if not callable(model):
         return {"kind": Kind.OTHER, "type": _probe.type_name(model)}
-    output = model(tf.constant(inputs[spec["input"]]), training=False)
+    output = model(_constant(inputs[spec["input"]]), training=False)
     _models[spec["slot"]] = model
     variables = list(model.weights)
     return {"kind": Kind.MODEL, "type": _probe.type_name(model),
@@ -38,10 +43,10 @@ def _run_model(spec: dict, inputs) -> dict:
     variables = list(model.weights)
     for position, key in spec["assign"]:
         variables[position].assign(inputs[key])
-    output = model(tf.constant(inputs[spec["input"]]), training=spec.get("training", True))
+    output = model(_constant(inputs[spec["input"]]), training=spec.get("training", True))
     return _probe.to_numpy(output)
 
 
 _probe.register(actions={Action.BUILD_MODEL: _build_model, Action.RUN_MODEL: _run_model},
-                as_tensor=tf.constant,
+                as_tensor=_constant,
                 training_session=sys.modules[MODULES["tf2/train"]].TrainingSession)

@@ -76,9 +76,12 @@ def patch_mnist() -> None:
 
 
 def setup() -> None:
-    """Install everything described in the module docstring."""
-    import tensorflow as tf
-
+    """Install everything described in the module docstring (nothing where TensorFlow is
+    not installed: the notebook's own cells then say so)."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return
     prelude = _prelude()
     seed = prelude.CONFIG.get("seed", 0)
     tf.random.set_seed(seed)
