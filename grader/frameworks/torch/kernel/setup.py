@@ -12,7 +12,8 @@ the probe imports). It installs, each by one small function:
   serves the grader's MNIST file: no download, nothing written, the root ignored
   (subclasses such as FashionMNIST are left as they are);
 * where ``torch.cuda.is_available()`` is False only (a machine or a grade without a GPU;
-  with a GPU the notebook's CUDA calls run on it unchanged):
+  with a GPU the notebook's CUDA calls run on it unchanged): :func:`without_triton` (Triton,
+  which crashes a process that loaded TensorFlow first, is never loaded),
   :func:`cuda_calls_on_cpu` (``.cuda()`` of tensors and modules returns them as they are),
   :func:`cuda_tensor_types_on_cpu` (``torch.cuda.FloatTensor`` and its kin are the CPU
   classes, ``.type("torch.cuda.FloatTensor")`` a CPU type),
@@ -241,6 +242,12 @@ def colab_stub() -> None:
     google.colab = colab
 
 
+def without_triton() -> None:
+    """Triton never loads in a kernel without a GPU (it compiles GPU kernels only): loaded
+    after TensorFlow, which a notebook may import too, it crashes the process."""
+    sys.modules.setdefault("triton", None)
+
+
 def setup() -> None:
     """Install everything described in the module docstring."""
     import torch
@@ -254,6 +261,7 @@ def setup() -> None:
     if prelude.CONFIG.get("mnist_npz"):
         serve_mnist_offline()
     if not torch.cuda.is_available():
+        without_triton()
         cuda_calls_on_cpu()
         cuda_tensor_types_on_cpu()
         cuda_devices_on_cpu()
