@@ -31,15 +31,12 @@ import nbformat
 import numpy as np
 
 from grader.frameworks.base import (
-    Check,
     KernelSetup,
-    Layout,
     Recognition,
-    identity_weights,
     theory_left_to_instructor,
 )
 from grader.frameworks.tf1.parts import notebook_parts
-from grader.frameworks.tf2.framework import found_markers, specified_layout
+from grader.frameworks.tf2.framework import KerasEdition, found_markers
 from grader.items import THEORY, ItemSpec
 from grader.kernel import loader, wire
 from grader.result import ItemResult
@@ -148,7 +145,7 @@ def speak(item: ItemResult) -> ItemResult:
 
 
 @dataclass
-class TF1Framework:
+class TF1Framework(KerasEdition):
     """An original TF1 notebook (2017 or 2018 version): graph mode through
     ``tensorflow.compat.v1``, graded on the parts its headings mark."""
 
@@ -190,32 +187,6 @@ class TF1Framework:
                             + "; the grader supplied a stand-in so its check cells run")
         warnings.extend(part_notes(notebook))
         return KernelSetup(env, setup_code, after_cell, warnings, ungraded_cells(notebook))
-
-    def excluded_items(self) -> dict[str, str]:
-        """None: the TF1 notebooks have every item (derivations may go to a person)."""
-        return {}
-
-    def checks(self) -> dict[str, Check]:
-        """None replaced: the shared checks serve, through the graph-mode probe."""
-        return {}
-
-    def oracle(self, shared):
-        """The batch's oracle (the Keras reference: tf.layers have Keras' layout)."""
-        return shared
-
-    def layout(self, architecture: str, role: str, noise_dim: int) -> Layout:
-        """The specified layout itself (tf.layers create Keras' variables in Keras' order)."""
-        return specified_layout(architecture, role, noise_dim)
-
-    def to_specified(self, architecture: str, role: str,
-                     weights: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Unchanged: the layouts agree."""
-        return identity_weights(weights)
-
-    def from_specified(self, architecture: str, role: str,
-                       weights: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Unchanged: the layouts agree."""
-        return identity_weights(weights)
 
     def finish(self, result: ItemResult, spec: ItemSpec) -> ItemResult:
         """In the TF1 names; a derivation without its answer function goes to a person."""

@@ -43,8 +43,39 @@ def specified_layout(architecture: str, role: str, noise_dim: int) -> Layout:
     return layout(architecture, role, noise_dim)
 
 
+class KerasEdition:
+    """What the TensorFlow editions share: every item, the shared checks, the batch's
+    (Keras) oracle, and the specified Keras weight layout itself."""
+
+    def excluded_items(self) -> dict[str, str]:
+        """None: every item is there (a derivation may still go to a person)."""
+        return {}
+
+    def checks(self) -> dict[str, Check]:
+        """None replaced."""
+        return {}
+
+    def oracle(self, shared):
+        """The batch's oracle (the Keras reference, or its public replay)."""
+        return shared
+
+    def layout(self, architecture: str, role: str, noise_dim: int) -> Layout:
+        """The specified layout itself."""
+        return specified_layout(architecture, role, noise_dim)
+
+    def to_specified(self, architecture: str, role: str,
+                     weights: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Unchanged: the layouts agree."""
+        return identity_weights(weights)
+
+    def from_specified(self, architecture: str, role: str,
+                       weights: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Unchanged: the layouts agree."""
+        return identity_weights(weights)
+
+
 @dataclass
-class TF2Framework:
+class TF2Framework(KerasEdition):
     """A notebook written against the TF2 template."""
 
     generation: str | None = None
@@ -72,32 +103,6 @@ class TF2Framework:
                 modules: Sequence[str] = ()) -> KernelSetup:
         """The TF2 set-up module; nothing else is added."""
         return KernelSetup(setup_code=(loader.setup_code("tf2/setup", {}),))
-
-    def excluded_items(self) -> dict[str, str]:
-        """None: the template has every item."""
-        return {}
-
-    def checks(self) -> dict[str, Check]:
-        """None replaced."""
-        return {}
-
-    def oracle(self, shared):
-        """The batch's oracle (the Keras reference, or its public replay)."""
-        return shared
-
-    def layout(self, architecture: str, role: str, noise_dim: int) -> Layout:
-        """The specified layout itself."""
-        return specified_layout(architecture, role, noise_dim)
-
-    def to_specified(self, architecture: str, role: str,
-                     weights: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Unchanged: the layouts agree."""
-        return identity_weights(weights)
-
-    def from_specified(self, architecture: str, role: str,
-                       weights: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Unchanged: the layouts agree."""
-        return identity_weights(weights)
 
     def finish(self, result: ItemResult, spec: ItemSpec) -> ItemResult:
         """The result as it is."""
