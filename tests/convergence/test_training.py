@@ -51,6 +51,7 @@ def test_a_session_takes_the_graders_start_and_hands_back_what_it_trained(tf):
     assert np.isfinite(swapped_chunk["losses"]).all()
 
 
+@pytest.mark.slow  # the default run covers it: the PyTorch counterpart and the hostile batch
 def test_full_mode_judges_samples_the_grader_draws(tmp_path, mnist_dir):
     from reference.build_notebook import SOLUTION_PATH
 
