@@ -27,16 +27,19 @@ LOGITS_REAL = [[1.5], [-0.3], [4.0], [-2.2]]
 LOGITS_FAKE = [[-1.0], [0.8], [-3.5]]
 
 
-def _fmt(values) -> str:
+def number_literal(values) -> str:
     """Numbers as a short, stable Python literal (6 significant digits)."""
     array = np.asarray(values, dtype=np.float64)
     if array.ndim == 0:
         return f"{float(array):.6g}"
-    return "[" + ", ".join(_fmt(row) for row in array) + "]"
+    return "[" + ", ".join(number_literal(row) for row in array) + "]"
 
 
-def _source(*functions) -> str:
-    return "\n\n".join(inspect.getsource(function).rstrip() for function in functions)
+def function_source(*functions, gap: str = "\n\n") -> str:
+    """The source of ``functions``, one after the other."""
+    return gap.join(inspect.getsource(function).rstrip() for function in functions)
+
+
 
 
 def _expected_values() -> dict[str, str]:
@@ -44,14 +47,14 @@ def _expected_values() -> dict[str, str]:
 
     real, fake = tf.constant(LOGITS_REAL), tf.constant(LOGITS_FAKE)
     return {
-        "lrelu": _fmt(hw4.leaky_relu(tf.constant(LRELU_X))),
-        "lrelu_02": _fmt(hw4.leaky_relu(tf.constant(LRELU_X), alpha=0.2)),
-        "gan": _fmt([float(v) for v in hw4.gan_loss(real, fake)]),
-        "lsgan": _fmt([float(v) for v in hw4.lsgan_loss(real, fake)]),
-        "kl": _fmt(hw4.vae_kl([[0.0, 0.0], [1.0, -0.5]], [[0.0, 0.0], [-1.0, 0.5]])),
-        "d_gan": _fmt(hw4.optimal_d_gan([0.2, 0.5, 0.9], [0.6, 0.5, 0.1])),
-        "d_lsgan": _fmt(hw4.optimal_d_lsgan([0.2, 0.5, 0.9], [0.6, 0.5, 0.1])),
-        "d_lsgan_01": _fmt(hw4.optimal_d_lsgan([0.2, 0.5, 0.9], [0.6, 0.5, 0.1], a=0.0, b=1.0)),
+        "lrelu": number_literal(hw4.leaky_relu(tf.constant(LRELU_X))),
+        "lrelu_02": number_literal(hw4.leaky_relu(tf.constant(LRELU_X), alpha=0.2)),
+        "gan": number_literal([float(v) for v in hw4.gan_loss(real, fake)]),
+        "lsgan": number_literal([float(v) for v in hw4.lsgan_loss(real, fake)]),
+        "kl": number_literal(hw4.vae_kl([[0.0, 0.0], [1.0, -0.5]], [[0.0, 0.0], [-1.0, 0.5]])),
+        "d_gan": number_literal(hw4.optimal_d_gan([0.2, 0.5, 0.9], [0.6, 0.5, 0.1])),
+        "d_lsgan": number_literal(hw4.optimal_d_lsgan([0.2, 0.5, 0.9], [0.6, 0.5, 0.1])),
+        "d_lsgan_01": number_literal(hw4.optimal_d_lsgan([0.2, 0.5, 0.9], [0.6, 0.5, 0.1], a=0.0, b=1.0)),
     }
 
 
@@ -284,16 +287,16 @@ def build_cells() -> list[tuple[str, str, str]]:
     return [
         ("intro", "markdown", INTRO),
         ("setup", "code", SETUP),
-        ("helpers", "code", _source(hw4.preprocess, hw4.show_images) + "\n\n\n" + CHECK_HELPERS),
+        ("helpers", "code", function_source(hw4.preprocess, hw4.show_images) + "\n\n\n" + CHECK_HELPERS),
         ("problem1", "markdown", PROBLEM1),
-        ("vae-kl", "code", _source(hw4.vae_kl)),
+        ("vae-kl", "code", function_source(hw4.vae_kl)),
         ("vae-kl-check", "code",
          "# check\nmu = np.array([[0.0, 0.0], [1.0, -0.5]])\n"
          "log_var = np.array([[0.0, 0.0], [-1.0, 0.5]])\n"
          f"check_close('vae_kl', vae_kl(mu, log_var), {expected['kl']})"),
         ("problem2", "markdown", PROBLEM2),
-        ("optimal-d-gan", "code", _source(hw4.optimal_d_gan)),
-        ("optimal-d-lsgan", "code", _source(hw4.optimal_d_lsgan)),
+        ("optimal-d-gan", "code", function_source(hw4.optimal_d_gan)),
+        ("optimal-d-lsgan", "code", function_source(hw4.optimal_d_lsgan)),
         ("optimal-d-check", "code",
          "# check\np_data, p_model = np.array([0.2, 0.5, 0.9]), np.array([0.6, 0.5, 0.1])\n"
          f"check_close('optimal_d_gan', optimal_d_gan(p_data, p_model), {expected['d_gan']})\n"
@@ -304,14 +307,14 @@ def build_cells() -> list[tuple[str, str, str]]:
         ("problem3", "markdown", PROBLEM3),
         ("data", "code", DATA),
         ("leaky-relu-md", "markdown", MD["leaky_relu"]),
-        ("leaky-relu", "code", _source(hw4.leaky_relu)),
+        ("leaky-relu", "code", function_source(hw4.leaky_relu)),
         ("leaky-relu-check", "code",
          f"# check\nx = tf.constant({LRELU_X})\n"
          f"check_close('leaky_relu', leaky_relu(x),\n            {expected['lrelu']})\n"
          "check_close('leaky_relu, alpha=0.2', leaky_relu(x, alpha=0.2),\n"
          f"            {expected['lrelu_02']})"),
         ("sample-noise-md", "markdown", MD["sample_noise"]),
-        ("sample-noise", "code", _source(hw4.sample_noise)),
+        ("sample-noise", "code", function_source(hw4.sample_noise)),
         ("sample-noise-check", "code",
          "# check\nz1, z2 = sample_noise(1000, 7), sample_noise(1000, 7)\n"
          "if implemented(sample_noise=z1):\n"
@@ -320,21 +323,21 @@ def build_cells() -> list[tuple[str, str, str]]:
          "    print('range', (z1.min(), z1.max()), 'expected inside [-1, 1], near both ends')\n"
          "    print('new values on each call:', not np.allclose(z1, z2))"),
         ("discriminator-md", "markdown", MD["discriminator"]),
-        ("discriminator", "code", _source(hw4.discriminator)),
+        ("discriminator", "code", function_source(hw4.discriminator)),
         ("discriminator-check", "code",
          "# check\ncheck_model('discriminator', discriminator(), 784, 267009)"),
         ("generator-md", "markdown", MD["generator"]),
-        ("generator", "code", _source(hw4.generator)),
+        ("generator", "code", function_source(hw4.generator)),
         ("generator-check", "code",
          "# check\ncheck_model('generator', generator(4), 4, 1858320)"),
         ("gan-loss-md", "markdown", MD["gan_loss"]),
-        ("gan-loss", "code", _source(hw4.gan_loss)),
+        ("gan-loss", "code", function_source(hw4.gan_loss)),
         ("gan-loss-check", "code",
          f"# check: 4 real and 3 fake logits\nlogits_real = tf.constant({LOGITS_REAL})\n"
          f"logits_fake = tf.constant({LOGITS_FAKE})\n"
          f"check_close('gan_loss (D, G)', gan_loss(logits_real, logits_fake), {expected['gan']})"),
         ("get-solvers-md", "markdown", MD["get_solvers"]),
-        ("get-solvers", "code", _source(hw4.get_solvers)),
+        ("get-solvers", "code", function_source(hw4.get_solvers)),
         ("get-solvers-check", "code",
          "# check: expect two Adam optimizers with learning rate 0.0002 and beta_1 0.3\n"
          "solvers = get_solvers(learning_rate=2e-4, beta1=0.3)\n"
@@ -343,23 +346,23 @@ def build_cells() -> list[tuple[str, str, str]]:
          "        print(type(solver).__name__, 'learning rate', float(solver.learning_rate),\n"
          "              'beta_1', getattr(solver, 'beta_1', 'none'))"),
         ("run-a-gan-md", "markdown", MD["run_a_gan"]),
-        ("run-a-gan", "code", _source(hw4.run_a_gan)),
+        ("run-a-gan", "code", function_source(hw4.run_a_gan)),
         ("train-gan-md", "markdown", MD["train_gan"]),
         ("train-gan", "code", _train_cell("gan", "discriminator(), generator()", "gan_loss",
                                           "NUM_EPOCHS")),
         ("lsgan-loss-md", "markdown", MD["lsgan_loss"]),
-        ("lsgan-loss", "code", _source(hw4.lsgan_loss)),
+        ("lsgan-loss", "code", function_source(hw4.lsgan_loss)),
         ("lsgan-loss-check", "code",
          "# check\ncheck_close('lsgan_loss (D, G)', lsgan_loss(logits_real, logits_fake), "
          f"{expected['lsgan']})"),
         ("train-lsgan", "code", _train_cell("lsgan", "discriminator(), generator()",
                                             "lsgan_loss", "NUM_EPOCHS")),
         ("dc-discriminator-md", "markdown", MD["dc_discriminator"]),
-        ("dc-discriminator", "code", _source(hw4.dc_discriminator)),
+        ("dc-discriminator", "code", function_source(hw4.dc_discriminator)),
         ("dc-discriminator-check", "code",
          "# check\ncheck_model('dc_discriminator', dc_discriminator(), 784, 1102721)"),
         ("dc-generator-md", "markdown", MD["dc_generator"]),
-        ("dc-generator", "code", _source(hw4.dc_generator)),
+        ("dc-generator", "code", function_source(hw4.dc_generator)),
         ("dc-generator-check", "code",
          "# check\ncheck_model('dc_generator', dc_generator(4), 4, 6595521)"),
         ("train-dcgan", "code", _train_cell("dcgan", "dc_discriminator(), dc_generator()",
@@ -369,15 +372,21 @@ def build_cells() -> list[tuple[str, str, str]]:
 
 def build_notebook() -> nbformat.NotebookNode:
     """The solution notebook, unexecuted, with stable cell ids."""
+    return assemble(build_cells(), {"role": "solution"})
+
+
+def assemble(cells: list[tuple[str, str, str]], about: dict) -> nbformat.NotebookNode:
+    """A notebook of ``(cell id, cell type, source)`` cells, ``about`` as its hw4grade
+    metadata."""
     notebook = new_notebook()
-    for cell_id, cell_type, source in build_cells():
+    for cell_id, cell_type, source in cells:
         cell = new_code_cell(source) if cell_type == "code" else new_markdown_cell(source)
         cell.id = cell_id
         notebook.cells.append(cell)
     notebook.metadata = {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
-        "hw4grade": {"role": "solution"},
+        "hw4grade": about,
     }
     return notebook
 

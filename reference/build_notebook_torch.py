@@ -12,14 +12,12 @@ reference. The template is made by the same ``make_template`` as the TensorFlow 
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import nbformat
-import numpy as np
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from reference import hw4_torch
+from reference.build_notebook import assemble, function_source, number_literal
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION_PATH = ROOT / "reference" / "HW4_solution_torch.ipynb"
@@ -43,16 +41,8 @@ FUNCTION_CELLS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _fmt(values) -> str:
-    """Numbers as a short, stable Python literal (6 significant digits)."""
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim == 0:
-        return f"{float(array):.6g}"
-    return "[" + ", ".join(_fmt(row) for row in array) + "]"
-
-
 def _source(*functions) -> str:
-    return "\n\n\n".join(inspect.getsource(function).rstrip() for function in functions)
+    return function_source(*functions, gap="\n\n\n")
 
 
 def _expected_values() -> dict[str, str]:
@@ -60,9 +50,9 @@ def _expected_values() -> dict[str, str]:
 
     real, fake = torch.tensor(LOGITS_REAL), torch.tensor(LOGITS_FAKE)
     return {
-        "gan": _fmt([float(hw4_torch.discriminator_loss(real, fake)),
+        "gan": number_literal([float(hw4_torch.discriminator_loss(real, fake)),
                      float(hw4_torch.generator_loss(fake))]),
-        "lsgan": _fmt([float(hw4_torch.ls_discriminator_loss(real, fake)),
+        "lsgan": number_literal([float(hw4_torch.ls_discriminator_loss(real, fake)),
                        float(hw4_torch.ls_generator_loss(fake))]),
     }
 
@@ -296,26 +286,14 @@ def build_cells() -> list[tuple[str, str, str]]:
 
 def build_notebook() -> nbformat.NotebookNode:
     """The PyTorch solution notebook, unexecuted, with stable cell ids."""
-    notebook = new_notebook()
-    for cell_id, cell_type, source in build_cells():
-        cell = new_code_cell(source) if cell_type == "code" else new_markdown_cell(source)
-        cell.id = cell_id
-        notebook.cells.append(cell)
-    notebook.metadata = {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-        "hw4grade": {"role": "solution", "framework": "torch"},
-    }
-    return notebook
+    return assemble(build_cells(), {"role": "solution", "framework": "torch"})
 
 
 def build_template() -> nbformat.NotebookNode:
     """The student template: the solution notebook with its solution regions stubbed."""
     from grader.release.template import make_template
 
-    template = make_template(build_notebook())
-    template.metadata["hw4grade"]["framework"] = "torch"
-    return template
+    return make_template(build_notebook())  # the solution's metadata kept
 
 
 def main() -> None:
