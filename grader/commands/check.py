@@ -123,7 +123,11 @@ def grade_self_check(notebook: str | Path, options: Options, requested_seed: int
     from grader.oracles.choose import BackgroundOracle
 
     if reference.reference_available() or not public.public_checks_available():
-        return grade(notebook, options, BackgroundOracle())
+        oracle = BackgroundOracle()
+        try:
+            return grade(notebook, options, oracle)
+        finally:  # a notebook refused at once leaves TensorFlow loading: not after the report
+            oracle.close()
     oracle = public.ReplayOracle.load()
     options.seed = oracle.seed
     result = grade(notebook, options, oracle)

@@ -8,7 +8,7 @@ import numpy as np
 from grader.commands import paths
 from grader.exceptions import UsageError
 from grader.frameworks import AUTO, NAMES, REGISTRY
-from grader.pipeline.devices import count_gpus
+from grader.pipeline.devices import Device, count_gpus
 from grader.pipeline.grade_one import Options, default_threads
 
 
@@ -35,9 +35,10 @@ def add_grading_arguments(parser) -> None:
                         help="; ".join(f"{name}: {framework.summary}"
                                        for name, framework in REGISTRY.items())
                         + "; default: read from each notebook's code")
-    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
-                        help="where the notebook's TensorFlow runs (default: a GPU if there "
-                             "is one)")
+    parser.add_argument("--device", choices=("auto", Device.CPU, Device.GPU), default="auto",
+                        help="where the notebooks run, TensorFlow and PyTorch alike (default: "
+                             "a GPU if there is one); without a GPU, a PyTorch notebook's CUDA "
+                             "calls run on the CPU")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run notebooks without the bubblewrap sandbox (only where it "
                              "cannot run; every result records it)")
@@ -70,15 +71,15 @@ def options_from_args(args, workers: int = 1, gpus: int | None = None) -> Option
     from grader.rubric import load_rubric, parse_size
 
     rubric = load_rubric(args.rubric)
-    if args.device not in ("auto", "gpu"):
+    if args.device == Device.CPU:
         gpus = 0
     elif gpus is None:
         gpus = count_gpus()
-    if args.device == "gpu" and gpus == 0:
+    if args.device == Device.GPU and gpus == 0:
         raise UsageError("--device gpu: no GPU is visible (nvidia-smi finds none)")
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
     return Options(
-        rubric=rubric, mode=args.mode, seed=seed, device="gpu" if gpus else "cpu",
+        rubric=rubric, mode=args.mode, seed=seed, device=Device.GPU if gpus else Device.CPU,
         profile=getattr(args, "profile", "auto"),
         gpu_index=0 if gpus else None, threads=default_threads(workers),
         cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout,

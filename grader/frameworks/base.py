@@ -29,6 +29,7 @@ import nbformat
 import numpy as np
 
 from grader.items import ItemSpec
+from grader.pipeline.devices import Device
 from grader.result import ItemResult
 
 # One network weight as the specified (Keras) layout lists it: its shape and its name.
@@ -90,9 +91,10 @@ class Framework(Protocol):
         """The name recorded in the result and the gradebook (``tf2``, ``torch-module``)."""
 
     def prepare(self, notebook: nbformat.NotebookNode, files: Path,
-                modules: Sequence[str] = ()) -> KernelSetup:
+                modules: Sequence[str] = (), device: str = Device.CPU) -> KernelSetup:
         """The kernel's additions for ``notebook``; may add files to its folder ``files``.
-        ``modules`` are the dotted names of the student's own modules (folder submissions)."""
+        ``modules`` are the dotted names of the student's own modules (folder submissions);
+        ``device`` is the grade's (``Device``: its kernel sees a GPU only on ``gpu``)."""
 
     def excluded_items(self) -> dict[str, str]:
         """Items this edition does not have, with the sentence their result gives: they are

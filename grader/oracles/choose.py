@@ -44,6 +44,11 @@ class BackgroundOracle:
         """The loaded oracle (None without the reference or public checks)."""
         return self._future.result()
 
+    def close(self) -> None:
+        """Wait until the load has ended, whether or not the oracle was used (TensorFlow's
+        start-up writes to the native stderr while it loads)."""
+        self._pool.shutdown(wait=True)
+
     def _loaded(self, name: str) -> Oracle:
         """The loaded oracle, to use its ``name``; AttributeError when there is none."""
         oracle = self.get()

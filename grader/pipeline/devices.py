@@ -5,6 +5,13 @@ from __future__ import annotations
 import shutil
 
 
+class Device:
+    """Where a grade runs its notebooks (``Options.device``; ``--device`` adds ``auto``)."""
+
+    CPU = "cpu"
+    GPU = "gpu"
+
+
 def count_gpus() -> int:
     """GPUs visible on this machine (by nvidia-smi), without importing TensorFlow."""
     import subprocess

@@ -21,6 +21,7 @@ import numpy as np
 from grader import __version__, items
 from grader.frameworks import Framework, choose_framework
 from grader.pipeline import checks, score
+from grader.pipeline.devices import Device
 from grader.pipeline.execute import Bounds, KernelSession, kernel_environment
 from grader.pipeline.folders import SubmissionKind
 from grader.pipeline.load import (
@@ -47,7 +48,7 @@ class Options:
     rubric: Rubric
     mode: str = "quick"
     seed: int = 0
-    device: str = "cpu"
+    device: str = Device.CPU
     gpu_index: int | None = None
     threads: int | None = None
     mnist_npz: Path | None = None
@@ -211,7 +212,7 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
     framework = choose_framework(submission.notebook, options.profile,
                                  submission.module_source())
     modules = (submission.gan_module,) if submission.gan_module else ()
-    setup = framework.prepare(submission.notebook, files, modules)
+    setup = framework.prepare(submission.notebook, files, modules, options.device)
     env.update(setup.env)
     config = {"seed": options.seed, "mnist_npz": str(options.mnist_npz or ""),
               "watched": list(framework.watched)}

@@ -37,10 +37,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grader import items
-from grader.exceptions import ReleaseError
+from grader.exceptions import FrameworkNotInstalled, ReleaseError
 from grader.frameworks.editions import DEFAULT_EDITION, EDITIONS, Edition
 
 if TYPE_CHECKING:
+    from grader.oracles.interface import BuildingOracle
     from grader.oracles.public import PublicChecks
     from grader.pipeline.grade_one import Options
 
@@ -263,24 +264,37 @@ def expected_methods(edition: Edition) -> list[str]:
     return [method for method in RECORDED_METHODS if method != "activation" or activations]
 
 
-def record_public_checks(solution: Path, options: Options,
-                         edition: Edition = EDITIONS[DEFAULT_EDITION]) -> PublicChecks:
-    """Grade the solution through a ``RecordingOracle`` wrapping the edition's reference
-    oracle, as the edition's framework; its recording, if all items pass."""
-    from dataclasses import replace
-
-    from grader.oracles.public import RecordingOracle
+def reference_oracle(edition: Edition) -> BuildingOracle:
+    """The edition's reference oracle; ``ReleaseError`` when this install cannot load it (no
+    reference package, or not its library: the message says which extra to install)."""
     from grader.oracles.reference import reference_available
-    from grader.pipeline.grade_one import grade_notebook
 
     if not reference_available():
         raise ReleaseError("the reference package is not installed: bundles are built from "
                            "the instructor's checkout")
     try:
-        reference = edition.reference_oracle()
+        return edition.reference_oracle()
+    except FrameworkNotInstalled as error:  # its message names the extra
+        raise ReleaseError(f"the {edition.framework} edition's reference cannot be loaded: "
+                           f"{error}") from None
     except ImportError as error:
         raise ReleaseError(f"the {edition.framework} edition's reference cannot be loaded "
                            f"({error}): install the {edition.extras[0]} extra") from None
+
+
+def record_public_checks(solution: Path, options: Options,
+                         edition: Edition = EDITIONS[DEFAULT_EDITION],
+                         reference: BuildingOracle | None = None) -> PublicChecks:
+    """Grade the solution through a ``RecordingOracle`` wrapping the edition's reference
+    oracle (``reference``, loaded here when not given), as the edition's framework; its
+    recording, if all items pass."""
+    from dataclasses import replace
+
+    from grader.oracles.public import RecordingOracle
+    from grader.pipeline.grade_one import grade_notebook
+
+    if reference is None:
+        reference = reference_oracle(edition)
     oracle = RecordingOracle(reference, options.seed, options.mode, options.rubric)
     result = grade_notebook(solution, replace(options, profile=edition.framework), oracle)
     short = [f"{item.id} ({item.status}: {item.message})" for item in result.items

@@ -39,6 +39,7 @@ from grader.frameworks.tf1.parts import notebook_parts
 from grader.frameworks.tf2.framework import KerasEdition, found_markers
 from grader.items import THEORY, ItemSpec
 from grader.kernel import loader, wire
+from grader.pipeline.devices import Device
 from grader.result import ItemResult
 
 # Calls that exist only in TensorFlow 1 (graph mode).
@@ -177,8 +178,9 @@ class TF1Framework(KerasEdition):
         return f"{self.name}-{self.generation or '2018'}"
 
     def prepare(self, notebook: nbformat.NotebookNode, files: Path,
-                modules: Sequence[str] = ()) -> KernelSetup:
-        """Legacy Keras, the TF1 kernel module, stand-in check files, the notebook's parts."""
+                modules: Sequence[str] = (), device: str = Device.CPU) -> KernelSetup:
+        """Legacy Keras, the TF1 kernel module, stand-in check files, the notebook's parts
+        (TensorFlow finds the grade's ``device`` through ``CUDA_VISIBLE_DEVICES``)."""
         env, setup_code, after_cell = kernel_setup(notebook)
         warnings = []
         written = write_stand_ins(files)

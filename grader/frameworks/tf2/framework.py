@@ -18,6 +18,7 @@ import numpy as np
 from grader.frameworks.base import Check, KernelSetup, Layout, Recognition, identity_weights
 from grader.items import ItemSpec
 from grader.kernel import loader, wire
+from grader.pipeline.devices import Device
 from grader.result import ItemResult
 
 # Calls that exist only in TF2-style code (eager Keras).
@@ -100,8 +101,9 @@ class TF2Framework(KerasEdition):
         return self.name
 
     def prepare(self, notebook: nbformat.NotebookNode, files: Path,
-                modules: Sequence[str] = ()) -> KernelSetup:
-        """The TF2 set-up module; nothing else is added."""
+                modules: Sequence[str] = (), device: str = Device.CPU) -> KernelSetup:
+        """The TF2 set-up module; nothing else is added (TensorFlow finds the grade's
+        ``device`` through ``CUDA_VISIBLE_DEVICES``)."""
         return KernelSetup(setup_code=(loader.setup_code("tf2/setup", {}),))
 
     def finish(self, result: ItemResult, spec: ItemSpec) -> ItemResult:

@@ -23,7 +23,6 @@ What changes for such a submission, all decided here:
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from grader.frameworks.base import (
 from grader.frameworks.detect import notebook_code
 from grader.frameworks.tf1.framework import answers
 from grader.frameworks.tf2.framework import found_markers, specified_layout
+from grader.frameworks.torch.library import cuda_build, install_hint, torch_problem
 from grader.frameworks.torch.names import loss_names, torch_function
 from grader.frameworks.torch.weights import (
     keras_to_torch,
@@ -54,6 +54,7 @@ from grader.frameworks.torch.weights import (
 )
 from grader.items import ItemSpec
 from grader.kernel import loader, wire
+from grader.pipeline.devices import Device
 from grader.result import ItemResult
 
 LIBRARY = "torch"
@@ -68,8 +69,7 @@ def shift_variances(architecture: str, role: str, weights: Sequence[np.ndarray],
     names = [name for _, name in specified_layout(architecture, role, NOISE_DIM)]
     return [np.asarray(value) + np.float32(shift) if name == MOVING_VARIANCE else value
             for value, name in zip(weights, names, strict=True)]
-INSTALL_HINT = ("this is a PyTorch submission and this install of hw4grade has no PyTorch: "
-                "install the torch extra (pip install 'hw4grade[torch]') and grade it again")
+
 
 # Imports and calls of PyTorch code.
 MARKERS = {
@@ -148,9 +148,27 @@ def write_stand_ins(workdir: Path) -> list[str]:
     return list(CHECK_FILES)
 
 
-def torch_installed() -> bool:
-    """True when PyTorch can be imported in this install."""
-    return importlib.util.find_spec(LIBRARY) is not None
+def on_gpu(device: str, cuda_built: bool) -> bool:
+    """True when a PyTorch kernel runs on a GPU: the grade has one (``--device gpu``, or
+    ``auto`` on a machine with one) and PyTorch is built for CUDA."""
+    return device == Device.GPU and cuda_built
+
+
+def setup_config(modules: Sequence[str], gpu: bool) -> dict:
+    """The ``torch/setup`` module's CONFIG: the student's module names, and whether the
+    kernel keeps PyTorch's real CUDA (``gpu``) or runs the notebook's CUDA calls on the CPU."""
+    return {"modules": list(modules), "gpu": bool(gpu)}
+
+
+def cuda_warning(requests: Sequence[str], gpu: bool) -> str:
+    """The result's warning for a notebook that asks for CUDA by name (``requests``)."""
+    asked = ", ".join(requests)
+    if gpu:
+        return (f"graded on the GPU: the notebook asks for CUDA ({asked}), and its CUDA calls "
+                "ran on the grader's GPU")
+    return (f"graded on the CPU: the notebook asks for CUDA ({asked}), and this grade has no "
+            "GPU (--device gpu gives it one where the machine has one), so its CUDA calls ran "
+            "on the CPU")
 
 
 def speak(result: ItemResult, spec: ItemSpec) -> ItemResult:
@@ -199,26 +217,30 @@ class TorchFramework:
         return f"{self.name}-{self.generation or Generation.Y2018}"
 
     def prepare(self, notebook: nbformat.NotebookNode, files: Path,
-                modules: Sequence[str] = ()) -> KernelSetup:
-        """The PyTorch set-up module (with the student's modules), stand-in check files, and
-        a warning when the notebook hard-codes CUDA. Raises ``FrameworkNotInstalled`` when
-        this install has no PyTorch."""
-        if not torch_installed():
-            raise FrameworkNotInstalled(INSTALL_HINT)
+                modules: Sequence[str] = (), device: str = Device.CPU) -> KernelSetup:
+        """The PyTorch set-up module (with the student's modules and whether the kernel
+        keeps real CUDA), stand-in check files, and a warning when the notebook hard-codes
+        CUDA. Raises ``FrameworkNotInstalled`` when this install cannot import PyTorch."""
+        problem = torch_problem()
+        if problem is not None:
+            raise FrameworkNotInstalled("PyTorch submission: "
+                                        + install_hint(problem, " and grade it again"))
         if modules and self.generation != Generation.UMICH:
             self.generation = Generation.MODULE
-        config = {"modules": list(modules)}
+        gpu = on_gpu(device, cuda_build())
         warnings = []
+        if device == Device.GPU and not gpu:
+            warnings.append("graded on the CPU although the grade has a GPU: this install's "
+                            "PyTorch is a CPU-only build")
         requests = cuda_requests(notebook_code(notebook))
         if requests:
-            warnings.append("graded on the CPU unless the grader has a GPU (--device gpu): the "
-                            "notebook asks for CUDA (" + ", ".join(requests) + "), and its "
-                            "CUDA calls ran on the CPU where there was none")
+            warnings.append(cuda_warning(requests, gpu))
         written = write_stand_ins(files)
         if written:
             warnings.append("the submission came without " + " or ".join(written)
                             + "; the grader supplied a stand-in so its check cells run")
-        return KernelSetup(setup_code=(loader.setup_code("torch/setup", config),),
+        return KernelSetup(setup_code=(loader.setup_code("torch/setup",
+                                                         setup_config(modules, gpu)),),
                            warnings=warnings)
 
     def excluded_items(self) -> dict[str, str]:

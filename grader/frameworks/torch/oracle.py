@@ -25,6 +25,7 @@ import numpy as np
 
 from grader import items
 from grader.frameworks.torch.kernel.layout import listing
+from grader.frameworks.torch.library import require_torch, torch_problem
 from grader.frameworks.torch.names import torch_function
 from grader.oracles.weights import draw_weights
 
@@ -42,26 +43,13 @@ def _is_norm(module) -> bool:
     return isinstance(module, nn.modules.batchnorm._BatchNorm)
 
 
-def import_torch():
-    """``torch``, imported so that it never loads Triton in this process: the grader's own
-    process has TensorFlow loaded (the Keras oracle), and loading Triton after TensorFlow
-    crashes the process (a segmentation fault, seen with torch 2.14 and TensorFlow 2.21);
-    nothing here compiles GPU kernels."""
-    import sys
-
-    sys.modules.setdefault("triton", None)  # an import of triton now raises ImportError
-    import torch
-
-    return torch
-
-
 class TorchReferenceOracle:
     """The PyTorch reference solution, run in float64 (a ``BuildingOracle``)."""
 
     reference_module = REFERENCE
 
     def __init__(self) -> None:
-        self.torch = import_torch()
+        self.torch = require_torch()  # FrameworkNotInstalled, with the install hint, without
         self.reference = importlib.import_module(REFERENCE)
 
     def activation(self, item: str, x: np.ndarray, alpha: float | None) -> np.ndarray:
@@ -148,10 +136,10 @@ class TorchReferenceOracle:
 def reference_available() -> bool:
     """True when the PyTorch reference and PyTorch itself can be imported."""
     try:
-        return importlib.util.find_spec("torch") is not None \
-            and importlib.util.find_spec(REFERENCE) is not None
+        found = importlib.util.find_spec(REFERENCE) is not None
     except ModuleNotFoundError:  # no reference package at all
         return False
+    return found and torch_problem() is None
 
 
 @functools.lru_cache(maxsize=1)

@@ -2,7 +2,8 @@
 
 Sent as source text into a private module (``sys.modules[MODULES["torch/setup"]]``) before
 any student code (CONFIG: ``modules``, the dotted names of the student's own modules, which
-the probe imports). It installs, each by one small function:
+the probe imports; ``gpu``, whether the grade gave this kernel a GPU). It installs, each by
+one small function:
 
 * :func:`seed_torch`: PyTorch's seeds (the prelude's seed);
 * :func:`budget_optimizer_steps`: the training budget: a global pre-hook on every
@@ -11,8 +12,10 @@ the probe imports). It installs, each by one small function:
 * :func:`serve_mnist_offline`: ``torchvision.datasets.MNIST(root, train, download=True, ...)``
   serves the grader's MNIST file: no download, nothing written, the root ignored
   (subclasses such as FashionMNIST are left as they are);
-* where ``torch.cuda.is_available()`` is False only (a machine or a grade without a GPU;
-  with a GPU the notebook's CUDA calls run on it unchanged): :func:`without_triton` (Triton,
+* unless the kernel runs on a GPU (:func:`on_gpu`: CONFIG's ``gpu`` and
+  ``torch.cuda.is_available()``; on a GPU the notebook's CUDA calls run on it unchanged, and
+  :data:`DEVICE` tells the grader's training loop to train there too): :func:`without_triton`
+  (Triton,
   which crashes a process that loaded TensorFlow first, is never loaded),
   :func:`cuda_calls_on_cpu` (``.cuda()`` of tensors and modules returns them as they are),
   :func:`cuda_tensor_types_on_cpu` (``torch.cuda.FloatTensor`` and its kin are the CPU
@@ -29,7 +32,8 @@ the probe imports). It installs, each by one small function:
 import sys
 import types
 
-CONFIG: dict = {}  # replaced by the grader: modules (the student's module names)
+CONFIG: dict = {}  # replaced by the grader: modules (the student's module names), gpu
+DEVICE = "cpu"  # where the grader's training loop puts the networks: "cuda" on a GPU
 MODULES: dict = {}  # replaced by the loader: kernel file -> its module name in the kernel
 
 # The legacy tensor classes ``torch.cuda`` names (and their CPU twins in ``torch``).
@@ -248,8 +252,15 @@ def without_triton() -> None:
     sys.modules.setdefault("triton", None)
 
 
+def on_gpu(gpu_given: bool, cuda_available: bool) -> bool:
+    """True when the notebook's CUDA calls run on a real GPU: the grade gave the kernel one
+    and PyTorch sees it."""
+    return bool(gpu_given) and bool(cuda_available)
+
+
 def setup() -> None:
     """Install everything described in the module docstring."""
+    global DEVICE
     import torch
 
     prelude = _prelude()
@@ -260,7 +271,13 @@ def setup() -> None:
         print(f"[hw4grade] training budget unavailable: {error}", file=sys.__stderr__)
     if prelude.CONFIG.get("mnist_npz"):
         serve_mnist_offline()
-    if not torch.cuda.is_available():
+    gpu_given = CONFIG.get("gpu", False)
+    if on_gpu(gpu_given, torch.cuda.is_available()):
+        DEVICE = "cuda"
+    else:
+        if gpu_given:  # a CUDA build that finds no device here: run as without a GPU
+            print("[hw4grade] the grade has a GPU but PyTorch sees no CUDA device: the "
+                  "notebook's CUDA calls run on the CPU", file=sys.__stderr__)
         without_triton()
         cuda_calls_on_cpu()
         cuda_tensor_types_on_cpu()

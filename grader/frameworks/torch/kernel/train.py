@@ -10,7 +10,8 @@ A network's weights are listed as ``torch/layout`` lists them (the probe's conve
 layer by layer, its parameters, then batch norm's running mean and variance). Images come
 in as ``[N, 784]`` in [-1, 1]. One D step and one G step
 per batch, on one noise batch, as the TF2 loop does; batch norm stays in training mode, as
-the course's loop never calls ``.eval()``.
+the course's loop never calls ``.eval()``. The networks, the images and the noise are on the
+kernel's device (:func:`training_device`: the GPU when ``torch/setup`` kept real CUDA).
 """
 
 import sys
@@ -28,8 +29,15 @@ def _entries(network) -> list:
     return [(path, tensor) for path, tensor, _, _ in listing(network)]
 
 
+def training_device() -> str:
+    """Where the networks train: ``torch/setup``'s ``DEVICE`` (``"cuda"`` in a kernel that
+    runs on a GPU), the CPU where the set-up did not run (reference runs in the grader)."""
+    setup = sys.modules.get(MODULES.get("torch/setup", ""))
+    return getattr(setup, "DEVICE", "cpu")
+
+
 def _flat(value, torch):
-    """A network output or noise as a float32 CPU tensor of [N, -1]."""
+    """A network output or noise as a float32 tensor of [N, -1] (on its own device)."""
     if not torch.is_tensor(value):
         value = torch.as_tensor(np.asarray(value))
     return value.float().reshape(value.shape[0], -1)
@@ -39,16 +47,17 @@ class TrainingSession:
     """D and G built from ``parts``, with their optimizers."""
 
     def __init__(self, parts: dict, seed: int, noise_dim: int = 96, batch: int = 128,
-                 jit: bool = False) -> None:
+                 jit: bool = False, device: str | None = None) -> None:
         import torch
 
         self.parts, self.seed, self.noise_dim, self.batch = parts, seed, noise_dim, batch
         self.mode, self.steps = "eager", 0
+        self.device = torch.device(device or training_device())
         torch.manual_seed(seed)
         self.D = parts["discriminator"]()
         self.G = parts["generator"](noise_dim=noise_dim)
-        for network in (self.D, self.G):
-            network.float().train()
+        for network in (self.D, self.G):  # before the optimizers are made of them
+            network.to(self.device).float().train()
         self.D_solver, self.G_solver = parts["get_solvers"](self.D, self.G)
 
     def _network(self, role: str):
@@ -98,8 +107,9 @@ class TrainingSession:
         losses = []
         started = time.monotonic()
         for indices in order:
-            real = torch.as_tensor(images[indices])
-            z = _flat(self.parts["sample_noise"](self.batch, self.noise_dim), torch)
+            real = torch.as_tensor(images[indices]).to(self.device)
+            z = _flat(self.parts["sample_noise"](self.batch, self.noise_dim),
+                      torch).to(self.device)
             losses.append(self._step(real, z))
             if time.monotonic() - started > max_seconds:
                 break
@@ -114,7 +124,8 @@ class TrainingSession:
 
         with torch.no_grad():
             return np.concatenate([
-                _flat(self.G(torch.as_tensor(noise[start:start + 1000])), torch).numpy()
+                _flat(self.G(torch.as_tensor(noise[start:start + 1000]).to(self.device)),
+                      torch).cpu().numpy()
                 for start in range(0, len(noise), 1000)
             ]).reshape(len(noise), -1).astype(np.float32)
 
