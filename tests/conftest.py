@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # This process loads TensorFlow and PyTorch: Triton, which PyTorch loads on its first
 # optimizer, crashes a process that has TensorFlow loaded, and nothing here needs it (the
-# grader does the same: grader.frameworks.torch.oracle.import_torch).
+# grader does the same: grader.frameworks.torch.library.import_torch).
 sys.modules.setdefault("triton", None)
 ROOT = Path(__file__).resolve().parent.parent
 
