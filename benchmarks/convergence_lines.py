@@ -126,8 +126,8 @@ def main() -> None:
                "integrity": {"copy_distance": COPY_DISTANCE, "copy_fraction": 0.05,
                              "descent_z_floor": DESCENT_Z_FLOOR}}
     Path(args.write).write_text(json.dumps(shipped, indent=1) + "\n", encoding="utf-8")
-    out = [f"# Convergence lines, calibrated on reference runs (CPU, {shipped['seeds']} seeds "
-           "per model)", "",
+    counts = ", ".join(f"{model} {len(runs)}" for model, runs in by_model.items())
+    out = [f"# Convergence lines, calibrated on reference runs (CPU; seeds: {counts})", "",
            f"`python benchmarks/convergence_lines.py` on `{Path(args.runs).name}`; FCD of "
            f"{SAMPLES} samples drawn by the grader. Stop line: worst seed x {STOP_MARGIN}; "
            f"too-good line: best seed x {TOO_GOOD_SHARE}; start-correlation ceiling: a third of "

@@ -83,7 +83,14 @@ class MixedFrameworks(SubmissionError):
 
 class FrameworkNotInstalled(SubmissionError):
     """The submission is written for a framework whose library this install lacks; the
-    message names the extra to install. Other submissions of the batch are unaffected."""
+    message names the extra to install. Other submissions of the batch are unaffected.
+    ``profile`` and ``excluded`` (item id: reason) are the framework's, set where it was
+    chosen, so the refusal is scored out of that framework's maximum."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.profile = ""
+        self.excluded: dict[str, str] = {}
 
 
 class UnreadableResponse(HW4GradeError, ValueError):

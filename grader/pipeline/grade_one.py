@@ -13,12 +13,14 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from grader import __version__, items
+from grader.exceptions import FrameworkNotInstalled
 from grader.frameworks import Framework, choose_framework
 from grader.pipeline import checks, score
 from grader.pipeline.devices import Device
@@ -82,13 +84,17 @@ def new_result(path: Path | str, options: Options, sha256: str | None) -> Submis
 
 
 def failed_result(path: Path | str, options: Options, sha256: str | None,
-                  reason: str) -> SubmissionResult:
-    """The result of a submission that could not be graded at all: score 0, reason given."""
+                  reason: str, excluded: Mapping[str, str] | None = None) -> SubmissionResult:
+    """The result of a submission that could not be graded at all: score 0, reason given
+    (``excluded``: the items its framework does not have, out of its maximum as when graded)."""
     result = new_result(path, options, sha256)
     result.error = reason
+    excluded = excluded or {}
     for item in options.rubric.items:
         if item.manual:
             result.items.append(score.manual(item))
+        elif item.id in excluded:
+            result.items.append(score.skipped(item, excluded[item.id]))
         elif items.spec(item.id).check == items.CONVERGENCE and options.mode != "full":
             result.items.append(score.skipped(item, QUICK_MODE_SKIP))
         else:
@@ -171,7 +177,12 @@ def grade_notebook_at_seeds(path: str | Path, options: Options, oracle, seeds: l
     root = Path(tempfile.mkdtemp(prefix="hw4grade-")).resolve()
     try:
         _grade_in_sandbox(submission, runs[0], oracle, root, results)
-    except SubmissionError as error:  # its framework refused it (mixed, not installed)
+    except FrameworkNotInstalled as error:  # scored as its framework's items would be
+        results = [failed_result(label, run, submission.sha256, str(error), error.excluded)
+                   for run in runs]
+        for result in results:
+            result.profile = error.profile
+    except SubmissionError as error:  # its framework refused it (mixed frameworks)
         results = [failed_result(label, run, submission.sha256, str(error)) for run in runs]
     except Exception as error:  # a grader fault: say so rather than lose the batch
         detail = traceback.format_exc(limit=-4)
@@ -212,7 +223,11 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
     framework = choose_framework(submission.notebook, options.profile,
                                  submission.module_source())
     modules = (submission.gan_module,) if submission.gan_module else ()
-    setup = framework.prepare(submission.notebook, files, modules, options.device)
+    try:
+        setup = framework.prepare(submission.notebook, files, modules, options.device)
+    except FrameworkNotInstalled as error:
+        error.profile, error.excluded = framework.label(), framework.excluded_items()
+        raise
     env.update(setup.env)
     config = {"seed": options.seed, "mnist_npz": str(options.mnist_npz or ""),
               "watched": list(framework.watched)}

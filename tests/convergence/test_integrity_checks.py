@@ -12,6 +12,8 @@ from grader.convergence import integrity, lines
 from grader.convergence.integrity import Evidence, findings
 from grader.convergence.lines import CheckpointLines, IntegrityLines
 from grader.exceptions import RubricError
+from grader.frameworks import REGISTRY
+from grader.rubric import load_rubric
 
 FLOORS = IntegrityLines(copy_distance=1.0, copy_fraction=0.05, descent_z_floor=5.0)
 LINES = CheckpointLines(stop=500, too_good=150, start_corr_ceiling=0.8, loss_gap=(0.3, 0.6))
@@ -101,6 +103,20 @@ def test_calibrated_lines_are_read_and_bad_ones_named(tmp_path):
         lines.load_lines(path)
 
 
-def test_the_shipped_lines_load():
-    shipped = lines.load_lines()
+@pytest.mark.parametrize("framework", sorted(REGISTRY))
+def test_each_framework_ships_lines_at_every_cpu_checkpoint(framework):
+    shipped = lines.load_lines(lines.DATA_DIR / REGISTRY[framework]().lines_file)
     assert shipped.samples >= 500
+    rubric = load_rubric().convergence
+    for model in ("gan", "lsgan", "dcgan"):
+        for step in rubric.schedule("cpu", model):
+            at = shipped.at("cpu", model, step)
+            assert at != CheckpointLines(), (framework, model, step)
+            assert at.too_good < at.stop, (framework, model, step)
+
+
+def test_pytorch_lines_come_from_pytorch_runs():
+    tf2 = lines.load_lines(lines.DATA_DIR / REGISTRY["tf2"]().lines_file)
+    torch = lines.load_lines(lines.DATA_DIR / REGISTRY["torch"]().lines_file)
+    assert REGISTRY["torch"]().lines_file != REGISTRY["tf2"]().lines_file
+    assert torch.at("cpu", "gan", 1000) != tf2.at("cpu", "gan", 1000)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from grader import items
 from grader.rubric import load_rubric
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +105,14 @@ def test_the_pytorch_submission_gets_the_install_hint(batch):
     assert result["error"] == f"{REFUSAL}; this install of hw4grade cannot import PyTorch " \
                               "(ModuleNotFoundError: No module named 'torch')"
     assert not result["retry"]  # not a grader fault: the same install refuses it again
+    # scored out of the PyTorch edition's maximum, as when it is graded: no leaky_relu
+    assert row["profile"].startswith("torch"), row
+    leaky = next(item for item in result["items"] if item["id"] == "leaky_relu")
+    assert (leaky["max_points"], leaky["status"]) == (0, "skipped"), leaky
+    quick_max = sum(item.points for item in load_rubric().items
+                    if not item.manual and item.id != "leaky_relu"
+                    and items.spec(item.id).check != items.CONVERGENCE)
+    assert float(row["max_score"]) == quick_max, row
     for page in ("torch.html", "torch.md"):
         assert "install the torch extra" in (batch["out"] / "feedback" / page).read_text()
     assert REFUSAL in batch["done"].stdout

@@ -204,7 +204,7 @@ class TorchFramework:
                                      if name.startswith("numpy."))
     reruns_tensors: bool = False
     reference_module: str = "reference.hw4_torch"
-    lines_file: str = "convergence_lines.json"
+    lines_file: str = "convergence_lines_torch.json"  # calibrated on PyTorch reference runs
     probe_batch: int | None = 128
 
     @staticmethod
