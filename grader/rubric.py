@@ -66,6 +66,8 @@ class Convergence:
     budgets: dict[str, dict[str, int]]
     thresholds: dict[str, dict[str, tuple[float, float]]]  # (full credit at/below, none at/above)
     attribution_runs: int = 3
+    # retrainings at a new seed of a model whose parts all passed their items, on a shortfall
+    reseed_runs: int = 1
     max_seconds: float = 600.0
     min_class_entropy: float = 0.2  # below this (nats) credit is capped at half: mode collapse
     # steps before the budget at which a run is judged and may stop, per device and model
@@ -287,6 +289,8 @@ def _parse_convergence(raw: dict, source: str) -> Convergence:
     thresholds = _per_device_model(_require(raw, "thresholds", where, dict),
                                    f"{where}.thresholds", _fcd_lines)
     runs = int(_number(raw.get("attribution_runs", 3), f"{where}.attribution_runs"))
+    reseeds = int(_number(raw.get("reseed_runs", Convergence.reseed_runs),
+                          f"{where}.reseed_runs"))
     seconds = _number(raw.get("max_seconds", 600), f"{where}.max_seconds", strict=True)
     entropy = _number(raw.get("min_class_entropy", 0.2), f"{where}.min_class_entropy")
     checkpoints = {}
@@ -300,7 +304,9 @@ def _parse_convergence(raw: dict, source: str) -> Convergence:
                                       f"must come before the budget of "
                                       f"{budgets[device][model]} steps, got {list(steps)}")
     samples = int(_number(raw.get("samples", 2000), f"{where}.samples", minimum=100))
-    return Convergence(budgets, thresholds, runs, seconds, entropy, checkpoints, samples)
+    return Convergence(budgets, thresholds, attribution_runs=runs, reseed_runs=reseeds,
+                       max_seconds=seconds, min_class_entropy=entropy,
+                       checkpoints=checkpoints, samples=samples)
 
 
 def _step_list(value: Any, where: str) -> tuple[int, ...]:

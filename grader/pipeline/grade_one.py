@@ -329,7 +329,7 @@ def _grade_convergence(prober: Prober, rng: np.random.Generator, options: Option
             judged.append(grade.judge_item(
                 item, prober, item_rng, checkpoints=settings.schedule(options.device, model),
                 samples=settings.samples, settings=judging, mnist_npz=str(options.mnist_npz),
-                n_images=n_images, units=graded))
+                n_images=n_images, units=graded, reseeds=settings.reseed_runs))
         except Exception as error:
             print(f"hw4grade: training {model} failed: {traceback.format_exc(limit=-3)}",
                   file=sys.stderr)

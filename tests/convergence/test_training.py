@@ -116,3 +116,50 @@ def test_broken_reference_variants_fail_at_full_budget(mnist_dir, fault):
     run.problems = training_problems(run.losses, run.scores)
     assert credit(run, Thresholds(pass_fcd, fail_fcd, settings.min_class_entropy)) == 0.0, \
         (run.scores, run.problems)
+
+
+def _units(parts: dict[str, str], failed: str | None = None) -> dict:
+    from grader.result import ItemResult
+
+    return {name: ItemResult(name, 0.0 if name == failed else 5.0, 5.0,
+                             "failed" if name == failed else "passed")
+            for name in parts.values()}
+
+
+def test_only_a_clean_shortfall_of_parts_that_all_passed_is_retrained():
+    from grader import items
+    from grader.convergence.grade import deserves_reseed
+
+    parts = items.convergence_item("lsgan").parts
+    clean = TrainingRun("lsgan", None, steps=1500)
+    assert deserves_reseed(clean, 0.5, parts, _units(parts))  # a collapsed correct LSGAN
+    assert not deserves_reseed(clean, 1.0, parts, _units(parts))  # full credit already
+    for part in parts.values():  # a part that failed its own item is the suspect instead
+        assert not deserves_reseed(clean, 0.0, parts, _units(parts, failed=part)), part
+    missing = dict(_units(parts))
+    missing.pop(next(iter(parts.values())))
+    assert not deserves_reseed(clean, 0.0, parts, missing)  # a part not graded
+    for broken in (TrainingRun("lsgan", None, error="timed out"),
+                   TrainingRun("lsgan", None, flags=["fewer steps than reported"]),
+                   TrainingRun("lsgan", None, problems=["NaN losses"])):
+        assert not deserves_reseed(broken, 0.0, parts, _units(parts)), broken
+
+
+def test_a_correct_gan_that_falls_short_is_trained_from_a_second_start(tmp_path, mnist_dir):
+    """With lines no run can meet, the solution's GAN falls short at its first start; its
+    parts all pass, so it is trained from a second one, and both runs are recorded."""
+    from reference.build_notebook import SOLUTION_PATH
+
+    result = full_grade(tmp_path, mnist_dir, SOLUTION_PATH, budgets={"gan": 10, "lsgan": 10,
+                                                                    "dcgan": 2},
+                        points={"lsgan_convergence": 0, "dcgan_convergence": 0},
+                        thresholds={"gan": [1.0, 2.0]}, attribution_runs=0, reseed_runs=1)
+    item = result.item("gan_convergence")
+    assert item.status == "failed", item
+    reseeded = item.details["reseeded"]
+    assert len(reseeded["runs"]) == 2, reseeded
+    first, second = reseeded["runs"]
+    assert first["seed"] != second["seed"] and first["fcd"] != second["fcd"]
+    assert first["steps"] == second["steps"] == 10
+    assert reseeded["counted"] == first["seed"]  # no better: the first run counts
+    assert "trained from 2 starts" in item.message
