@@ -320,6 +320,7 @@ def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
     else:
         fraction += 0.3
     count = sum(int(np.prod(v["shape"])) for v in built["variables"])
+    trainable = sum(int(np.prod(v["shape"])) for v in built["variables"] if v["trainable"])
     expected_count = oracle.parameter_count(item.id, kwargs)
     if count == expected_count:
         fraction += 0.3
@@ -351,7 +352,8 @@ def score_model(observation: Observation, oracle, item: Item) -> ItemResult:
             problems.append("with the reference weights copied into your model its outputs "
                             f"differ from the reference network's: {items.spec(item.id).hint}")
     result = _scaled(item, fraction, f"{name}: " + "; ".join(problems),
-                     {"parameters": count, "expected_parameters": expected_count})
+                     {"parameters": count, "expected_parameters": expected_count,
+                      "trainable_parameters": trainable})
     if found_shape is not None:
         return deduct_for_shape(result, item, found_shape, expected_shape, values_match)
     return result

@@ -312,3 +312,16 @@ def test_a_mixed_notebook_gets_the_clear_refusal(graded):
     result = graded["mixed"]
     assert result.error and "mixes frameworks" in result.error
     assert not result.retry
+
+
+def test_the_statistics_are_what_the_listing_counts_beyond_the_parameters():
+    from grader.frameworks.torch.framework import statistics_count
+    from grader.frameworks.torch.oracle import TorchReferenceOracle
+
+    oracle = TorchReferenceOracle()
+    assert statistics_count("dc_generator") == 2 * (1024 + 7 * 7 * 128 + 64)
+    assert statistics_count("generator") == statistics_count("dc_discriminator") == 0
+    # the course's own counts (noise dimension 4), parameters only
+    assert oracle.parameter_count("dc_generator", {"noise_dim": 4}) \
+        - statistics_count("dc_generator") == 6_580_801
+    assert oracle.parameter_count("generator", {"noise_dim": 4}) == 1_858_320

@@ -55,6 +55,8 @@ DEFAULT = {
     "discriminator_missing_activation", "relu_with_slope_argument", "noise_rand_minus_half",
     "adam_default_betas", "naive_log_sigmoid", "gan_loss_concatenated",
     "gan_loss_wrong_batch_divisor", "generator_image_shaped",
+    # a network of the wrong size: its counts as the course counts them
+    "dc_generator_narrow",
     # a fault (the cheat, edited_noise_test, is slow: wrong noise is noise_rand_minus_half)
     "raising_cell",
 }
@@ -211,3 +213,25 @@ def test_the_default_set_covers_every_generation_layout_hazard_and_bug_class():
     assert any(v.cuda and v.layout != Layout.NOTEBOOK for v in chosen)
     lost = set().union(*(v.loses for v in chosen))
     assert lost == set(TORCH_UNIT_ITEMS) - {"lsgan_loss", "dc_generator"}, lost
+
+
+NARROW_DC_GENERATOR_DIFFERENCE = (128 * 64 * 16 + 64 + 2 * 64 + 64 * 16 + 1) \
+    - (128 * 32 * 16 + 32 + 2 * 32 + 32 * 16 + 1)  # conv, batch norm's weight and bias, conv
+
+
+def test_parameter_counts_are_the_courses(torch_corpus):
+    """Parameters only, as ``sum(p.numel() for p in model.parameters())`` prints them: not
+    the batch norm statistics the grader's comparison also counts."""
+    import re
+
+    import reference.hw4_torch as ref
+
+    item = torch_corpus["dc_generator_narrow"].item("dc_generator")
+    found = re.search(r"the model has ([\d,]+) parameters at noise_dim (\d+) "
+                      r"\(model.parameters\(\)\); the architecture described has ([\d,]+)",
+                      item.message)
+    assert found, item.message
+    student, noise_dim, expected = (int(group.replace(",", "")) for group in found.groups())
+    course = sum(p.numel() for p in ref.build_dc_generator(noise_dim).parameters())
+    assert expected == course
+    assert student == course - NARROW_DC_GENERATOR_DIFFERENCE

@@ -171,9 +171,41 @@ def cuda_warning(requests: Sequence[str], gpu: bool) -> str:
             "on the CPU")
 
 
+def statistics_count(item_id: str) -> int:
+    """The batch norm statistics (running means and variances) of the specified network
+    ``item_id``: what the listing counts beyond ``model.parameters()``."""
+    from grader.convergence.networks import MOVING_MEAN, architecture_of
+
+    for model in items.models():
+        for role, part in items.convergence_item(model).parts.items():
+            if part == item_id:
+                return sum(int(np.prod(shape)) for shape, name
+                           in specified_layout(architecture_of(model), role, NOISE_DIM)
+                           if name in (MOVING_MEAN, MOVING_VARIANCE))
+    return 0
+
+
+COUNT_SENTENCE = re.compile(r"the model has [\d,]+ parameters(?P<at>[^;]*); the architecture "
+                            r"described has [\d,]+")
+
+
+def course_counts(result: ItemResult, spec: ItemSpec) -> str:
+    """The message with its parameter counts as the course counts them, parameters only
+    (``sum(p.numel() for p in model.parameters())``), not the statistics the grader's
+    comparison also counts."""
+    details = result.details
+    if "trainable_parameters" not in details or "expected_parameters" not in details:
+        return result.message
+    expected = details["expected_parameters"] - statistics_count(spec.id)
+    return COUNT_SENTENCE.sub(
+        lambda found: f"the model has {details['trainable_parameters']:,} parameters"
+                      f"{found['at']} (model.parameters()); the architecture described has "
+                      f"{expected:,}", result.message)
+
+
 def speak(result: ItemResult, spec: ItemSpec) -> ItemResult:
     """The item's message in the PyTorch edition's names."""
-    text = result.message
+    text = course_counts(result, spec) if spec.check == items.NETWORK else result.message
     if spec.check == items.LOSS:
         d_name, g_name = loss_names(spec)
         text = re.sub(r"\bD_loss\b", d_name, text)
