@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -30,12 +32,14 @@ from grader.collect.manifest import (
     write_manifest,
 )
 from grader.collect.roster import RosterRow
-from grader.exceptions import GitError, RepositoryTooLarge
+from grader.exceptions import GitError, RepositoryTooLarge, SubmissionError
+from grader.frameworks import AUTO
 from grader.untrusted import clean_name
 
 STAGING_DIR = ".collect-staging"
 SAFE_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._ ()+-]{0,150}")
 LINK_TARGET_LIMIT = 4096
+MAX_STAGED_NOTEBOOKS = 50  # notebooks read to find the GAN homework among several
 
 
 @dataclass
@@ -49,6 +53,7 @@ class Settings:
     from_clones: Path | None = None
     limits: git.Limits = field(default_factory=git.Limits)
     jobs: int = 8
+    profile: str = AUTO  # the edition, when a repository holds one GAN notebook of each
 
     @property
     def deadline_seconds(self) -> int:
@@ -104,6 +109,40 @@ def write_files(out: Path, student: str, files: dict[str, bytes]) -> None:
     os.replace(staging, final)
 
 
+def gan_homework_among(git_dir: Path, entries: Sequence[git.TreeEntry],
+                       targets: dict[str, str], candidates: dict[str, git.TreeEntry],
+                       limits: git.Limits, profile: str) -> tuple[str | None, str]:
+    """The notebook among ``candidates`` that is the GAN homework, by the rule that chooses
+    the driver of a folder submission (``grader.pipeline.folders.choose_driver``, run on a
+    private copy of the notebooks and the modules beside them), and what was chosen; None
+    and the reason when the rule cannot choose."""
+    from grader.pipeline.folders import choose_driver
+
+    staged = {path: entry for path, entry in candidates.items()
+              if safe_relative(path) and entry.size <= limits.notebook_bytes}
+    if len(staged) != len(candidates) or len(staged) > MAX_STAGED_NOTEBOOKS:
+        return None, "too many, too large or oddly named to read"
+    with tempfile.TemporaryDirectory(prefix="hw4grade-collect-") as staging:
+        root = Path(staging)
+        for path, entry in staged.items():
+            files = {path: entry}
+            modules, _ = choose.modules_beside(path, entries, targets, limits.copied_bytes)
+            folder = posixpath.dirname(path)
+            files.update({posixpath.join(folder, relative): module
+                          for relative, module in modules.items() if safe_relative(relative)})
+            for relative, blob in files.items():
+                target = root / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(git.blob(git_dir, blob.sha, limits))
+        try:
+            driver = choose_driver(root, profile, shown="the commit")
+        except SubmissionError as error:
+            return None, str(error).removeprefix("the commit: ")
+        how = (f"it imports {driver.gan_module.replace('.', '/')}.py" if driver.gan_module
+               else "it defines or calls the graded functions")
+        return driver.notebook.relative_to(root).as_posix(), how
+
+
 def collect_one(row: RosterRow, settings: Settings) -> Entry:
     """Collect one student; always an entry, never an exception for what the repository
     does."""
@@ -156,17 +195,27 @@ def _collect(row: RosterRow, settings: Settings) -> Entry:
         flags.append(f"{choice.late} later commit(s) after the deadline ignored")
     flags = [clean_name(flag, 500) for flag in flags]
     candidates = sorted(clean_name(path) for path in notebooks.candidates)
-    if len(candidates) != 1:
+    why = f"the only notebook of commit {commit.sha[:12]}, the last at or before the deadline"
+    if not candidates:
         shutil.rmtree(settings.out / row.student, ignore_errors=True)
-        if not candidates:
-            return ended(row, Status.NO_NOTEBOOK, "no .ipynb file in commit "
-                         f"{commit.sha[:12]}" + (f" matching {', '.join(settings.patterns)}"
-                                                 if settings.patterns else ""),
-                         flags=flags, **known)
-        return ended(row, Status.SEVERAL_NOTEBOOKS, f"{len(candidates)} notebooks: "
-                     + ", ".join(candidates) + " (choose one with --notebook)",
-                     candidates=candidates, flags=flags, **known)
-    path, notebook = next(iter(notebooks.candidates.items()))
+        return ended(row, Status.NO_NOTEBOOK, "no .ipynb file in commit "
+                     f"{commit.sha[:12]}" + (f" matching {', '.join(settings.patterns)}"
+                                             if settings.patterns else ""),
+                     flags=flags, **known)
+    if len(candidates) == 1:
+        path, notebook = next(iter(notebooks.candidates.items()))
+    else:  # an assignment's repository: its GAN homework, as a folder submission's driver
+        chosen, note = gan_homework_among(git_dir, entries, targets, notebooks.candidates,
+                                          limits, settings.profile)
+        if chosen is None:
+            shutil.rmtree(settings.out / row.student, ignore_errors=True)
+            return ended(row, Status.SEVERAL_NOTEBOOKS, f"{len(candidates)} notebooks, and "
+                         f"{clean_name(note, 500)} (or choose one with --notebook)",
+                         candidates=candidates, flags=flags, **known)
+        path, notebook = chosen, notebooks.candidates[chosen]
+        why = (f"the GAN homework among the {len(candidates)} notebooks of commit "
+               f"{commit.sha[:12]} ({clean_name(note, 500)}), the last at or before the "
+               "deadline")
     if notebook.size > limits.notebook_bytes:
         raise RepositoryTooLarge(f"{clean_name(path)}: more than "
                                  f"{limits.notebook_bytes >> 20} MiB")
@@ -181,8 +230,7 @@ def _collect(row: RosterRow, settings: Settings) -> Entry:
         else:
             flags.append(f"{clean_name(relative)}: not copied (not a plain file name)")
     write_files(settings.out, row.student, files)
-    return ended(row, Status.COLLECTED, f"the only notebook of commit {commit.sha[:12]}, the "
-                 "last at or before the deadline", notebook=clean_name(path),
+    return ended(row, Status.COLLECTED, why, notebook=clean_name(path),
                  notebook_sha256=hashlib.sha256(files[name]).hexdigest(),
                  files=[f"{row.student}/{relative}" for relative in files],
                  candidates=candidates, flags=flags, **known)

@@ -158,17 +158,25 @@ def handoff(folder: Path, manifest: Manifest, found: dict[Path, str]) -> Handoff
     collected entry names are graded with their provenance, any other is ignored, and every
     student not collected gets a result with the reason."""
     plan = Handoff()
-    labels = {entry.label: entry for entry in manifest.entries.values()}
+    entries = list(manifest.entries.values())
+    by_label = {entry.label: entry for entry in entries}
+    for entry in entries:  # a student's folder holding a package is one folder submission
+        if entry.status is Status.COLLECTED:
+            by_label.setdefault(entry.student, entry)
+    graded: dict[str, str] = {}  # student -> the label graded
     for path, label in found.items():
-        entry = labels.get(label)
-        if entry is not None and entry.status is Status.COLLECTED:
+        entry = by_label.get(label)
+        if entry is not None and entry.status is Status.COLLECTED \
+                and entry.student not in graded:
             plan.notebooks[path] = label
+            graded[entry.student] = label
         else:
             plan.ignored.append(path)
-    for label, entry in labels.items():
+    for entry in entries:
+        label = graded.get(entry.student, entry.label)
         plan.provenance[label] = entry.provenance()
         if entry.status is not Status.COLLECTED:
             plan.uncollected[label] = not_collected_reason(entry)
-        elif folder / label not in plan.notebooks:
+        elif entry.student not in graded:
             plan.uncollected[label] = f"collected, but {label} is no longer in {folder}"
     return plan

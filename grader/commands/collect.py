@@ -14,6 +14,7 @@ from grader.collect.manifest import MANIFEST, Status
 from grader.collect.progress import CollectProgress
 from grader.collect.roster import parse_deadline, read_roster
 from grader.commands import paths
+from grader.commands.options import add_profile_argument
 from grader.exceptions import RosterError
 from grader.rubric import parse_size
 
@@ -31,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notebook", action="append", default=[], metavar="PATTERN",
                         help="only notebooks whose path or name matches this pattern "
                              "(e.g. 'HW4*.ipynb'; repeatable)")
+    add_profile_argument(parser)  # settles between a repository's TF and PyTorch notebooks
     parser.add_argument("--from-clones", type=Path, metavar="DIR",
                         help="read clones made beforehand (e.g. by gh classroom clone) "
                              "instead of cloning: DIR/<student>, DIR/*-<student> or the "
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                     files=args.max_files, seconds=args.git_timeout)
     settings = Settings(deadline=deadline, out=out, branch=args.branch,
                         patterns=tuple(args.notebook), from_clones=from_clones,
-                        limits=limits, jobs=args.jobs)
+                        limits=limits, jobs=args.jobs, profile=args.profile)
     print(f"hw4grade: collecting {len(rows)} student(s) as at {deadline.isoformat()}",
           file=sys.stderr)
     try:

@@ -3,6 +3,8 @@ built from them."""
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
 from grader.commands import paths
@@ -31,10 +33,7 @@ def add_grading_arguments(parser) -> None:
                         help="stop the kernel above this memory, e.g. 4GiB (default: rubric's)")
     parser.add_argument("--output-limit", metavar="SIZE",
                         help="captured output kept per cell (default: the rubric's)")
-    parser.add_argument("--profile", choices=(AUTO, *NAMES), default=AUTO,
-                        help="; ".join(f"{name}: {framework.summary}"
-                                       for name, framework in REGISTRY.items())
-                        + "; default: read from each notebook's code")
+    add_profile_argument(parser)
     parser.add_argument("--device", choices=("auto", Device.CPU, Device.GPU), default="auto",
                         help="where the notebooks run, TensorFlow and PyTorch alike (default: "
                              "a GPU if there is one); without a GPU, a PyTorch notebook's CUDA "
@@ -88,3 +87,11 @@ def options_from_args(args, workers: int = 1, gpus: int | None = None) -> Option
         sandbox=not getattr(args, "no_sandbox", False),
         sandbox_user=getattr(args, "sandbox_user", None),
     )
+
+
+def add_profile_argument(parser: argparse.ArgumentParser) -> None:
+    """``--profile``: the edition a submission answers (``grade``, ``check``, ``collect``)."""
+    parser.add_argument("--profile", choices=(AUTO, *NAMES), default=AUTO,
+                        help="; ".join(f"{name}: {framework.summary}"
+                                       for name, framework in REGISTRY.items())
+                        + "; default: read from each notebook's code")

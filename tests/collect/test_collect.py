@@ -52,18 +52,26 @@ def test_each_case_of_the_issue_ends_with_its_status(make_repo, notebook_bytes, 
     bob.write("x.txt", "more").commit("later", when(days=1))
     carol = make_repo("carol")  # no notebook
     carol.write("README.md", "I forgot").write("hw4.py", "x = 1\n").commit("c", when(hours=-1))
-    dave = make_repo("dave")  # two notebooks
-    dave.write("HW4.ipynb", notebook_bytes("dave")).write("old/HW4-draft.ipynb", b"{}")
+    dave = make_repo("dave")  # two notebooks that could each be the homework
+    dave.write("HW4.ipynb", notebook_bytes("dave"))
+    dave.write("old/HW4-draft.ipynb", notebook_bytes("bob"))
     dave.commit("two", when(hours=-1))
+    fay = make_repo("fay")  # the homework and a notebook that is not: the homework is taken
+    fay.write("HW4.ipynb", notebook_bytes("alice")).write("scratch.ipynb", b"{}")
+    fay.commit("two", when(hours=-1))
     rows = [row("alice", alice.path), row("bob", bob.path), row("carol", carol.path),
             row("dave", dave.path), row("eve", "https://127.0.0.1:9/eve/hw4.git"),
-            row("zed", tmp_path / "no-such-repository")]
+            row("zed", tmp_path / "no-such-repository"), row("fay", fay.path)]
     out = tmp_path / "submissions"
     entries = collect(rows, out)
 
     assert {name: entry.status for name, entry in entries.items()} == {
         "alice": Status.COLLECTED, "bob": Status.NO_COMMIT, "carol": Status.NO_NOTEBOOK,
-        "dave": Status.SEVERAL_NOTEBOOKS, "eve": Status.UNREACHABLE, "zed": Status.UNREACHABLE}
+        "dave": Status.SEVERAL_NOTEBOOKS, "eve": Status.UNREACHABLE, "zed": Status.UNREACHABLE,
+        "fay": Status.COLLECTED}
+    assert entries["fay"].notebook == "HW4.ipynb"
+    assert "the GAN homework among the 2 notebooks" in entries["fay"].reason
+    assert entries["fay"].files == ["fay/HW4.ipynb"]
     first = entries["alice"]
     assert first.commit == good and first.notebook == "HW4.ipynb"
     assert (out / "alice" / "HW4.ipynb").read_bytes() == notebook_bytes("alice")
@@ -79,7 +87,7 @@ def test_each_case_of_the_issue_ends_with_its_status(make_repo, notebook_bytes, 
     assert "127.0.0.1" in entries["eve"].reason or "connect" in entries["eve"].reason.lower()
     # only the collected student has a folder; nothing else is graded by mistake
     assert sorted(path.name for path in out.iterdir() if not path.name.startswith(".")) == \
-        ["alice", MANIFEST]
+        ["alice", MANIFEST, "fay"]
     on_disk = json.loads((out / MANIFEST).read_text())
     assert on_disk["deadline"] == DEADLINE.isoformat()
     assert on_disk["students"]["alice"]["commit"] == good
