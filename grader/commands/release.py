@@ -30,9 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     command = parser.prog.split()[-1]
     if command == "release":
         parser.add_argument("--out", required=True, type=Path, help="folder for the bundle")
-        parser.add_argument("--edition", choices=tuple(EDITIONS), default=DEFAULT_EDITION,
-                            help="the framework the students write in (default: "
-                                 f"{DEFAULT_EDITION}); a {'/'.join(EDITIONS)} bundle")
         parser.add_argument("--solution", type=Path,
                             help="solution notebook graded to record the public checks "
                                  "(default: the edition's)")
@@ -48,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help="how Gradescope grades (default: quick)")
     else:
         raise ValueError(f"grader.release.bundle serves {COMMAND_NAMES}, not {command!r}")
+    parser.add_argument("--edition", choices=tuple(EDITIONS), default=DEFAULT_EDITION,
+                        help="the framework the students write in (default: "
+                             f"{DEFAULT_EDITION}); a {'/'.join(EDITIONS)} bundle or package")
     parser.add_argument("--mnist", metavar="PATH",
                         help="MNIST folder or mnist.npz (release: for grading the solution; "
                              "gradescope-package: bundled as mnist.npz)")
@@ -101,7 +101,8 @@ def run_gradescope(args: argparse.Namespace) -> int:
             from grader.pipeline.grade_one import prepare_mnist
 
             mnist_npz = prepare_mnist(args.mnist, Path(scratch))
-        path = write_gradescope_zip(args.out, args.mode, mnist_npz)
+        path = write_gradescope_zip(args.out, args.mode, mnist_npz,
+                                    edition=EDITIONS[args.edition])
     print(f"wrote {path}")
     return 0
 

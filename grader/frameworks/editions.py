@@ -35,18 +35,21 @@ class Edition:
     workflow: str  # the Classroom workflow's template
     public_checks: str  # the stem of its public-check files in grader/data
     reference_oracle: Callable[[], BuildingOracle]  # the reference the checks record
+    gradescope_extras: tuple[str, ...]  # the instructor wheel's extras Gradescope installs
 
 
 EDITIONS: dict[str, Edition] = {
     "tf2": Edition(framework="tf2", solution="reference/HW4_solution.ipynb",
                    template="student_template/HW4_template.ipynb", notebook="HW4.ipynb",
                    extras=("tf",), readme="student_README.md", workflow="classroom.yml",
-                   public_checks=CHECKS_STEM, reference_oracle=ReferenceOracle),
+                   public_checks=CHECKS_STEM, reference_oracle=ReferenceOracle,
+                   gradescope_extras=("tf", "sample")),
     "torch": Edition(framework="torch", solution="reference/HW4_solution_torch.ipynb",
                      template="student_template/HW4_torch.ipynb", notebook="HW4_torch.ipynb",
                      extras=("torch", "sample"), readme="student_README_torch.md",
                      workflow="classroom_torch.yml", public_checks=TORCH_PUBLIC_CHECKS,
-                     reference_oracle=TorchReferenceOracle),
+                     reference_oracle=TorchReferenceOracle,
+                     gradescope_extras=("torch", "sample")),
 }
 DEFAULT_EDITION = "tf2"
 

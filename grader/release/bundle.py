@@ -52,7 +52,6 @@ WHEEL_DIR = "wheels"
 WORKFLOW_PATH = ".github/workflows/classroom.yml"
 CLASSROOM_RUNNER = "hw4grade"  # the grading step's id, and the reporter's runner name
 CLASSROOM_PYTHON = "3.11"
-GRADESCOPE_EXTRAS = "tf,sample"
 # grader files only an instructor uses; modules importing ``reference`` are left out too
 # Left out of the student wheel, by path inside the package (a file, or a folder and all in it).
 INSTRUCTOR_ONLY = frozenset({"release/bundle.py", "release/templates", "commands/release.py",
@@ -376,8 +375,10 @@ def remove_previous(out: Path) -> None:
 
 
 def write_gradescope_zip(out: Path, mode: str, mnist_npz: Path | None = None,
-                         root: Path = PROJECT_ROOT) -> Path:
-    """Write Gradescope's autograder zip: setup.sh, run_autograder, the instructor wheel."""
+                         root: Path = PROJECT_ROOT,
+                         edition: Edition = EDITIONS[DEFAULT_EDITION]) -> Path:
+    """Write Gradescope's autograder zip for ``edition``: setup.sh (installing the edition's
+    extras), run_autograder, the instructor wheel (every edition's reference)."""
     if not (root / "reference" / "hw4.py").is_file():
         raise ReleaseError(f"{root / 'reference'}: no reference solution to package")
     project = read_project(root)
@@ -385,10 +386,10 @@ def write_gradescope_zip(out: Path, mode: str, mnist_npz: Path | None = None,
         wheel = build_wheel(instructor_files(root), project, f"{project.version}+instructor",
                             Path(scratch))
         scripts = {
-            "setup.sh": render("gradescope_setup.sh", {"WHEEL": wheel.name,
-                                                       "EXTRAS": GRADESCOPE_EXTRAS}),
+            "setup.sh": render("gradescope_setup.sh", {
+                "WHEEL": wheel.name, "EXTRAS": ",".join(edition.gradescope_extras)}),
             "run_autograder": render("gradescope_run_autograder", {
-                "MODE": mode, "NOTEBOOK": STUDENT_NOTEBOOK}),
+                "MODE": mode, "NOTEBOOK": edition.notebook}),
         }
         out.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(out, "w") as archive:

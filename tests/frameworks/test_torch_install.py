@@ -176,3 +176,17 @@ def test_a_torch_release_without_pytorch_is_refused_before_any_grading(tmp_path)
         f"hw4grade: the torch edition's reference cannot be loaded: {HINT}; this install of "
         "hw4grade cannot import PyTorch (ModuleNotFoundError: No module named 'torch')")
     assert "grading" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_pytorch_install_without_tensorflow_grades_pytorch_notebooks(tmp_path, mnist_dir):
+    """What a PyTorch course installs (the torch extra alone, as its Gradescope package
+    does): no TensorFlow anywhere, and the PyTorch solution gets every autograded point."""
+    shutil.copy(TORCH_NOTEBOOK, tmp_path / "torch.ipynb")
+    no_tensorflow = {"HW4_TEST_HIDDEN": "tensorflow,keras,tf_keras"}
+    done = hw4grade(["check", "torch.ipynb", "--mnist", str(mnist_dir), "--format", "json"],
+                    tmp_path, no_tensorflow)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["profile"].startswith("torch") and not result["error"]
+    assert result["score"] == result["max_score"] > 0
+    assert "Traceback" not in done.stderr

@@ -36,14 +36,7 @@ def package(tmp_path_factory) -> Path:
 @pytest.fixture
 def autograder(package, tmp_path) -> Path:
     """A fake /autograder: the zip unpacked into source/ (modes kept), an empty submission/."""
-    root = tmp_path / "autograder"
-    source = root / "source"
-    with zipfile.ZipFile(package) as archive:
-        archive.extractall(source)
-        for info in archive.infolist():
-            os.chmod(source / info.filename, (info.external_attr >> 16) & 0o777)
-    (root / "submission").mkdir()
-    return root
+    return unpacked(package, tmp_path / "autograder")
 
 
 def run_script(root: Path, name: str, path: str, extra: dict[str, str] | None = None):
@@ -225,3 +218,54 @@ def test_run_autograder_runs_as_the_kernel_user_without_bubblewrap(autograder, m
     assert stat.S_IMODE((autograder / "results").stat().st_mode) == 0o700
     assert not [proc for proc in psutil.process_iter(["uids"])
                 if proc.info["uids"] and account.pw_uid in proc.info["uids"]]
+
+
+@pytest.fixture(scope="module")
+def torch_package(tmp_path_factory) -> Path:
+    """The PyTorch edition's zip."""
+    out = tmp_path_factory.mktemp("gradescope-torch") / "autograder.zip"
+    assert main(["gradescope-package", "--out", str(out), "--edition", "torch"]) == 0
+    return out
+
+
+def unpacked(package: Path, root: Path) -> Path:
+    """``package`` unpacked as Gradescope does, with an empty submission/."""
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(root / "source")
+        for info in archive.infolist():
+            os.chmod(root / "source" / info.filename, (info.external_attr >> 16) & 0o777)
+    (root / "submission").mkdir()
+    return root
+
+
+def test_the_torch_package_installs_the_torch_extra(torch_package, package):
+    scripts = {}
+    for name, zipped in (("torch", torch_package), ("tf2", package)):
+        with zipfile.ZipFile(zipped) as archive:
+            scripts[name] = {script: archive.read(script).decode()
+                             for script in ("setup.sh", "run_autograder")}
+            assert set(archive.namelist()) == {"setup.sh", "run_autograder", WHEEL}
+    assert '"$WHEEL[torch,sample]"' in scripts["torch"]["setup.sh"]
+    assert '"$WHEEL[tf,sample]"' in scripts["tf2"]["setup.sh"]
+    assert "HW4_torch.ipynb" in scripts["torch"]["run_autograder"]
+    # one grader for both: the scripts differ only where the edition does
+    assert scripts["torch"]["run_autograder"].replace("HW4_torch.ipynb", "HW4.ipynb") \
+        == scripts["tf2"]["run_autograder"]
+
+
+def test_run_autograder_grades_a_pytorch_folder_upload(torch_package, tmp_path, mnist_dir):
+    """A driver notebook with its cs231n/gan_pytorch.py, as a module-era student uploads it:
+    the folder is graded, the module from the student's file, to full marks."""
+    from tests.fixtures.torch_submissions import folder_files, torch_variant_by_name
+
+    root = unpacked(torch_package, tmp_path / "autograder")
+    for relative, data in folder_files(torch_variant_by_name("t2020_module_folder")).items():
+        (root / "submission" / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / "submission" / relative).write_bytes(data)
+    results = grade_submission(root, mnist_dir)
+    scored = {test["name"]: test for test in results["tests"] if test["max_score"] > 0}
+    assert {"sample_noise", "get_solvers", "dc_generator"} <= set(scored)
+    assert "leaky_relu" not in scored  # the PyTorch edition has none to write
+    assert all(test["status"] == "passed" for test in scored.values()), scored
+    assert results["score"] == sum(test["max_score"] for test in scored.values())
+    assert "cs231n/gan_pytorch.py" in results["output"]
