@@ -100,12 +100,14 @@ def test_each_collected_folder_is_graded_with_its_package_and_provenance(round_t
     dana, erin = rows["dana"], rows["erin"]
     assert dana["submission"] == "dana" and dana["profile"] == "torch-module", dana
     assert dana["error"] == "" and float(dana["score"]) == float(dana["max_score"]), dana
-    assert float(erin["score"]) == float(erin["max_score"]) - points["get_solvers"], erin
-    assert float(erin["get_solvers"]) == 0
+    lost = points["get_solvers"] - float(erin["get_solvers"])  # Adam's default betas
+    assert lost > 0 and float(erin["score"]) == float(erin["max_score"]) - lost, erin
     for name in ("dana", "erin"):
         assert rows[name]["commit"] == round_trip["commits"][name]
         assert rows[name]["repository"].endswith(f"repos/{name}")
-    result = json.loads((round_trip["base"] / "out" / "results" / "erin.json").read_text())
+    stored = list((round_trip["base"] / "out" / "results").glob("erin*.json"))
+    assert len(stored) == 1, stored
+    result = json.loads(stored[0].read_text())
     assert "comp411/gan_pytorch.py" in result["graded_files"], result["graded_files"]
 
 
