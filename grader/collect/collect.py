@@ -120,8 +120,9 @@ def gan_homework_among(git_dir: Path, entries: Sequence[git.TreeEntry],
 
     staged = {path: entry for path, entry in candidates.items()
               if safe_relative(path) and entry.size <= limits.notebook_bytes}
-    if len(staged) != len(candidates) or len(staged) > MAX_STAGED_NOTEBOOKS:
-        return None, "too many, too large or oddly named to read"
+    if len(staged) != len(candidates) or len(staged) > MAX_STAGED_NOTEBOOKS \
+            or sum(entry.size for entry in staged.values()) > 2 * limits.notebook_bytes:
+        return None, "they are too many, too large or oddly named to read"
     with tempfile.TemporaryDirectory(prefix="hw4grade-collect-") as staging:
         root = Path(staging)
         for path, entry in staged.items():

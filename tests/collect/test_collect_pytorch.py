@@ -134,3 +134,21 @@ def test_profile_settles_between_a_repositorys_two_editions(make_repo, notebook_
         assert (entry["status"], entry["notebook"]) == ("collected", chosen), entry
     else:
         assert entry["status"] == "several_notebooks" and "--profile" in entry["reason"]
+
+
+def test_notebooks_too_large_to_read_together_are_not_read(make_repo, notebook_bytes,
+                                                           tmp_path):
+    """Choosing among several notebooks reads at most twice one notebook's limit."""
+    from grader.collect.collect import Settings, collect_class
+    from grader.collect.git import Limits
+    from grader.collect.roster import RosterRow
+
+    repo = make_repo("hank")
+    repo.write("HW4.ipynb", notebook_bytes("alice")).write("Other.ipynb", notebook_bytes("bob"))
+    repo.write("Third.ipynb", notebook_bytes("dave")).commit("three", when(hours=-1))
+    limit = max(len(notebook_bytes(name)) for name in ("alice", "bob", "dave")) + 1
+    settings = Settings(deadline=DEADLINE, out=tmp_path / "out",
+                        limits=Limits(notebook_bytes=limit))
+    entry = collect_class([RosterRow("hank", str(repo.path))], settings).entries["hank"]
+    assert entry.status.value == "several_notebooks"
+    assert "too many, too large or oddly named to read" in entry.reason
