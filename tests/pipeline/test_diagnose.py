@@ -107,7 +107,8 @@ def test_the_model_item_message_carries_the_layer(oracle):
     model = load_function(tf, build("dc_discriminator_same_padding"), "dc_discriminator")()
     x = np.zeros((4, 784), np.float32)
     built = {"kind": "model", "output": {"kind": "array", "array": model(x).numpy()},
-             "variables": [{"shape": list(v.shape)} for v in model.weights]}
+             "variables": [{"shape": list(v.shape), "name": v.name,
+                                "trainable": v.trainable} for v in model.weights]}
     observation = Observation("dc_discriminator", [{"kwargs": {}, "x": x}], [built],
                               info={"mapping": None})
     result = score.score_model(observation, oracle, RUBRIC.item("dc_discriminator"))

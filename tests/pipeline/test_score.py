@@ -210,7 +210,8 @@ class ModelOracle:
 
 def _model_observation(first: np.ndarray, second: np.ndarray, batch: int) -> Observation:
     x = np.zeros((batch, 5), np.float32)
-    built = {"kind": "model", "variables": [{"shape": [2, 5]}], "output": _array(first)}
+    variable = {"shape": [2, 5], "name": "dense/kernel", "trainable": True}
+    built = {"kind": "model", "variables": [variable], "output": _array(first)}
     return Observation("generator", calls=[{"kwargs": {"noise_dim": 5}, "x": x},
                                            {"kwargs": {"noise_dim": 5}, "x": x, "weights": []}],
                        outputs=[built, _array(second)], info={"mapping": [0]})
