@@ -39,8 +39,36 @@ from grader.untrusted import (
     clean_text,
 )
 
-STATUSES = ("passed", "failed", "error", "skipped", "manual", "hand_graded")
-HAND_STATUSES = ("manual", "hand_graded")  # pending, and merged by ``hw4grade gradebook``
+
+class ItemStatus:
+    """How a rubric item was graded (``ItemResult.status``), as written in the JSON."""
+
+    PASSED = "passed"  # all its points
+    FAILED = "failed"  # fewer than all its points
+    ERROR = "error"  # the student's code raised, or the item could not be graded
+    SKIPPED = "skipped"  # not graded by this run (worth 0, counted in no maximum)
+    MANUAL = "manual"  # graded by hand, pending
+    HAND_GRADED = "hand_graded"  # graded by hand, merged by ``hw4grade gradebook --manual``
+
+
+class CellStatus:
+    """What happened to one code cell (``CellResult.status``), as written in the JSON."""
+
+    OK = "ok"
+    ERROR = "error"  # the cell raised
+    TIMEOUT = "timeout"  # it passed its time limit (or the notebook's)
+    MEMORY = "memory"  # its kernel passed the memory limit
+    DIED = "died"  # its kernel died (or passed the process or disk limit)
+    BUDGET = "budget"  # the grader's training budget stopped it, as planned
+    SKIPPED = "skipped"  # not run: the notebook's time limit had run out
+
+
+STATUSES = (ItemStatus.PASSED, ItemStatus.FAILED, ItemStatus.ERROR, ItemStatus.SKIPPED,
+            ItemStatus.MANUAL, ItemStatus.HAND_GRADED)
+# pending, and merged by ``hw4grade gradebook``
+HAND_STATUSES = (ItemStatus.MANUAL, ItemStatus.HAND_GRADED)
+CELL_STATUSES = (CellStatus.OK, CellStatus.ERROR, CellStatus.TIMEOUT, CellStatus.MEMORY,
+                 CellStatus.DIED, CellStatus.BUDGET, CellStatus.SKIPPED)
 # A kernel's resource bounds (grader/pipeline/limits.py) and how each was held: by the
 # kernel (a cgroup, a size-capped tmpfs) or only watched by the grader.
 BOUNDS = ("memory", "tasks", "disk")
@@ -90,7 +118,7 @@ class ItemResult:
     @property
     def pending(self) -> bool:
         """True for a hand-graded item whose points have not been merged yet."""
-        return self.status == "manual"
+        return self.status == ItemStatus.MANUAL
 
 
 @dataclass
@@ -98,7 +126,7 @@ class CellResult:
     """What happened to one code cell of the submission."""
 
     index: int
-    status: str  # ok | error | timeout | memory | died | budget | skipped
+    status: str  # one of CELL_STATUSES
     seconds: float = 0.0
     error_name: str | None = None
     error_message: str | None = None
@@ -107,7 +135,7 @@ class CellResult:
     @property
     def failed(self) -> bool:
         """True when the cell counts against ``runs_clean`` (a budget cut-off does not)."""
-        return self.status not in ("ok", "budget")
+        return self.status not in (CellStatus.OK, CellStatus.BUDGET)
 
 
 @dataclass
@@ -183,12 +211,13 @@ class SubmissionResult:
 
     def hand_graded_score(self) -> float:
         """The merged hand-graded points."""
-        return round(sum(item.points for item in self.items if item.status == "hand_graded"), 4)
+        return round(sum(item.points for item in self.items
+                         if item.status == ItemStatus.HAND_GRADED), 4)
 
     def hand_graded_max(self) -> float:
         """The maximum of the merged hand-graded items."""
         return round(sum(item.max_points for item in self.items
-                         if item.status == "hand_graded"), 4)
+                         if item.status == ItemStatus.HAND_GRADED), 4)
 
     def totals(self) -> tuple[float, float, float]:
         """``(score, max_score, pending_max)`` computed from the items by the score rule."""
@@ -232,7 +261,8 @@ class SubmissionResult:
     def autograded_full_marks(self) -> bool:
         """True when every autograded item has all its points."""
         return self.error is None and all(
-            item.points >= item.max_points for item in self.items if item.status != "manual"
+            item.points >= item.max_points for item in self.items
+            if item.status != ItemStatus.MANUAL
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -414,7 +444,7 @@ def _flags(value: object) -> list[str]:
 
 def _clean_item(item: ItemResult) -> ItemResult:
     status = item.status if isinstance(item.status, str) and item.status in STATUSES \
-        else "error"
+        else ItemStatus.ERROR
     details = _clean_detail(item.details, [DETAIL_VALUES])
     return ItemResult(id=_label(item.id), points=_number(item.points),
                       max_points=_number(item.max_points), status=status,

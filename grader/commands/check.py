@@ -26,7 +26,7 @@ from grader.report.classroom import classroom_base64
 from grader.report.gradescope import gradescope_json
 from grader.report.markdown import render_markdown
 from grader.report.text import render_text
-from grader.result import SubmissionResult, clean_result
+from grader.result import ItemStatus, SubmissionResult, clean_result
 
 if TYPE_CHECKING:
     from grader.pipeline.grade_one import Options
@@ -76,7 +76,7 @@ def write_github_outputs(result: SubmissionResult) -> None:
             stream.write(render_markdown(result) + "\n")
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for item in result.items:
-            if item.status in ("failed", "error"):
+            if item.status in (ItemStatus.FAILED, ItemStatus.ERROR):
                 message = " ".join(item.message.split())[:500].replace("%", "%25")
                 # stderr: stdout may be the Classroom payload, which must stay pure base64
                 print(f"::error file={result.submission},title={item.id}::{message}",

@@ -31,14 +31,15 @@ from grader.convergence.judge import (
     run_training,
 )
 from grader.pipeline.prober import Prober
-from grader.result import ConvergenceDetail, ItemResult, SampledBy
+from grader.result import ConvergenceDetail, ItemResult, ItemStatus, SampledBy
 from grader.rubric import Item
 
 
 def as_specified(unit: ItemResult | None) -> bool:
     """True when a network item shows the student's network computes the specified function
     (it passed, or lost points only for the shape of its output)."""
-    return unit is not None and (unit.status == "passed" or bool(unit.details.get("values_match")))
+    return unit is not None and (unit.status == ItemStatus.PASSED
+                                 or bool(unit.details.get("values_match")))
 
 
 def _details(run: TrainingRun) -> dict[str, Any]:
@@ -104,7 +105,7 @@ def _summary(seed: int, run: TrainingRun, fraction: float) -> dict[str, Any]:
 
 def parts_all_passed(parts: dict[str, str], units: dict[str, ItemResult]) -> bool:
     """True when every part of a model (role: item id) was graded and passed its item."""
-    return all(name in units and units[name].status == "passed" for name in parts.values())
+    return all(name in units and units[name].status == ItemStatus.PASSED for name in parts.values())
 
 
 def deserves_reseed(run: TrainingRun, fraction: float, parts: dict[str, str],
@@ -161,7 +162,7 @@ def judge_item(item: Item, prober: Prober, rng: np.random.Generator, *,
                     f"{len(tried)} starts (a correct GAN can collapse from an unlucky one) "
                     f"and the better run counts")
     suspects = [role for role, name in parts.items()
-                if name in units and units[name].status != "passed"]
+                if name in units and units[name].status != ItemStatus.PASSED]
     return Judged(item, model, seed, plan, settings, run, fraction,
                   generator_ok, suspects, details, message)
 
@@ -195,7 +196,8 @@ def attribute_failures(prober: Prober, judged: list[Judged], mnist_npz: str,
 def item_result(one: Judged) -> ItemResult:
     """The item's result from its judged run (and attribution, if any)."""
     fraction, item = one.fraction, one.item
-    status = "passed" if fraction >= 1.0 else ("error" if one.run.error else "failed")
+    status = ItemStatus.PASSED if fraction >= 1.0 \
+        else (ItemStatus.ERROR if one.run.error else ItemStatus.FAILED)
     message = "all checks passed: " + one.message if fraction >= 1.0 else one.message
     return ItemResult(item.id, round(item.points * fraction, 2), item.points, status, message,
                       one.details, flags=list(one.run.flags))

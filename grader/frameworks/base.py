@@ -30,7 +30,7 @@ import numpy as np
 
 from grader.items import ItemSpec
 from grader.pipeline.devices import Device
-from grader.result import ItemResult
+from grader.result import ItemResult, ItemStatus
 
 # One network weight as the specified (Keras) layout lists it: its shape and its name.
 Layout = list[tuple[tuple[int, ...], str]]
@@ -128,8 +128,9 @@ def theory_left_to_instructor(item: ItemResult, function: str,
                               edition: str = "TF1 notebook") -> ItemResult:
     """A derivation item of a notebook (an edition that answers the derivations in writing)
     without its answer function: left to the instructor, worth 0 until graded by hand."""
-    if item.status in ("failed", "error") and f"{function} is not defined" in item.message:
-        return ItemResult(item.id, 0.0, item.max_points, "manual",
+    if item.status in (ItemStatus.FAILED, ItemStatus.ERROR) \
+            and f"{function} is not defined" in item.message:
+        return ItemResult(item.id, 0.0, item.max_points, ItemStatus.MANUAL,
                           f"pending: this {edition} defines no {function}(); grade the "
                           "written derivation by hand")
     return item

@@ -39,6 +39,7 @@ from grader.oracles.numerics import (
     argmin_lsgan_pointwise,
     kl_to_standard_normal_quad,
 )
+from grader.result import ItemStatus
 
 ITEM_IDS = items.ids_with(items.THEORY)
 # The quantities the theory items compute (``ItemSpec.form`` in the item catalogue).
@@ -69,7 +70,7 @@ class Judgement:
     """The grade of one item: a score in [0, 1], a status and a message for the student."""
 
     score_fraction: float
-    status: str  # 'passed' | 'failed' | 'error'
+    status: str  # ItemStatus.PASSED, FAILED or ERROR
     message: str
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -304,10 +305,11 @@ def _summarise(item_id: str, verdicts: list[_Verdict]) -> Judgement:
     if not failing:
         reference = "KL integral" if _form(item_id) == GAUSSIAN_KL else "optimum"
         message = f"all {len(verdicts)} cases match scipy's numerical {reference}"
-        return Judgement(1.0, "passed", message, details)
-    status = "error" if any(v.status == "error" for v in failing) else "failed"
+        return Judgement(1.0, ItemStatus.PASSED, message, details)
+    status = ItemStatus.ERROR if any(v.status == "error" for v in failing) \
+        else ItemStatus.FAILED
     if all(v.status == "not_implemented" for v in verdicts):
-        return Judgement(0.0, "failed", "not implemented yet (returned None)", details)
+        return Judgement(0.0, ItemStatus.FAILED, "not implemented yet (returned None)", details)
     message = f"{failing[0].message} [{len(failing)} of {len(verdicts)} cases fail]"
     return Judgement(score, status, message, details)
 

@@ -58,7 +58,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from grader.kernel import loader, wire
 from grader.pipeline import limits
 from grader.pipeline.sandbox import Layout, NoSandbox, Sandbox
-from grader.result import CellResult
+from grader.result import CellResult, CellStatus
 from grader.untrusted import OUTPUT_LIMIT, clean_name, clean_text
 
 BUDGET_ERROR = "TrainingBudgetReached"
@@ -432,7 +432,7 @@ class KernelSession:
         for code in (prelude_source(self.config), *self.setup_code, *self.extra_setup,
                      enter_folder_code(self.workdir)):
             run, _ = self._run_once(code, timeout=max(120.0, self.bounds.cell_timeout))
-            if run.status != "ok":
+            if run.status != CellStatus.OK:
                 raise RuntimeError(f"the kernel could not be prepared: {run.error_name}: "
                                    f"{run.error_message}")
 
@@ -521,55 +521,57 @@ class KernelSession:
             with _Deadline(client.timeout + GRACE, self._kill) as deadline:
                 run_sync(_within)(client.async_execute_cell(cell, index, store_history=False),
                                   client.timeout + GRACE, deadline.fire)
-            status = "ok"
+            status = CellStatus.OK
         except CellTimeoutError:
-            status = "timeout"
+            status = CellStatus.TIMEOUT
         except DeadKernelError:
             self.lost = True
             exceeded = self.watcher.exceeded if self.watcher else None
-            status = "memory" if exceeded == "memory" else "died"
+            status = CellStatus.MEMORY if exceeded == "memory" else CellStatus.DIED
         killed = deadline.fired.is_set()
         if killed:
-            status = "timeout"
-        elif status == "ok" and self.watcher and self.watcher.poll():  # a bound the cell hit
+            status = CellStatus.TIMEOUT
+        elif status == CellStatus.OK and self.watcher and self.watcher.poll():  # a bound it hit
             self.lost = True
-            status = "memory" if self.watcher.exceeded == limits.MEMORY else "died"
+            status = CellStatus.MEMORY if self.watcher.exceeded == limits.MEMORY \
+                else CellStatus.DIED
         run = CellResult(index=index, status=status, seconds=time.monotonic() - started,
                       output_truncated=index in client.truncated)
         error = next((out for out in cell.get("outputs", []) if out.output_type == "error"), None)
         failure = reply_error(self._replies.pop(index, None))
-        if status == "ok" and error is not None:  # the kernel's text: cleaned as it enters
+        if status == CellStatus.OK and error is not None:  # the kernel's text: cleaned as it enters
             ename, evalue = clean_name(error.get("ename")), clean_text(error.get("evalue"), 500)
             if ename == "KeyboardInterrupt" and run.seconds >= client.timeout:
-                run.status = "timeout"  # the kernel answered the timeout's interrupt in time
+                # the kernel answered the timeout's interrupt in time
+                run.status = CellStatus.TIMEOUT
             else:
-                run.status = "budget" if ename == BUDGET_ERROR else "error"
+                run.status = CellStatus.BUDGET if ename == BUDGET_ERROR else CellStatus.ERROR
                 run.error_name, run.error_message = ename, evalue
-        elif status == "ok" and failure is not None:  # an error the cell's outputs hide
+        elif status == CellStatus.OK and failure is not None:  # an error the cell's outputs hide
             if failure[0] == "KeyboardInterrupt" and run.seconds >= client.timeout:
-                run.status = "timeout"
+                run.status = CellStatus.TIMEOUT
             else:
-                run.status = "error"
+                run.status = CellStatus.ERROR
                 run.error_name, run.error_message = failure
-        if run.status == "timeout":
+        if run.status == CellStatus.TIMEOUT:
             run.error_name = "Timeout"
             run.error_message = f"the cell ran longer than {client.timeout} s"
             if killed:
                 run.error_message += (" and did not stop when interrupted, so its kernel was "
                                       "stopped and replaced")
-        elif run.status == "memory":
+        elif run.status == CellStatus.MEMORY:
             limit_mib = self.bounds.memory_limit / 2**20
             run.error_name = "MemoryLimit"
             run.error_message = f"the kernel passed the memory limit of {limit_mib:.0f} MiB"
-        elif run.status == "died" and self.watcher and self.watcher.exceeded == "tasks":
+        elif run.status == CellStatus.DIED and self.watcher and self.watcher.exceeded == "tasks":
             run.error_name = "ProcessLimit"
             run.error_message = (f"the kernel started more than {self.sandbox.limits.tasks} "
                                  "processes and threads")
-        elif run.status == "died" and self.watcher and self.watcher.exceeded == "disk":
+        elif run.status == CellStatus.DIED and self.watcher and self.watcher.exceeded == "disk":
             run.error_name = "DiskLimit"
             run.error_message = ("the kernel wrote too much into the folders it shares with "
                                  "the grader")
-        elif run.status == "died":
+        elif run.status == CellStatus.DIED:
             run.error_name = "KernelDied"
             run.error_message = "the kernel died while running this cell"
         return run
@@ -607,11 +609,13 @@ class KernelSession:
             remaining = deadline - time.monotonic()
             if remaining < 1 or execution.notebook_timed_out:
                 execution.notebook_timed_out = True
-                execution.cells.append(CellResult(index, "skipped", error_name="NotebookTimeout",
-                                               error_message="the notebook's time limit ran out"))
+                execution.cells.append(CellResult(index, CellStatus.SKIPPED,
+                                                  error_name="NotebookTimeout",
+                                                  error_message="the notebook's time limit "
+                                                                "ran out"))
                 continue
             run = self._execute(cell, index, min(self.bounds.cell_timeout, remaining))
-            if run.status == "timeout" and remaining < self.bounds.cell_timeout:
+            if run.status == CellStatus.TIMEOUT and remaining < self.bounds.cell_timeout:
                 execution.notebook_timed_out = True
                 run.error_name = "NotebookTimeout"
                 run.error_message = (f"the notebook's time limit of "
@@ -622,7 +626,7 @@ class KernelSession:
             if self.lost:
                 self.restart()
                 self.replay()
-            elif run.status != "timeout":  # a cell that hung would only hang again
+            elif run.status != CellStatus.TIMEOUT:  # a cell that hung would only hang again
                 self.completed.append(index)
                 self._after(index)
         execution.seconds = time.monotonic() - started

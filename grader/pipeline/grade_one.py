@@ -35,7 +35,7 @@ from grader.pipeline.load import (
 )
 from grader.pipeline.prober import Prober
 from grader.pipeline.sandbox import Layout, choose_sandbox
-from grader.result import ItemResult, SubmissionResult
+from grader.result import ItemResult, ItemStatus, SubmissionResult
 from grader.rubric import Rubric
 
 MAX_COPIED_BYTES = 200 * 2**20  # files copied from the submission's folder into the sandbox
@@ -98,7 +98,8 @@ def failed_result(path: Path | str, options: Options, sha256: str | None,
         elif items.spec(item.id).check == items.CONVERGENCE and options.mode != "full":
             result.items.append(score.skipped(item, QUICK_MODE_SKIP))
         else:
-            result.items.append(ItemResult(item.id, 0.0, item.points, "error", reason))
+            result.items.append(ItemResult(item.id, 0.0, item.points, ItemStatus.ERROR,
+                                           reason))
     result.total()
     return result
 

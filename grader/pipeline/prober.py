@@ -24,6 +24,7 @@ from grader.frameworks.tf2.framework import TF2Framework
 from grader.kernel import loader, wire
 from grader.pipeline.execute import KernelSession
 from grader.pipeline.response import read_response
+from grader.result import CellStatus
 
 
 @dataclass
@@ -51,14 +52,14 @@ class Prober:
     def install(self, module_name: str, source: str) -> None:
         """Run ``source`` as a private module ``module_name`` in the kernel (kept on restarts)."""
         run, _ = self.session.run_code(loader.install_code(module_name, source), timeout=120)
-        if run.status != "ok":
+        if run.status != CellStatus.OK:
             raise RuntimeError(f"could not install {module_name} in the kernel: "
                                f"{run.error_message}")
         self.installed[module_name] = source
 
     def _install_all(self) -> None:
         run, _ = self.session.run_code(loader.call_code("prelude", "end_notebook"), timeout=30)
-        if run.status != "ok":
+        if run.status != CellStatus.OK:
             raise RuntimeError(f"could not reach the kernel's prelude: {run.error_message}")
         for file in ("wire", "probe", *self.framework.kernel_files):
             self.install(loader.module_name(file), loader.read_source(file))
@@ -88,9 +89,11 @@ class Prober:
             timeout=timeout or self.timeout)
         if self.session.restarts != restarts:  # the kernel died or was killed: replaced
             self.reinstall_after_restart()
-        if run.status != "ok":
-            reason = {"timeout": "did not finish in time", "memory": "used too much memory",
-                      "died": "crashed the kernel"}.get(run.status, run.error_message or "failed")
+        if run.status != CellStatus.OK:
+            reason = {CellStatus.TIMEOUT: "did not finish in time",
+                      CellStatus.MEMORY: "used too much memory",
+                      CellStatus.DIED: "crashed the kernel"}.get(run.status,
+                                                                 run.error_message or "failed")
             return [wire.error_outcome(f"the call {reason}") for _ in calls]
         try:
             answer = read_response(str(response), len(calls))

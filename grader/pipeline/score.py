@@ -17,7 +17,7 @@ from grader import items
 from grader.pipeline import diagnose
 from grader.pipeline.prober import Observation
 from grader.pipeline.response import Failure, as_array, to_value
-from grader.result import CellResult, ItemResult
+from grader.result import CellResult, CellStatus, ItemResult, ItemStatus
 from grader.rubric import Item
 
 NOISE_P_VALUE = 1e-4  # a uniform sampler fails the KS test this rarely
@@ -29,7 +29,8 @@ LOSS_CASES = ("moderate scores", "widely spread scores", "extreme scores (about 
 def _scaled(item: Item, fraction: float, message: str, details: dict | None = None,
             error: bool = False) -> ItemResult:
     fraction = float(min(max(fraction, 0.0), 1.0))
-    status = "passed" if fraction >= 1.0 else ("error" if error else "failed")
+    status = ItemStatus.PASSED if fraction >= 1.0 \
+        else (ItemStatus.ERROR if error else ItemStatus.FAILED)
     return ItemResult(item.id, round(item.points * fraction, 2), item.points, status,
                       message if fraction < 1.0 else "all checks passed", details or {})
 
@@ -66,7 +67,7 @@ def score_runs_clean(cells: list[CellResult], item: Item,
     ungraded = ungraded or {}
     failed = [cell for cell in cells if cell.failed and cell.index not in ungraded]
     outside = [cell for cell in cells if cell.failed and cell.index in ungraded]
-    budget = [cell.index + 1 for cell in cells if cell.status == "budget"]
+    budget = [cell.index + 1 for cell in cells if cell.status == CellStatus.BUDGET]
     details = {"failed_cells": [cell.index + 1 for cell in failed], "budget_cut_cells": budget}
     note = ""
     if outside:
@@ -386,14 +387,14 @@ def deduct_for_shape(result: ItemResult, item: Item, found: tuple[int, ...],
              f"specified (reshape it before returning)")
     values = ("; its values match the reference network's" if values_match else
               "; its values were compared with the reference after flattening")
-    rest = "" if result.status == "passed" else "; " + result.message.split(": ", 1)[-1]
+    rest = "" if result.status == ItemStatus.PASSED else "; " + result.message.split(": ", 1)[-1]
     points = round(max(0.0, result.points - item.shape_deduction), 2)
-    status = "passed" if points >= item.points else "failed"
+    status = ItemStatus.PASSED if points >= item.points else ItemStatus.FAILED
     details = {**result.details, "output_shape": list(found),
                "shape_deduction": item.shape_deduction,
-               "values_match": bool(values_match and result.status == "passed")}
+               "values_match": bool(values_match and result.status == ItemStatus.PASSED)}
     return ItemResult(item.id, points, item.points, status,
-                      "all checks passed" if status == "passed" else shape + values + rest,
+                      "all checks passed" if status == ItemStatus.PASSED else shape + values + rest,
                       details)
 
 
@@ -424,18 +425,18 @@ def score_theory(observation: Observation, item: Item) -> ItemResult:
         outputs.append(value)
     judgement = theory_oracle.judge(item.id, cases, outputs)
     result = _scaled(item, judgement.score_fraction, judgement.message, judgement.details,
-                     error=judgement.status == "error")
+                     error=judgement.status == ItemStatus.ERROR)
     return result
 
 
 def manual(item: Item) -> ItemResult:
     """A hand-graded item: pending until the instructor merges a score."""
-    return ItemResult(item.id, 0.0, item.points, "manual", "pending: graded by hand")
+    return ItemResult(item.id, 0.0, item.points, ItemStatus.MANUAL, "pending: graded by hand")
 
 
 def skipped(item: Item, reason: str) -> ItemResult:
     """An item this run does not grade; it counts neither for nor against the student."""
-    return ItemResult(item.id, 0.0, 0.0, "skipped", reason)
+    return ItemResult(item.id, 0.0, 0.0, ItemStatus.SKIPPED, reason)
 
 
 GRADER_FAULT = "grader_fault"  # in details: the grader, not the notebook, failed this item
@@ -443,7 +444,8 @@ GRADER_FAULT = "grader_fault"  # in details: the grader, not the notebook, faile
 
 def crashed(item: Item, reason: str) -> ItemResult:
     """An item whose probing failed in a way the student's code did not cause."""
-    return ItemResult(item.id, 0.0, item.points, "error", reason, {GRADER_FAULT: True})
+    return ItemResult(item.id, 0.0, item.points, ItemStatus.ERROR, reason,
+                      {GRADER_FAULT: True})
 
 
 def grader_faulted(graded: list[ItemResult]) -> bool:

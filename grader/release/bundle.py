@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from grader import items
 from grader.exceptions import FrameworkNotInstalled, ReleaseError
 from grader.frameworks.editions import DEFAULT_EDITION, EDITIONS, Edition
+from grader.result import ItemStatus
 
 if TYPE_CHECKING:
     from grader.oracles.interface import BuildingOracle
@@ -297,7 +298,8 @@ def record_public_checks(solution: Path, options: Options,
     oracle = RecordingOracle(reference, options.seed, options.mode, options.rubric)
     result = grade_notebook(solution, replace(options, profile=edition.framework), oracle)
     short = [f"{item.id} ({item.status}: {item.message})" for item in result.items
-             if item.status not in ("manual", "skipped") and item.points < item.max_points]
+             if item.status not in (ItemStatus.MANUAL, ItemStatus.SKIPPED)
+             and item.points < item.max_points]
     if result.error or short:
         raise ReleaseError(f"the solution {solution} does not get full marks, so its answers "
                            "cannot be published: " + (result.error or "; ".join(short)))

@@ -30,7 +30,7 @@ from grader.pipeline.diagnose import MISTAKES
 from grader.report.common import collection_flags, full_marks, one_line
 from grader.report.store import FEEDBACK_DIR, atomic_write_text, submission_name
 from grader.report.templating import render
-from grader.result import SubmissionResult, format_points
+from grader.result import ItemStatus, SubmissionResult, format_points
 from grader.rubric import Rubric
 
 CLASS_PAGE = "index.html"
@@ -135,7 +135,8 @@ def summarise(results: Sequence[SubmissionResult], rubric: Rubric) -> ClassSumma
     for item in rubric.items:
         mine = [result.item(item.id) for result in graded
                 if any(entry.id == item.id for entry in result.items)]
-        mine = [entry for entry in mine if entry.status not in ("skipped", "manual")]
+        mine = [entry for entry in mine
+                if entry.status not in (ItemStatus.SKIPPED, ItemStatus.MANUAL)]
         mean = sum(entry.points for entry in mine) / len(mine) if mine else None
         stats.append(ItemStats(item.id, format_points(item.points), len(mine),
                                sum(full_marks(entry) for entry in mine),
@@ -147,7 +148,7 @@ def summarise(results: Sequence[SubmissionResult], rubric: Rubric) -> ClassSumma
             spec = items.spec(entry.id) if entry.id in items.BY_ID else None
             if spec is None:
                 continue
-            if spec.form and entry.status == "failed":
+            if spec.form and entry.status == ItemStatus.FAILED:
                 for name in diagnosed(entry.message, spec.form):
                     found.setdefault((entry.id, name), []).append(link(result))
             value = entry.details.get("fcd") if isinstance(entry.details, dict) else None

@@ -10,11 +10,11 @@ import json
 from typing import Any
 
 from grader.report.common import execution_seconds, full_marks, graded_items, item_text
-from grader.result import ItemResult, SubmissionResult, clean_result
+from grader.result import ItemResult, ItemStatus, SubmissionResult, clean_result
 
 
 def _classroom_test(result: SubmissionResult, item: ItemResult) -> dict[str, Any]:
-    if result.error is not None or item.status == "error":
+    if result.error is not None or item.status == ItemStatus.ERROR:
         status = "error"
     else:
         status = "pass" if full_marks(item) else "fail"

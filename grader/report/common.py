@@ -18,8 +18,10 @@ from dataclasses import dataclass, replace
 
 from grader.result import (
     CellResult,
+    CellStatus,
     ConvergenceDetail,
     ItemResult,
+    ItemStatus,
     SampledBy,
     SubmissionResult,
     format_points,
@@ -68,7 +70,7 @@ def shown_items(result: SubmissionResult) -> list[ItemResult]:
     if result.error is None:
         return list(result.items)
     return [
-        item if item.by_hand else replace(item, points=0.0, status="error", message="")
+        item if item.by_hand else replace(item, points=0.0, status=ItemStatus.ERROR, message="")
         for item in result.items
     ]
 
@@ -84,7 +86,7 @@ def status_label(item: ItemResult) -> str:
     if item.pending:
         label = PENDING
     else:
-        label = "graded by hand" if item.status == "hand_graded" else item.status
+        label = "graded by hand" if item.status == ItemStatus.HAND_GRADED else item.status
     return f"{label}, {FLAGGED}" if item.flags else label
 
 
@@ -156,8 +158,8 @@ def detail_items(result: SubmissionResult) -> list[ItemResult]:
     return [
         item
         for item in graded_items(result)
-        if not full_marks(item) or item.status in ("failed", "error") or item_images(item)
-        or item.flags or convergence_notes(item)
+        if not full_marks(item) or item.status in (ItemStatus.FAILED, ItemStatus.ERROR)
+        or item_images(item) or item.flags or convergence_notes(item)
     ]
 
 
@@ -173,12 +175,13 @@ def cell_number(cell: CellResult) -> int:
 def failed_cells(result: SubmissionResult) -> list[CellResult]:
     """Cells that failed; cells skipped after a failure and cells stopped by the training
     budget are shown apart."""
-    return [cell for cell in result.cells if cell.status not in ("ok", "skipped", "budget")]
+    return [cell for cell in result.cells
+            if cell.status not in (CellStatus.OK, CellStatus.SKIPPED, CellStatus.BUDGET)]
 
 
 def budget_cells(result: SubmissionResult) -> list[CellResult]:
     """Cells the grader's training budget stopped, as planned (not the student's error)."""
-    return [cell for cell in result.cells if cell.status == "budget"]
+    return [cell for cell in result.cells if cell.status == CellStatus.BUDGET]
 
 
 def budget_note(cells: list[CellResult]) -> str:
@@ -188,7 +191,7 @@ def budget_note(cells: list[CellResult]) -> str:
 
 def skipped_cells(result: SubmissionResult) -> int:
     """How many cells were not run (skipped after a failure)."""
-    return sum(cell.status == "skipped" for cell in result.cells)
+    return sum(cell.status == CellStatus.SKIPPED for cell in result.cells)
 
 
 # --------------------------------------------------------------------------- summaries

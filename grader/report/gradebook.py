@@ -13,7 +13,7 @@ from pathlib import Path
 
 from grader.report.common import one_line
 from grader.report.store import atomic_write_text, csv_text
-from grader.result import ItemResult, SubmissionResult, clean_result
+from grader.result import ItemResult, ItemStatus, SubmissionResult, clean_result
 from grader.rubric import Rubric
 
 INTEGRITY_COLUMN = "integrity"
@@ -29,7 +29,7 @@ TOTAL_COLUMNS = ("score", "max_score", "pending_max")
 def _gradebook_cell(item: ItemResult | None, result: SubmissionResult) -> str | float:
     """An item's points as the gradebook shows them: empty when pending, skipped or not
     graded at all."""
-    if item is None or item.pending or item.status == "skipped":
+    if item is None or item.pending or item.status == ItemStatus.SKIPPED:
         return ""
     if result.error is not None and not item.by_hand:
         return ""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from grader.exceptions import ManualScoreError
 from grader.report.store import atomic_write_text, csv_text, csv_value, submission_name
-from grader.result import SubmissionResult, format_points
+from grader.result import ItemStatus, SubmissionResult, format_points
 from grader.rubric import Rubric
 from grader.untrusted import clean_path
 
@@ -161,7 +161,8 @@ def merge_manual_record(earlier: ManualScores, new: ManualScores) -> ManualScore
 def apply_manual_scores(result: SubmissionResult, points: dict[str, float]) -> SubmissionResult:
     """The result with these hand-graded points merged (its totals recomputed)."""
     items = [
-        replace(item, points=points[item.id], status="hand_graded", message="graded by hand")
+        replace(item, points=points[item.id], status=ItemStatus.HAND_GRADED,
+                message="graded by hand")
         if item.by_hand and item.id in points else item
         for item in result.items
     ]

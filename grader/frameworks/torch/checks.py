@@ -15,7 +15,7 @@ import numpy as np
 
 from grader.items import ItemSpec
 from grader.kernel.wire import Kind, solvers_spec
-from grader.result import ItemResult
+from grader.result import ItemResult, ItemStatus
 from grader.rubric import Item
 
 LEARNING_RATE = 1e-3
@@ -29,7 +29,8 @@ def _close(value: float | None, expected: float) -> bool:
 
 def _result(item: Item, fraction: float, message: str, error: bool = False) -> ItemResult:
     fraction = float(min(max(fraction, 0.0), 1.0))
-    status = "passed" if fraction >= 1.0 else ("error" if error else "failed")
+    status = ItemStatus.PASSED if fraction >= 1.0 \
+        else (ItemStatus.ERROR if error else ItemStatus.FAILED)
     return ItemResult(item.id, round(item.points * fraction, 2), item.points, status,
                       message if fraction < 1.0 else "all checks passed")
 
