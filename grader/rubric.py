@@ -16,10 +16,20 @@ import yaml
 
 from grader import items
 from grader.exceptions import RubricError
+from grader.pipeline.devices import DEVICES
 
 KINDS = ("auto", "manual")
-MODES = ("quick", "full")
-DEVICES = ("cpu", "gpu")
+
+
+class Mode:
+    """How far a grade trains (``--mode``): ``QUICK`` cuts the notebook's own training after
+    a few steps and skips the convergence items; ``FULL`` trains to the rubric's budget."""
+
+    QUICK = "quick"
+    FULL = "full"
+
+
+MODES = (Mode.QUICK, Mode.FULL)
 
 _SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "M": 10**6, "G": 10**9, "KB": 10**3, "MB": 10**6,
                "GB": 10**9, "KI": 2**10, "MI": 2**20, "GI": 2**30,

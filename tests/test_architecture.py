@@ -5,6 +5,7 @@
 * no module imports a private (``_name``) of another module;
 * no import circles between modules (lazy imports inside functions included);
 * each graded item's id is written in code once, in the item catalogue;
+* the closed sets of modes and devices are written in one module each and named elsewhere;
 * the kernel-side code imports nothing of the grader (it runs in the student's kernel);
 * the grader's exception classes are declared in one module, under one base class.
 """
@@ -164,6 +165,32 @@ def test_only_the_frameworks_name_a_framework():
             if any(text in NAMES for _, text in found)} == {}
 
 
+def value_constants(tree: ast.Module) -> list[tuple[int, str]]:
+    """The strings ``tree`` writes as values (a mapping's keys are names, not values)."""
+    keys = {id(key) for node in ast.walk(tree) if isinstance(node, ast.Dict)
+            for key in node.keys if key is not None}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in keys]
+
+
+def closed_set_written_outside(values: tuple[str, ...], home: str) -> dict[str, list[int]]:
+    """Lines outside module ``home`` (and the kernel side) that write one of ``values``."""
+    found = {name: [line for line, text in value_constants(parsed(name)) if text in values]
+             for name in MODULES if name not in KERNEL_SIDE and name != home}
+    return {name: lines for name, lines in found.items() if lines}
+
+
+def test_modes_and_devices_are_written_where_they_are_declared():
+    """``--mode`` and ``--device`` values are named (``Mode.FULL``, ``Device.GPU``), never
+    compared as bare strings across modules."""
+    from grader.pipeline.devices import DEVICES
+    from grader.rubric import MODES
+
+    assert closed_set_written_outside(MODES, "grader.rubric") == {}
+    assert closed_set_written_outside(DEVICES, "grader.pipeline.devices") == {}
+
+
 def test_the_kernel_side_imports_nothing_of_the_grader():
     for name in KERNEL_SIDE:
         assert not [module for module, _ in imports_of(name) if module.startswith("grader")], name
@@ -181,6 +208,8 @@ def test_the_rules_catch_what_they_are_named_after():
     constants = {"grader.items": [(7, "gan_loss")], "grader.pipeline.x": [(3, "gan_loss")]}
     assert written_outside_the_catalogue("gan_loss", constants) == ["grader.pipeline.x:3"]
     assert written_outside_the_catalogue("vae_kl", constants) == ["missing"]
+    bare = ast.parse('CONFIG = {"gpu": 1}\nif device == "gpu":\n    pass\n')
+    assert value_constants(bare) == [(2, "gpu")]
 
 
 def exception_classes(tree: ast.Module) -> list[str]:

@@ -17,6 +17,7 @@ from grader.commands.options import (
 )
 from grader.exceptions import SandboxUnavailable, UsageError
 from grader.pipeline.backends.dask_cluster import DEFAULT_ALLOWED_FAILURES
+from grader.pipeline.devices import Device
 from grader.pipeline.grade_many import choose_backend, grade_batch
 from grader.pipeline.grade_one import prepare_mnist
 from grader.pipeline.load import find_notebooks
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         backend = choose_backend(args, workers)
         with backend:
-            gpus = backend.gpus() if args.device != "cpu" else 0
+            gpus = backend.gpus() if args.device != Device.CPU else 0
             options = options_from_args(args, workers, gpus=gpus)
             options = replace(options, threads=backend.kernel_threads())
             out.mkdir(parents=True, exist_ok=True)

@@ -10,13 +10,14 @@ import numpy as np
 from grader.commands import paths
 from grader.exceptions import UsageError
 from grader.frameworks import AUTO, NAMES, REGISTRY
-from grader.pipeline.devices import Device, count_gpus
+from grader.pipeline.devices import AUTO_DEVICE, DEVICES, Device, count_gpus
 from grader.pipeline.grade_one import Options, default_threads
+from grader.rubric import MODES, Mode
 
 
 def add_grading_arguments(parser) -> None:
     """Options shared by ``hw4grade grade`` and ``hw4grade check``."""
-    parser.add_argument("--mode", choices=("quick", "full"), default="quick",
+    parser.add_argument("--mode", choices=MODES, default=Mode.QUICK,
                         help="quick: the notebook's own training stops after a few steps; "
                              "full: after the rubric's budget")
     parser.add_argument("--seed", type=int, help="seed of the hidden inputs (default: drawn "
@@ -34,7 +35,7 @@ def add_grading_arguments(parser) -> None:
     parser.add_argument("--output-limit", metavar="SIZE",
                         help="captured output kept per cell (default: the rubric's)")
     add_profile_argument(parser)
-    parser.add_argument("--device", choices=("auto", Device.CPU, Device.GPU), default="auto",
+    parser.add_argument("--device", choices=(AUTO_DEVICE, *DEVICES), default=AUTO_DEVICE,
                         help="where the notebooks run, TensorFlow and PyTorch alike (default: "
                              "a GPU if there is one); without a GPU, a PyTorch notebook's CUDA "
                              "calls run on the CPU")
@@ -79,7 +80,7 @@ def options_from_args(args, workers: int = 1, gpus: int | None = None) -> Option
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
     return Options(
         rubric=rubric, mode=args.mode, seed=seed, device=Device.GPU if gpus else Device.CPU,
-        profile=getattr(args, "profile", "auto"),
+        profile=getattr(args, "profile", AUTO),
         gpu_index=0 if gpus else None, threads=default_threads(workers),
         cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout,
         memory_limit=parse_size(args.memory_limit, "--memory-limit") if args.memory_limit else None,

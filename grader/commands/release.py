@@ -22,6 +22,7 @@ from grader.release.bundle import (
     write_gradescope_zip,
     write_release,
 )
+from grader.rubric import MODES, Mode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     elif command == "gradescope-package":
         parser.add_argument("--out", type=Path, default=Path("autograder.zip"),
                             help="the zip to write (default: autograder.zip)")
-        parser.add_argument("--mode", choices=("quick", "full"), default="quick",
+        parser.add_argument("--mode", choices=MODES, default=Mode.QUICK,
                             help="how Gradescope grades (default: quick)")
     else:
         raise ValueError(f"grader.release.bundle serves {COMMAND_NAMES}, not {command!r}")

@@ -12,6 +12,10 @@ class Device:
     GPU = "gpu"
 
 
+DEVICES = (Device.CPU, Device.GPU)  # a grade's device, a rubric's budgets per device
+AUTO_DEVICE = "auto"  # --device: a GPU where there is one, else the CPU
+
+
 def count_gpus() -> int:
     """GPUs visible on this machine (by nvidia-smi), without importing TensorFlow."""
     import subprocess

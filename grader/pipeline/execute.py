@@ -57,6 +57,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from grader.kernel import loader, wire
 from grader.pipeline import limits
+from grader.pipeline.devices import Device
 from grader.pipeline.sandbox import Layout, NoSandbox, Sandbox
 from grader.result import CellResult, CellStatus
 from grader.untrusted import OUTPUT_LIMIT, clean_name, clean_text
@@ -93,14 +94,14 @@ class Execution:
     notebook_timed_out: bool = False
 
 
-def kernel_environment(home: Path, device: str = "cpu", threads: int | None = None,
+def kernel_environment(home: Path, device: str = Device.CPU, threads: int | None = None,
                        gpu_index: int | None = None) -> dict[str, str]:
     """The environment a submission's kernel gets: an allow-list, a private HOME, devices."""
     env = {key: value for key, value in os.environ.items() if key in ENV_ALLOW}
     env.update(HOME=str(home), KERAS_HOME=str(home / ".keras"), MPLCONFIGDIR=str(home / ".mpl"),
                PYTHONDONTWRITEBYTECODE="1", TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0",
                MPLBACKEND="module://matplotlib_inline.backend_inline")
-    env["CUDA_VISIBLE_DEVICES"] = "" if device == "cpu" else str(gpu_index or 0)
+    env["CUDA_VISIBLE_DEVICES"] = "" if device == Device.CPU else str(gpu_index or 0)
     if threads:
         for key in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             env[key] = str(threads)

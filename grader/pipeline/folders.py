@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from grader import items
 from grader.exceptions import SubmissionError
+from grader.frameworks.detect import AUTO
 
 # The names of the graded functions in every edition: the catalogue's notebook functions
 # and the PyTorch edition's names for the parts of its items.
@@ -272,7 +273,7 @@ def relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def choose_driver(root: Path, profile: str = "auto", shown: str | None = None) -> Driver:
+def choose_driver(root: Path, profile: str = AUTO, shown: str | None = None) -> Driver:
     """The notebook of the folder ``root`` to grade and the student's code it imports.
 
     The driver is the notebook that is the GAN homework (it imports a local module that
@@ -290,7 +291,7 @@ def choose_driver(root: Path, profile: str = "auto", shown: str | None = None) -
         if examined[0] is None:  # not JSON: the loader says why
             return Driver(notebooks[0], root, [], None, f"graded {relative(notebooks[0], root)}")
         candidates = [examined[0]]
-    family = profile if profile != "auto" else None
+    family = profile if profile != AUTO else None
     if family and len(candidates) > 1:
         candidates = [one for one in candidates if one.framework() == family] or candidates
     names = ", ".join(relative(path, root) for path in notebooks)

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Protocol
 
 from grader import __version__
-from grader.pipeline.devices import count_gpus
+from grader.frameworks import AUTO
+from grader.pipeline.devices import Device, count_gpus
 from grader.pipeline.grade_one import (
     Options,
     default_threads,
@@ -60,7 +61,7 @@ def still_valid(previous: SubmissionResult, sha256: str | None, options: Options
     """True when an earlier result can stand: same notebook, rubric, grader version and mode
     (and the profile asked for, when ``--profile`` names one and the earlier grade had
     one: a file refused before any framework was chosen is refused the same way)."""
-    profile_ok = options.profile == "auto" or not previous.profile \
+    profile_ok = options.profile == AUTO or not previous.profile \
         or previous.profile.split("-")[0] == options.profile
     return not previous.retry and sha256 is not None and previous.notebook_sha256 == sha256 \
         and previous.rubric_sha256 == options.rubric.text_sha256 \
@@ -182,7 +183,7 @@ class ProcessPoolBackend(_ThisMachine):
     def _grade_round(self, todo: dict[Path, str], options: Options, deliver: Deliver,
                      progress: BatchProgress) -> dict[Path, str]:
         """One pool's worth of grading; returns the submissions lost to a broken pool."""
-        gpus = count_gpus() if options.device == "gpu" else 0
+        gpus = count_gpus() if options.device == Device.GPU else 0
         context = multiprocessing.get_context("spawn")
         pending: dict[Future, tuple[Path, str]] = {}
         lost: dict[Path, str] = {}

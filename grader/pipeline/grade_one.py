@@ -21,7 +21,7 @@ import numpy as np
 
 from grader import __version__, items
 from grader.exceptions import FrameworkNotInstalled
-from grader.frameworks import Framework, choose_framework
+from grader.frameworks import AUTO, Framework, choose_framework
 from grader.pipeline import checks, score
 from grader.pipeline.devices import Device
 from grader.pipeline.execute import Bounds, KernelSession, kernel_environment
@@ -36,7 +36,7 @@ from grader.pipeline.load import (
 from grader.pipeline.prober import Prober
 from grader.pipeline.sandbox import Layout, choose_sandbox
 from grader.result import ItemResult, ItemStatus, SubmissionResult
-from grader.rubric import Rubric
+from grader.rubric import Mode, Rubric
 
 MAX_COPIED_BYTES = 200 * 2**20  # files copied from the submission's folder into the sandbox
 # The quick-mode rule: convergence items are skipped, worth 0 of 0, in every report.
@@ -48,13 +48,13 @@ class Options:
     """How to grade: the mode, the seed, the device and every bound."""
 
     rubric: Rubric
-    mode: str = "quick"
+    mode: str = Mode.QUICK
     seed: int = 0
     device: str = Device.CPU
     gpu_index: int | None = None
     threads: int | None = None
     mnist_npz: Path | None = None
-    profile: str = "auto"
+    profile: str = AUTO
     cell_timeout: float | None = None
     notebook_timeout: float | None = None
     memory_limit: int | None = None
@@ -95,7 +95,7 @@ def failed_result(path: Path | str, options: Options, sha256: str | None,
             result.items.append(score.manual(item))
         elif item.id in excluded:
             result.items.append(score.skipped(item, excluded[item.id]))
-        elif items.spec(item.id).check == items.CONVERGENCE and options.mode != "full":
+        elif items.spec(item.id).check == items.CONVERGENCE and options.mode != Mode.FULL:
             result.items.append(score.skipped(item, QUICK_MODE_SKIP))
         else:
             result.items.append(ItemResult(item.id, 0.0, item.points, ItemStatus.ERROR,
@@ -268,7 +268,7 @@ def _probe_and_score(prober: Prober, options: Options, oracle, framework: Framew
               for item in rubric.items
               if items.spec(item.id).check in checks.PROBED and item.id not in excluded}
     result.timing["probe"] = round(time.monotonic() - clock, 2)
-    if options.mode == "full":
+    if options.mode == Mode.FULL:
         clock = time.monotonic()
         graded.update(_grade_convergence(prober, rng, options, graded))
         result.timing["convergence"] = round(time.monotonic() - clock, 2)

@@ -28,6 +28,7 @@ from typing import BinaryIO
 import nbformat
 
 from grader.exceptions import SubmissionError
+from grader.frameworks.detect import AUTO
 from grader.pipeline import folders
 from grader.pipeline.folders import SubmissionKind
 from grader.untrusted import clean_path, path_digest
@@ -224,7 +225,7 @@ def is_archive(path: Path) -> bool:
 
 
 def load_submission(path: str | Path, folder: str | Path | None = None,
-                    profile: str = "auto") -> Submission:
+                    profile: str = AUTO) -> Submission:
     """Read and validate one submission (inside ``folder``, when given): a notebook, a
     folder or a zip archive. ``profile`` (a ``--profile``) settles, in a folder, between
     notebooks of different frameworks."""
@@ -239,7 +240,7 @@ def load_submission(path: str | Path, folder: str | Path | None = None,
     return load_notebook(path, folder)
 
 
-def load_folder(root: Path, profile: str = "auto", shown: str | None = None,
+def load_folder(root: Path, profile: str = AUTO, shown: str | None = None,
                 kind: str = SubmissionKind.FOLDER) -> Submission:
     """The submission of a folder: its driver notebook, with the student's packages."""
     driver = folders.choose_driver(root, profile, shown)
@@ -260,7 +261,7 @@ def load_folder(root: Path, profile: str = "auto", shown: str | None = None,
 
 
 def load_archive(path: Path, folder: str | Path | None = None,
-                 profile: str = "auto") -> Submission:
+                 profile: str = AUTO) -> Submission:
     """The submission of a zip archive, extracted (within limits) into a private folder."""
     check_file(path, Path(folder) if folder is not None else None)
     temporary = Path(tempfile.mkdtemp(prefix="hw4grade-zip-"))
@@ -278,7 +279,7 @@ def load_archive(path: Path, folder: str | Path | None = None,
 
 
 def submission_sha256(path: Path, folder: Path | None = None,
-                      profile: str = "auto") -> str | None:
+                      profile: str = AUTO) -> str | None:
     """The ``sha256`` a grading of ``path`` records, when it can be loaded (so a rerun
     knows an unchanged submission); None otherwise."""
     if not path.is_dir() and not is_archive(path):

@@ -44,6 +44,7 @@ from pathlib import Path
 import psutil
 
 from grader.exceptions import SandboxUnavailable
+from grader.pipeline.devices import Device
 
 SANDBOX_UID = 65534  # "nobody" inside the sandbox
 SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm")  # where a UserSandbox kernel may leave files
@@ -132,7 +133,7 @@ class BubblewrapSandbox:
 
     bwrap: str = "bwrap"
     prlimit: str | None = "prlimit"
-    device: str = "cpu"
+    device: str = Device.CPU
     gpu_index: int | None = None
     limits: Limits = field(default_factory=Limits)
     name: str = "bubblewrap"
@@ -202,7 +203,7 @@ class BubblewrapSandbox:
         return args
 
     def _gpu_nodes(self) -> list[str]:
-        if self.device != "gpu":
+        if self.device != Device.GPU:
             return []
         nodes = [*GPU_SHARED_NODES, f"/dev/nvidia{self.gpu_index or 0}"]
         return [arg for node in nodes for arg in ("--dev-bind-try", node, node)]
@@ -450,7 +451,7 @@ def user_sandbox_problem(user: str) -> str | None:
     return None
 
 
-def choose_sandbox(use_sandbox: bool, device: str = "cpu", gpu_index: int | None = None,
+def choose_sandbox(use_sandbox: bool, device: str = Device.CPU, gpu_index: int | None = None,
                    fallback_user: str | None = None) -> Sandbox:
     """The sandbox a kernel runs in: bubblewrap unless ``use_sandbox`` is False; where
     bubblewrap cannot run, the account ``fallback_user`` if one is given and usable.

@@ -39,7 +39,9 @@ from typing import TYPE_CHECKING
 from grader import items
 from grader.exceptions import FrameworkNotInstalled, ReleaseError
 from grader.frameworks.editions import DEFAULT_EDITION, EDITIONS, Edition
+from grader.pipeline.devices import Device
 from grader.result import ItemStatus
+from grader.rubric import Mode
 
 if TYPE_CHECKING:
     from grader.oracles.interface import BuildingOracle
@@ -248,7 +250,7 @@ def grading_options(rubric_path: Path, mnist: str | None, cache_dir: Path,
     from grader.rubric import load_rubric
 
     # the solution notebook is the instructor's own: sandboxed where bubblewrap runs
-    return Options(rubric=load_rubric(rubric_path), mode="quick", seed=seed, device="cpu",
+    return Options(rubric=load_rubric(rubric_path), mode=Mode.QUICK, seed=seed, device=Device.CPU,
                    threads=default_threads(1), mnist_npz=prepare_mnist(mnist, cache_dir),
                    sandbox=bubblewrap_problem() is None)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from grader import items
+from grader.pipeline.devices import Device
 from grader.pipeline.diagnose import MISTAKES
 from grader.report.common import collection_flags, full_marks, one_line
 from grader.report.store import FEEDBACK_DIR, atomic_write_text, submission_name
@@ -157,7 +158,7 @@ def summarise(results: Sequence[SubmissionResult], rubric: Rubric) -> ClassSumma
     mistakes = [Mistake(item_id, name, students) for (item_id, name), students in
                 sorted(found.items(), key=lambda pair: (-len(pair[1]), pair[0]))][:TOP_MISTAKES]
     devices = Counter(result.device for result in graded)
-    device = devices.most_common(1)[0][0] if devices else "cpu"
+    device = devices.most_common(1)[0][0] if devices else Device.CPU
     lines = rubric.convergence.thresholds.get(device, {})
     flags = [Flag(link(result), one_line(text, 500)) for result in results
              for text in [*collection_flags(result), *result.warnings,

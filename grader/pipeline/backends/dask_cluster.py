@@ -32,7 +32,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from grader.exceptions import ClusterError
-from grader.pipeline.devices import count_gpus
+from grader.frameworks import AUTO
+from grader.pipeline.devices import Device, count_gpus
 from grader.pipeline.grade_one import (
     Options,
     companion_files,
@@ -313,7 +314,7 @@ class DaskBackend:
 
         self._set_up_workers(options)
         queued = list(todo.items())
-        local_gpus = count_gpus() if options.device == "gpu" and \
+        local_gpus = count_gpus() if options.device == Device.GPU and \
             self.settings.target == "local" else 0
         pending: dict[Any, tuple[Path, str]] = {}
         batch = uuid.uuid4().hex[:8]  # task keys of two batches on one scheduler never clash
@@ -335,7 +336,7 @@ class DaskBackend:
                         cluster_worker.grade_on_worker, payload, label, task_options,
                         key=f"hw4grade-{batch}-{number}-{submission_name(label)}",
                         pure=False,
-                        resources={"GPU": 1} if options.device == "gpu" and not local_gpus
+                        resources={"GPU": 1} if options.device == Device.GPU and not local_gpus
                         else None)
                     pending[future] = (path, label)
                     number += 1
@@ -383,7 +384,7 @@ class DaskBackend:
         return sum(1 for tasks in processing.values() for key in tasks if key in keys)
 
 
-def _payload(path: Path, label: str, profile: str = "auto"):
+def _payload(path: Path, label: str, profile: str = AUTO):
     """The submission as bytes: the notebook and the small files next to it. The file is
     checked here as a local grade checks it (a regular file inside the folder named on the
     command line, not too large) before a byte is read: SubmissionError otherwise. A folder
@@ -401,7 +402,7 @@ def _payload(path: Path, label: str, profile: str = "auto"):
     return NotebookPayload(path.name, str(path), notebook, companions)
 
 
-def packed_submission(path: Path, folder: Path, profile: str = "auto") -> bytes:
+def packed_submission(path: Path, folder: Path, profile: str = AUTO) -> bytes:
     """A folder or zip submission as a zip of what its grading uses, at the same places:
     the chosen notebook, the student's package files and the notebook's small files; its
     grading chooses the same notebook and records the same ``sha256``."""

@@ -30,6 +30,7 @@ from distributed import WorkerPlugin, get_worker
 
 import grader
 from grader.exceptions import GraderMismatch
+from grader.pipeline.devices import Device
 from grader.pipeline.grade_one import Options, grade_notebook
 from grader.pipeline.lifetime import die_with_parent, parent_from_environment
 
@@ -225,7 +226,8 @@ def grade_on_worker(payload: NotebookPayload, label: str, options: Options) -> d
         raise GraderMismatch(setup.problem)
     rubric = local_rubric()
     threads = options.threads or max(1, CPU_COUNT // max(1, worker.state.nthreads))
-    device = setup.take_gpu() if options.device == "gpu" and options.gpu_index is None else None
+    wants_gpu = options.device == Device.GPU and options.gpu_index is None
+    device = setup.take_gpu() if wants_gpu else None
     try:
         task_options = replace(options, rubric=rubric, mnist_npz=setup.mnist_npz,
                                threads=threads,
