@@ -203,6 +203,8 @@ def test_demo_gives_the_examples_their_grades(shell, demo):
     assert printed["alice"] == "90 / 90 autograded; 30 more points pending (graded by hand)"
     # quick mode: the convergence items are 0 of 0 everywhere, erin's error result included
     assert results["erin"]["max_score"] == quick_max and "not valid JSON" in printed["erin"]
+    erin = _gradebook(out)["erin.ipynb"]
+    assert erin["status"] == "error" and "not valid JSON" in erin["error"]
     for data in results.values():
         for item in data["items"]:
             if item["id"].endswith("_convergence"):

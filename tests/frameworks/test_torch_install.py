@@ -27,7 +27,7 @@ from grader.rubric import load_rubric
 ROOT = Path(__file__).resolve().parents[2]
 BLOCKER = ROOT / "tests" / "fixtures" / "without_torch"
 TORCH_NOTEBOOK = ROOT / "reference" / "HW4_solution_torch.ipynb"
-TF_NOTEBOOK = ROOT / "examples" / "submissions" / "alice.ipynb"  # full marks (test_examples)
+TF_NOTEBOOK = ROOT / "examples" / "submissions" / "alice.ipynb"  # full marks (the README's demo)
 HINT = "install the torch extra (pip install 'hw4grade[torch]')"
 REFUSAL = f"PyTorch submission: {HINT} and grade it again"
 MISSING = {"HW4_TEST_HIDDEN": "torch,torchvision"}
@@ -119,7 +119,7 @@ def test_the_pytorch_submission_gets_the_install_hint(batch):
 
 
 def test_the_tensorflow_submission_gets_its_usual_points(batch):
-    """alice gets every autograded point in a normal install (tests/test_examples.py)."""
+    """alice gets every autograded point in a normal install (the demo in tests/test_readme.py)."""
     row = batch["rows"]["alice.ipynb"]
     assert (row["error"], row["profile"], row["score"], row["max_score"]) == ("", "tf2", "90",
                                                                               "90")
