@@ -528,7 +528,7 @@ class KernelSession:
         except DeadKernelError:
             self.lost = True
             exceeded = self.watcher.exceeded if self.watcher else None
-            status = CellStatus.MEMORY if exceeded == "memory" else CellStatus.DIED
+            status = CellStatus.MEMORY if exceeded == limits.MEMORY else CellStatus.DIED
         killed = deadline.fired.is_set()
         if killed:
             status = CellStatus.TIMEOUT
@@ -554,6 +554,7 @@ class KernelSession:
             else:
                 run.status = CellStatus.ERROR
                 run.error_name, run.error_message = failure
+        hit = self.watcher.exceeded if self.watcher else None  # the bound a dead kernel passed
         if run.status == CellStatus.TIMEOUT:
             run.error_name = "Timeout"
             run.error_message = f"the cell ran longer than {client.timeout} s"
@@ -564,11 +565,11 @@ class KernelSession:
             limit_mib = self.bounds.memory_limit / 2**20
             run.error_name = "MemoryLimit"
             run.error_message = f"the kernel passed the memory limit of {limit_mib:.0f} MiB"
-        elif run.status == CellStatus.DIED and self.watcher and self.watcher.exceeded == "tasks":
+        elif run.status == CellStatus.DIED and hit == limits.TASKS:
             run.error_name = "ProcessLimit"
             run.error_message = (f"the kernel started more than {self.sandbox.limits.tasks} "
                                  "processes and threads")
-        elif run.status == CellStatus.DIED and self.watcher and self.watcher.exceeded == "disk":
+        elif run.status == CellStatus.DIED and hit == limits.DISK:
             run.error_name = "DiskLimit"
             run.error_message = ("the kernel wrote too much into the folders it shares with "
                                  "the grader")
