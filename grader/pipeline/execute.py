@@ -554,7 +554,8 @@ class KernelSession:
             else:
                 run.status = CellStatus.ERROR
                 run.error_name, run.error_message = failure
-        hit = self.watcher.exceeded if self.watcher else None  # the bound a dead kernel passed
+        died = run.status == CellStatus.DIED
+        hit = self.watcher.exceeded if died and self.watcher else None  # the bound it passed
         if run.status == CellStatus.TIMEOUT:
             run.error_name = "Timeout"
             run.error_message = f"the cell ran longer than {client.timeout} s"
@@ -565,15 +566,15 @@ class KernelSession:
             limit_mib = self.bounds.memory_limit / 2**20
             run.error_name = "MemoryLimit"
             run.error_message = f"the kernel passed the memory limit of {limit_mib:.0f} MiB"
-        elif run.status == CellStatus.DIED and hit == limits.TASKS:
+        elif died and hit == limits.TASKS:
             run.error_name = "ProcessLimit"
             run.error_message = (f"the kernel started more than {self.sandbox.limits.tasks} "
                                  "processes and threads")
-        elif run.status == CellStatus.DIED and hit == limits.DISK:
+        elif died and hit == limits.DISK:
             run.error_name = "DiskLimit"
             run.error_message = ("the kernel wrote too much into the folders it shares with "
                                  "the grader")
-        elif run.status == CellStatus.DIED:
+        elif died:
             run.error_name = "KernelDied"
             run.error_message = "the kernel died while running this cell"
         return run
