@@ -57,7 +57,7 @@ def batch(tmp_path_factory):
     shutil.copy(ALICE, os.path.join(os.fsencode(submissions), LATIN1, b"alice.ipynb"))
     shutil.copy(ALICE, submissions / "+evil" / "=cmd.ipynb")
     (submissions / "raiser" / "HW4.ipynb").write_text(raising_alice(), encoding="utf-8")
-    run = hw4grade("grade", str(submissions), "--out", str(out), "--workers", "1")
+    run = hw4grade("grade", str(submissions), "--out", str(out), "--workers", "2")
     assert run.returncode == 0, run.stderr[-3000:]
     return out
 

@@ -66,7 +66,7 @@ def batch(tmp_path_factory, mnist_dir) -> Path:
     run = subprocess.run(
         [sys.executable, "-m", "grader", "grade", str(root / "submissions"), "--out",
          str(root / "out"), "--mode", "full", "--rubric", str(rubric), "--seed", "0",
-         "--mnist", str(mnist_dir), "--workers", "1"],
+         "--mnist", str(mnist_dir), "--workers", "2"],
         capture_output=True, text=True, errors="backslashreplace", timeout=1200,
         env={**os.environ, "PYTHONIOENCODING": "utf-8"})
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr[-3000:]
