@@ -84,13 +84,15 @@ class MixedFrameworks(SubmissionError):
 class FrameworkNotInstalled(SubmissionError):
     """The submission is written for a framework whose library this install lacks; the
     message names the extra to install. Other submissions of the batch are unaffected.
-    ``profile`` and ``excluded`` (item id: reason) are the framework's, set where it was
-    chosen, so the refusal is scored out of that framework's maximum."""
+    ``profile``, ``excluded`` and ``by_hand`` (item id: sentence) are the framework's, set
+    where it was chosen, so the refusal is scored out of that framework's maximum, its
+    derivations left to a person as when it is graded."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.profile = ""
         self.excluded: dict[str, str] = {}
+        self.by_hand: dict[str, str] = {}
 
 
 class UnreadableResponse(HW4GradeError, ValueError):

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import nbformat
 import numpy as np
 
+from grader import items
 from grader.items import ItemSpec
 from grader.pipeline.devices import Device
 from grader.result import ItemResult, ItemStatus
@@ -82,6 +83,9 @@ class Framework(Protocol):
     reference_module: str  # the reference solution a kernel gets for attribution
     lines_file: str  # the calibrated convergence lines (grader/data/), see convergence.lines
     probe_batch: int | None  # the batch every network is probed at (None: drawn per run)
+    # The edition's name ("PyTorch notebook") when its notebooks may answer the derivations
+    # in writing, not in code: a derivation without its answer function goes to a person.
+    written_derivations: str | None
 
     @staticmethod
     def recognise(code: str) -> Recognition:
@@ -124,8 +128,7 @@ class Framework(Protocol):
         """The item's result as this framework reports it (wording, items left to a person)."""
 
 
-def theory_left_to_instructor(item: ItemResult, function: str,
-                              edition: str = "TF1 notebook") -> ItemResult:
+def theory_left_to_instructor(item: ItemResult, function: str, edition: str) -> ItemResult:
     """A derivation item of a notebook (an edition that answers the derivations in writing)
     without its answer function: left to the instructor, worth 0 until graded by hand."""
     if item.status in (ItemStatus.FAILED, ItemStatus.ERROR) \
@@ -134,6 +137,16 @@ def theory_left_to_instructor(item: ItemResult, function: str,
                           f"pending: this {edition} defines no {function}(); grade the "
                           "written derivation by hand")
     return item
+
+
+def derivations_left_to_instructor(framework: Framework) -> dict[str, str]:
+    """The derivation items of a ``framework`` submission that was refused before it ran,
+    with their sentence: pending, as when its notebook defines no answer function, where the
+    edition answers the derivations in writing; none where it answers them in code."""
+    if not framework.written_derivations:
+        return {}
+    return {item_id: f"pending: a {framework.written_derivations} answers this derivation in "
+                     "writing; grade it by hand" for item_id in items.ids_with(items.THEORY)}
 
 
 def identity_weights(weights: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -22,6 +22,7 @@ import numpy as np
 from grader import __version__, items
 from grader.exceptions import FrameworkNotInstalled
 from grader.frameworks import AUTO, Framework, choose_framework
+from grader.frameworks.base import derivations_left_to_instructor
 from grader.pipeline import checks, score
 from grader.pipeline.devices import Device
 from grader.pipeline.execute import Bounds, KernelSession, kernel_environment
@@ -84,15 +85,20 @@ def new_result(path: Path | str, options: Options, sha256: str | None) -> Submis
 
 
 def failed_result(path: Path | str, options: Options, sha256: str | None,
-                  reason: str, excluded: Mapping[str, str] | None = None) -> SubmissionResult:
+                  reason: str, excluded: Mapping[str, str] | None = None,
+                  by_hand: Mapping[str, str] | None = None) -> SubmissionResult:
     """The result of a submission that could not be graded at all: score 0, reason given
-    (``excluded``: the items its framework does not have, out of its maximum as when graded)."""
+    (``excluded``: the items its framework does not have, out of its maximum as when graded;
+    ``by_hand``: the items its framework leaves to a person, pending, with their sentence)."""
     result = new_result(path, options, sha256)
     result.error = reason
-    excluded = excluded or {}
+    excluded, by_hand = excluded or {}, by_hand or {}
     for item in options.rubric.items:
         if item.manual:
             result.items.append(score.manual(item))
+        elif item.id in by_hand:
+            result.items.append(ItemResult(item.id, 0.0, item.points, ItemStatus.MANUAL,
+                                           by_hand[item.id]))
         elif item.id in excluded:
             result.items.append(score.skipped(item, excluded[item.id]))
         elif items.spec(item.id).check == items.CONVERGENCE and options.mode != Mode.FULL:
@@ -179,8 +185,8 @@ def grade_notebook_at_seeds(path: str | Path, options: Options, oracle, seeds: l
     try:
         _grade_in_sandbox(submission, runs[0], oracle, root, results)
     except FrameworkNotInstalled as error:  # scored as its framework's items would be
-        results = [failed_result(label, run, submission.sha256, str(error), error.excluded)
-                   for run in runs]
+        results = [failed_result(label, run, submission.sha256, str(error), error.excluded,
+                                 error.by_hand) for run in runs]
         for result in results:
             result.profile = error.profile
     except SubmissionError as error:  # its framework refused it (mixed frameworks)
@@ -228,6 +234,7 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
         setup = framework.prepare(submission.notebook, files, modules, options.device)
     except FrameworkNotInstalled as error:
         error.profile, error.excluded = framework.label(), framework.excluded_items()
+        error.by_hand = derivations_left_to_instructor(framework)
         raise
     env.update(setup.env)
     config = {"seed": options.seed, "mnist_npz": str(options.mnist_npz or ""),

@@ -165,10 +165,10 @@ def test_messages_use_the_notebooks_names():
 def test_derivations_without_answer_functions_go_to_the_instructor():
     absent = ItemResult("vae_kl", 0, 4, "error", "raised LookupError: vae_kl is not defined in "
                                                 "the notebook for case 1")
-    pending = tf1.theory_left_to_instructor(absent, "vae_kl")
+    pending = tf1.theory_left_to_instructor(absent, "vae_kl", "TF1 notebook")
     assert pending.status == "manual" and pending.max_points == 4 and pending.points == 0
     wrong = ItemResult("vae_kl", 1, 4, "failed", "case 2 differs from scipy")
-    assert tf1.theory_left_to_instructor(wrong, "vae_kl") is wrong
+    assert tf1.theory_left_to_instructor(wrong, "vae_kl", "TF1 notebook") is wrong
 
 
 # -- the engine on the TF1 fixtures --------------------------------------------------------------

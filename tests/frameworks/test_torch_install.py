@@ -64,6 +64,17 @@ def python(code: str, blocked: dict[str, str], cwd: Path) -> str:
     return done.stdout
 
 
+def torch_quick_maxima() -> tuple[float, float]:
+    """A PyTorch submission's maximum in quick mode, and its points pending (graded by hand):
+    no leaky_relu, no convergence, the derivations by hand."""
+    rubric, theory = load_rubric(), items.ids_with(items.THEORY)
+    autograded = sum(item.points for item in rubric.items
+                     if not item.manual and item.id != "leaky_relu" and item.id not in theory
+                     and items.spec(item.id).check != items.CONVERGENCE)
+    return autograded, sum(item.points for item in rubric.items
+                           if item.manual or item.id in theory)
+
+
 @pytest.mark.parametrize("install", sorted(INSTALLS))
 def test_installed_means_importable(install, tmp_path):
     """The blocker makes each install what it says (so the tests below can fail: in the
@@ -105,14 +116,15 @@ def test_the_pytorch_submission_gets_the_install_hint(batch):
     assert result["error"] == f"{REFUSAL}; this install of hw4grade cannot import PyTorch " \
                               "(ModuleNotFoundError: No module named 'torch')"
     assert not result["retry"]  # not a grader fault: the same install refuses it again
-    # scored out of the PyTorch edition's maximum, as when it is graded: no leaky_relu
+    # scored out of the PyTorch edition's maximum, as when it is graded: no leaky_relu, and
+    # the derivations (answered in writing in that edition) pending, graded by hand
     assert row["profile"].startswith("torch"), row
-    leaky = next(item for item in result["items"] if item["id"] == "leaky_relu")
-    assert (leaky["max_points"], leaky["status"]) == (0, "skipped"), leaky
-    quick_max = sum(item.points for item in load_rubric().items
-                    if not item.manual and item.id != "leaky_relu"
-                    and items.spec(item.id).check != items.CONVERGENCE)
-    assert float(row["max_score"]) == quick_max, row
+    by_id = {item["id"]: item for item in result["items"]}
+    assert (by_id["leaky_relu"]["max_points"], by_id["leaky_relu"]["status"]) == (0, "skipped")
+    theory = items.ids_with(items.THEORY)
+    assert theory and all(by_id[item_id]["status"] == "manual" for item_id in theory), by_id
+    assert "grade it by hand" in by_id[theory[0]]["message"]
+    assert (float(row["max_score"]), float(row["pending_max"])) == torch_quick_maxima(), row
     for page in ("torch.html", "torch.md"):
         assert "install the torch extra" in (batch["out"] / "feedback" / page).read_text()
     assert REFUSAL in batch["done"].stdout
@@ -189,4 +201,6 @@ def test_a_pytorch_install_without_tensorflow_grades_pytorch_notebooks(tmp_path,
     result = json.loads(done.stdout)
     assert result["profile"].startswith("torch") and not result["error"]
     assert result["score"] == result["max_score"] > 0
+    # the same maximum as a refused PyTorch submission's (test_the_pytorch_submission_...)
+    assert (result["max_score"], result["pending_max"]) == torch_quick_maxima()
     assert "Traceback" not in done.stderr

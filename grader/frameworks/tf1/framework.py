@@ -163,6 +163,7 @@ class TF1Framework(KerasEdition):
     reference_module: str = "reference.hw4_tf1"
     lines_file: str = "convergence_lines.json"
     probe_batch: int | None = None
+    written_derivations: str | None = "TF1 notebook"
 
     @staticmethod
     def recognise(code: str) -> Recognition:
@@ -193,5 +194,6 @@ class TF1Framework(KerasEdition):
     def finish(self, result: ItemResult, spec: ItemSpec) -> ItemResult:
         """In the TF1 names; a derivation without its answer function goes to a person."""
         if spec.check == THEORY:
-            result = theory_left_to_instructor(result, spec.function or spec.id)
+            result = theory_left_to_instructor(result, spec.function or spec.id,
+                                               self.written_derivations)
         return speak(result)

@@ -90,6 +90,7 @@ class TF2Framework(KerasEdition):
     reference_module: str = "reference.hw4"
     lines_file: str = "convergence_lines.json"
     probe_batch: int | None = None
+    written_derivations: str | None = None
 
     @staticmethod
     def recognise(code: str) -> Recognition:

@@ -238,6 +238,7 @@ class TorchFramework:
     reference_module: str = "reference.hw4_torch"
     lines_file: str = "convergence_lines_torch.json"  # calibrated on PyTorch reference runs
     probe_batch: int | None = 128
+    written_derivations: str | None = "PyTorch notebook"
 
     @staticmethod
     def recognise(code: str) -> Recognition:
@@ -320,5 +321,5 @@ class TorchFramework:
         """In the PyTorch names; a derivation without its answer function goes to a person."""
         if spec.check == items.THEORY:
             result = theory_left_to_instructor(result, spec.function or spec.id,
-                                               "PyTorch notebook")
+                                               self.written_derivations)
         return speak(result, spec)
