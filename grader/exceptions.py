@@ -95,6 +95,12 @@ class FrameworkNotInstalled(SubmissionError):
         self.by_hand: dict[str, str] = {}
 
 
+class KernelNotPrepared(HW4GradeError, RuntimeError):
+    """A kernel's set-up (the prelude, its framework's set-up), which runs before any of the
+    notebook's code, failed: the grading machine's fault, never the submission's (a GPU the
+    grade gave that the library finds none of, for one). The message says what failed."""
+
+
 class UnreadableResponse(HW4GradeError, ValueError):
     """What a kernel wrote back is not a response to the request it was given."""
 

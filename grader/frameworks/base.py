@@ -49,6 +49,9 @@ class KernelSetup:
     after_cell: str | None = None  # silent code run after every cell ({index}: the cell's)
     warnings: list[str] = field(default_factory=list)  # for every result of this notebook
     ungraded_cells: dict[int, str] = field(default_factory=dict)  # index -> why not graded
+    # the device the kernel runs on when it is not the grade's (a CPU-only library on a GPU
+    # grade): its convergence is judged by that device's budgets and lines
+    device: str | None = None
 
 
 @dataclass

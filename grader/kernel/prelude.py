@@ -24,7 +24,8 @@ import threading
 import time
 
 CONFIG: dict = {}  # replaced by the grader: seed, mnist_npz, training_steps, output_limit,
-# watched (the library functions whose replacement is reported: some of the wire's WATCHED)
+# watched (the library functions whose replacement is reported: some of the wire's WATCHED),
+# gpu (whether the grade gave this kernel a GPU)
 
 
 class TrainingBudgetReached(BaseException):
@@ -123,6 +124,16 @@ class _CappedStream:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def require_gpu(library: str, sees_gpu) -> None:
+    """Stop the kernel's set-up when the grade gave it a GPU (``CONFIG["gpu"]``) and
+    ``library`` finds none (``sees_gpu()`` false): trained on the CPU with a GPU's budgets
+    and judged by a GPU's lines, every convergence grade would be wrong."""
+    if CONFIG.get("gpu") and not sees_gpu():
+        raise RuntimeError(f"the grade gave this kernel a GPU and {library} finds none in it: "
+                           "grade with --device cpu, or make the GPU usable inside the "
+                           "sandbox (its driver, /dev/nvidia*)")
 
 
 def load_mnist_offline(path=None):

@@ -55,6 +55,7 @@ from jupyter_core.utils import ensure_async, run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from grader.exceptions import KernelNotPrepared
 from grader.kernel import loader, wire
 from grader.pipeline import limits
 from grader.pipeline.devices import Device
@@ -434,8 +435,8 @@ class KernelSession:
                      enter_folder_code(self.workdir)):
             run, _ = self._run_once(code, timeout=max(120.0, self.bounds.cell_timeout))
             if run.status != CellStatus.OK:
-                raise RuntimeError(f"the kernel could not be prepared: {run.error_name}: "
-                                   f"{run.error_message}")
+                raise KernelNotPrepared(f"the kernel could not be prepared: {run.error_name}: "
+                                        f"{run.error_message}")
 
     async def _launch(self, client: _BoundedClient) -> None:
         # started in its empty HOME, not among the submission's files (see sandbox.LAUNCHER)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from grader import __version__, items
-from grader.exceptions import FrameworkNotInstalled
+from grader.exceptions import FrameworkNotInstalled, KernelNotPrepared
 from grader.frameworks import AUTO, Framework, choose_framework
 from grader.frameworks.base import derivations_left_to_instructor
 from grader.pipeline import checks, score
@@ -191,6 +191,13 @@ def grade_notebook_at_seeds(path: str | Path, options: Options, oracle, seeds: l
             result.profile = error.profile
     except SubmissionError as error:  # its framework refused it (mixed frameworks)
         results = [failed_result(label, run, submission.sha256, str(error)) for run in runs]
+    except KernelNotPrepared as error:  # the machine's fault: said once, graded again later
+        print(f"hw4grade: {label}: {error}", file=sys.stderr)
+        results = [failed_result(label, run, submission.sha256,
+                                 f"{error} (the grading machine's fault, not the "
+                                 "submission's)") for run in runs]
+        for result in results:
+            result.retry = True
     except Exception as error:  # a grader fault: say so rather than lose the batch
         detail = traceback.format_exc(limit=-4)
         print(f"hw4grade: internal error grading {path}:\n{detail}", file=sys.stderr)
@@ -237,8 +244,9 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
         error.by_hand = derivations_left_to_instructor(framework)
         raise
     env.update(setup.env)
+    options = replace(options, device=setup.device or options.device)
     config = {"seed": options.seed, "mnist_npz": str(options.mnist_npz or ""),
-              "watched": list(framework.watched)}
+              "watched": list(framework.watched), "gpu": options.device == Device.GPU}
     clock = time.monotonic()
     with KernelSession(submission.notebook, work, options.bounds(), env, config,
                        setup_code=setup.setup_code, after_cell=setup.after_cell, sandbox=sandbox,
@@ -253,6 +261,7 @@ def _grade_in_sandbox(submission, options: Options, oracle, root: Path,
             result.warnings.extend(setup.warnings)
             result.timing.update(timing)
             result.cells = execution.cells
+            result.device = options.device
             _probe_and_score(prober, replace(options, seed=result.seed),
                              framework.oracle(oracle), framework, execution, result,
                              setup.ungraded_cells)

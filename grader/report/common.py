@@ -66,11 +66,13 @@ def graded_items(result: SubmissionResult) -> list[ItemResult]:
 
 def shown_items(result: SubmissionResult) -> list[ItemResult]:
     """The items as pages show them: when the notebook could not be graded, every
-    autograded item is an error worth 0, whatever partial points it may carry."""
+    autograded item is an error worth 0, whatever partial points it may carry (the items
+    graded by hand and those this run skips, worth 0 of 0, are shown as they are)."""
     if result.error is None:
         return list(result.items)
     return [
-        item if item.by_hand else replace(item, points=0.0, status=ItemStatus.ERROR, message="")
+        item if item.by_hand or item.status == ItemStatus.SKIPPED
+        else replace(item, points=0.0, status=ItemStatus.ERROR, message="")
         for item in result.items
     ]
 

@@ -1,7 +1,8 @@
 """The PyTorch edition's GPU path, tested as far as a machine without a GPU can: what each
 ``--device`` gives the torch kernel set-up, the CUDA-to-CPU shims installed or not (in a real
 kernel), the warning's wording, the grader's training loop on the kernel's device, and the
-refusal of ``--device gpu`` where there is no GPU. The tests that need a GPU skip without one.
+refusal of ``--device gpu`` where there is no GPU, and the grade that stops where the kernel
+cannot use the GPU it was given. The tests that need a GPU skip without one.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grader.exceptions import KernelNotPrepared
 from grader.frameworks.torch.framework import TorchFramework, cuda_warning, on_gpu, setup_config
 from grader.frameworks.torch.library import cuda_build
 from grader.kernel import loader
-from grader.pipeline.devices import Device, count_gpus
+from grader.pipeline.devices import Device
 from grader.pipeline.execute import Bounds, KernelSession, kernel_environment
 from grader.pipeline.sandbox import Layout, bubblewrap_problem, choose_sandbox
 
@@ -59,11 +61,14 @@ def test_the_warning_names_where_the_cuda_calls_ran(tmp_path):
         "import torch\n" + CUDA_CODE)])
     for device in (Device.CPU, Device.GPU):
         (tmp_path / device).mkdir()
-        warnings = TorchFramework().prepare(notebook, tmp_path / device, device=device).warnings
+        setup = TorchFramework().prepare(notebook, tmp_path / device, device=device)
         on = device == Device.GPU and cuda_build()
-        assert cuda_warning([".cuda()", "torch.cuda.FloatTensor"], on) in warnings, warnings
-        assert any("CPU-only build" in text for text in warnings) == (
+        assert cuda_warning([".cuda()", "torch.cuda.FloatTensor"], on) in setup.warnings
+        assert any("CPU-only build" in text for text in setup.warnings) == (
             device == Device.GPU and not cuda_build())
+        # the device the kernel trains on, by which the pipeline judges convergence: a
+        # CPU-only build on a GPU grade trains, and is judged, as on the CPU
+        assert setup.device == (Device.GPU if on else Device.CPU)
 
 
 KERNEL_REPORT = """\
@@ -88,7 +93,8 @@ def kernel_report(tmp_path: Path, device: str) -> dict:
     sandbox = choose_sandbox(bubblewrap_problem() is None, device, 0)
     with KernelSession(notebook, work, Bounds(cell_timeout=120),
                        kernel_environment(home, device, threads=1, gpu_index=0),
-                       {"seed": 0, "mnist_npz": ""}, setup_code=setup.setup_code,
+                       {"seed": 0, "mnist_npz": "", "gpu": setup.device == Device.GPU},
+                       setup_code=setup.setup_code,
                        sandbox=sandbox, layout=Layout(root=root, files=files, workdir=work,
                                                       home=home)) as session:
         execution = session.run_notebook()
@@ -98,15 +104,20 @@ def kernel_report(tmp_path: Path, device: str) -> dict:
 
 @pytest.mark.parametrize("device", [Device.CPU, Device.GPU])
 def test_the_shims_are_installed_unless_the_kernel_has_a_gpu(tmp_path, device):
-    """A CPU grade always gets the shims; a GPU grade keeps real CUDA where the kernel's
-    PyTorch sees the GPU (on a machine without one, the kernel falls back to the shims)."""
-    report = kernel_report(tmp_path, device)
+    """A CPU grade always gets the shims; a GPU grade keeps real CUDA. Where the kernel's
+    PyTorch finds no GPU on a GPU grade (this machine), its set-up stops before the notebook
+    runs: trained on the CPU, it would be judged by a GPU's budgets and lines."""
     asked = device == Device.GPU and cuda_build()
+    if asked and not torch.cuda.is_available():
+        with pytest.raises(KernelNotPrepared, match="the grade gave this kernel a GPU and "
+                                                    "PyTorch finds none in it"):
+            kernel_report(tmp_path, device)
+        return
+    report = kernel_report(tmp_path, device)
     assert report["config"] == {"modules": [], "gpu": asked}
-    real = asked and count_gpus() > 0
-    assert report["device"] == ("cuda" if real else "cpu")
-    assert report["shimmed"] == report["float_tensor"] == (not real)
-    assert report["moved"] == ("cuda" if real else "cpu")
+    assert report["device"] == ("cuda" if asked else "cpu")
+    assert report["shimmed"] == report["float_tensor"] == (not asked)
+    assert report["moved"] == ("cuda" if asked else "cpu")
 
 
 def test_the_training_loop_trains_on_the_device_the_set_up_chose(tmp_path):
@@ -164,3 +175,29 @@ def test_device_gpu_without_a_gpu_is_refused_as_for_tensorflow(tmp_path):
         errors.append(done.stderr)
     assert errors[0] == errors[1] == (
         "hw4grade: --device gpu: no GPU is visible (nvidia-smi finds none)\n")
+
+
+def test_a_gpu_the_kernel_cannot_use_stops_the_grade_with_the_machines_fault(tmp_path):
+    """A machine whose ``nvidia-smi`` lists a GPU that the kernel's library cannot use (no
+    driver, no device files in the sandbox; here, no GPU at all): the PyTorch and the
+    TensorFlow notebook each end as not graded, the machine's fault, to be graded again,
+    never with points judged by a GPU's budgets on the CPU."""
+    (tmp_path / "bin").mkdir()
+    fake = tmp_path / "bin" / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 'GPU 0: Stand-in GPU (UUID: GPU-0)'\n")
+    fake.chmod(0o755)
+    shutil.copy(TORCH_NOTEBOOK, tmp_path / "torch.ipynb")
+    shutil.copy(TF_NOTEBOOK, tmp_path / "alice.ipynb")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path / "cache"),
+               PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    for notebook, library in (("torch.ipynb", "PyTorch"), ("alice.ipynb", "TensorFlow")):
+        done = subprocess.run([sys.executable, "-m", "grader.cli", "check", notebook,
+                               "--device", "gpu", "--format", "json"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2, done.stderr[-2000:]
+        result = json.loads(done.stdout)
+        why = f"the grade gave this kernel a GPU and {library} finds none in it"
+        assert why in result["error"] and "--device cpu" in result["error"], result["error"]
+        assert result["error"].endswith("(the grading machine's fault, not the submission's)")
+        assert result["retry"] and result["score"] == 0, result
+        assert "Traceback" not in done.stderr and why in done.stderr

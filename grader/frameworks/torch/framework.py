@@ -274,7 +274,7 @@ class TorchFramework:
                             + "; the grader supplied a stand-in so its check cells run")
         return KernelSetup(setup_code=(loader.setup_code("torch/setup",
                                                          setup_config(modules, gpu)),),
-                           warnings=warnings)
+                           warnings=warnings, device=Device.GPU if gpu else Device.CPU)
 
     def excluded_items(self) -> dict[str, str]:
         """The activation item: the PyTorch edition has no ``leaky_relu`` to write."""

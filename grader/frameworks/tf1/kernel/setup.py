@@ -40,6 +40,12 @@ def _prelude():
     return sys.modules[MODULES["prelude"]]
 
 
+def _sees_gpu() -> bool:
+    import tensorflow
+
+    return bool(tensorflow.config.list_physical_devices("GPU"))
+
+
 def _quiet(tf) -> None:
     tf.get_logger().setLevel("ERROR")
     try:
@@ -265,6 +271,7 @@ def _patch_mnist() -> None:
 
 def setup() -> None:
     """Install everything described in the module docstring."""
+    _prelude().require_gpu("TensorFlow", _sees_gpu)
     tf = _install_v1()
     _install_contrib(tf)
     _install_old_reader()

@@ -83,6 +83,7 @@ def setup() -> None:
     except ImportError:
         return
     prelude = _prelude()
+    prelude.require_gpu("TensorFlow", lambda: bool(tf.config.list_physical_devices("GPU")))
     seed = prelude.CONFIG.get("seed", 0)
     tf.random.set_seed(seed)
     try:

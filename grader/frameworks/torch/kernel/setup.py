@@ -272,12 +272,11 @@ def setup() -> None:
     if prelude.CONFIG.get("mnist_npz"):
         serve_mnist_offline()
     gpu_given = CONFIG.get("gpu", False)
+    if gpu_given:  # a CUDA build that finds no device here stops (the prelude says why)
+        prelude.require_gpu("PyTorch", torch.cuda.is_available)
     if on_gpu(gpu_given, torch.cuda.is_available()):
         DEVICE = "cuda"
     else:
-        if gpu_given:  # a CUDA build that finds no device here: run as without a GPU
-            print("[hw4grade] the grade has a GPU but PyTorch sees no CUDA device: the "
-                  "notebook's CUDA calls run on the CPU", file=sys.__stderr__)
         without_triton()
         cuda_calls_on_cpu()
         cuda_tensor_types_on_cpu()
